@@ -1,0 +1,36 @@
+"""The database engine for DATABASE_URL: SQLite in embedded mode, PostgreSQL in production."""
+
+from __future__ import annotations
+
+from piccolo.engine.base import Engine
+from piccolo.engine.postgres import PostgresEngine
+from piccolo.engine.sqlite import SQLiteEngine
+
+from app.settings import get_settings
+
+
+def make_engine() -> Engine:
+    settings = get_settings()
+    if settings.is_postgres:
+        return PostgresEngine(config={"dsn": settings.database_url})
+    path = settings.sqlite_path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # A busy timeout lets concurrent writers wait instead of failing with "database is locked".
+    return SQLiteEngine(path=str(path), timeout=30)
+
+
+async def start_pool() -> None:
+    """Open the PostgreSQL pool (production); SQLite has none."""
+    from piccolo.engine import engine_finder
+
+    engine = engine_finder()
+    if isinstance(engine, PostgresEngine) and get_settings().db_pool:
+        await engine.start_connection_pool(max_size=10)
+
+
+async def close_pool() -> None:
+    from piccolo.engine import engine_finder
+
+    engine = engine_finder()
+    if isinstance(engine, PostgresEngine) and engine.pool is not None:
+        await engine.close_connection_pool()

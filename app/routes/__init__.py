@@ -1,0 +1,1 @@
+"""HTTP handlers: one Controller per feature, each reading input and calling a service."""

@@ -1,0 +1,185 @@
+"""登录页面 (manual ch. 1): 登录, 客户注册, 忘记密码, 使用手机号登录, 退出."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+from typing import Any
+
+from litestar import Controller, Request, get, post
+from litestar.response import Redirect, Response, Template
+from litestar.status_codes import HTTP_303_SEE_OTHER
+from litestar_htmx import ClientRedirect
+
+from app.routes._render import client_ip, form_data, page
+from app.security import cookie_name, end_session, start_session
+from app.services import accounts, audit
+from app.services.accounts import FormError
+from app.settings import get_settings
+
+CHOOSE_TTL = 300  # seconds a verified phone may pick one of its accounts
+
+
+def _safe_next(raw: str | None) -> str:
+    """Only local paths: never redirect to another site after login."""
+    if raw and raw.startswith("/") and not raw.startswith("//") and "\\" not in raw:
+        return raw
+    return "/"
+
+
+def _set_session_cookie(response: Response[Any], key: str) -> None:
+    response.set_cookie(
+        key=cookie_name(), value=key, path="/", httponly=True, samesite="lax",
+        secure=get_settings().secure_cookies,
+    )
+
+
+async def _logged_in(request: Request, user_id: int, next_url: str) -> Response[Any]:
+    """Start a fresh session (the pre-login id dies) and go on."""
+    key = await start_session(request.cookies.get(cookie_name()), user_id)
+    target = _safe_next(next_url)
+    response: Response[Any]
+    if request.headers.get("hx-request"):
+        response = ClientRedirect(redirect_to=target)
+    else:
+        response = Redirect(path=target, status_code=HTTP_303_SEE_OTHER)
+    _set_session_cookie(response, key)
+    return response
+
+
+def _choose_token(phone: str, ids: list[int], issued: int) -> str:
+    payload = f"{phone}|{','.join(map(str, ids))}|{issued}"
+    mac = hmac.new(get_settings().secret_key.encode(), payload.encode(), hashlib.sha256)
+    return f"{payload}|{mac.hexdigest()}"
+
+
+def _read_choose_token(token: str) -> tuple[str, list[int]] | None:
+    try:
+        phone, ids_raw, issued, mac = token.split("|")
+        ids = [int(i) for i in ids_raw.split(",") if i]
+        expected = _choose_token(phone, ids, int(issued)).rsplit("|", 1)[1]
+    except ValueError:
+        return None
+    if not hmac.compare_digest(mac, expected) or time.time() - int(issued) > CHOOSE_TTL:
+        return None
+    return phone, ids
+
+
+class AuthController(Controller):
+    @get("/login", name="login")
+    async def login_page(self, request: Request) -> Template | Redirect:
+        next_url = request.query_params.get("next", "")
+        if request.scope.get("user"):
+            return Redirect(path="/")
+        notice = request.query_params.get("notice", "")
+        messages = {"reset": "密码已重置，请使用新密码登录", "registered": "注册成功，请等待管理员审核",
+                    "logout": "您已安全退出", "expired": "登录已超时，请重新登录"}
+        return page("auth/login.html", request, values={}, errors={}, next=next_url or "",
+                    notice=messages.get(notice, ""))
+
+    @post("/login", status_code=200)
+    async def login(self, request: Request) -> Response[Any]:
+        form = await form_data(request)
+        try:
+            user_id = await accounts.login_password(
+                form.get("username", ""), form.get("password", ""), client_ip(request)
+            )
+        except FormError as e:
+            return page("auth/login.html", request, values={"username": form.get("username", "")},
+                        errors=e.errors, next=form.get("next", ""), notice="")
+        return await _logged_in(request, user_id, form.get("next", ""))
+
+    @get("/register")
+    async def register_page(self, request: Request) -> Template:
+        return page("auth/register.html", request, values={}, errors={}, notice="")
+
+    @post("/register", status_code=200)
+    async def register(self, request: Request) -> Template | Redirect:
+        form = await form_data(request)
+        try:
+            await accounts.register(form, client_ip(request))
+        except FormError as e:
+            return page("auth/register.html", request, values=form, errors=e.errors, notice="")
+        return page("auth/registered.html", request)
+
+    @post("/sms-code", status_code=200)
+    async def sms_code(self, request: Request) -> Template:
+        """获取验证码. htmx swaps the status line; without JS the whole form comes back."""
+        form = await form_data(request)
+        purpose = form.get("purpose", "")
+        field = {"register": "contact_phone"}.get(purpose, "phone")
+        error, sent = "", False
+        try:
+            await accounts.request_code(form.get(field, ""), purpose, client_ip(request))
+            sent = True
+        except FormError as e:
+            error = next(iter(e.errors.values()))
+        if request.headers.get("hx-request"):
+            return page("auth/_code_status.html", request, error=error, sent=sent)
+        template = {"register": "auth/register.html", "reset": "auth/forgot.html"}.get(
+            purpose, "auth/phone_login.html"
+        )
+        return page(template, request, values=form, errors={field: error} if error else {},
+                    notice="验证码已发送，5分钟内有效" if sent else "")
+
+    @get("/forgot")
+    async def forgot_page(self, request: Request) -> Template:
+        return page("auth/forgot.html", request, values={}, errors={}, notice="")
+
+    @post("/forgot", status_code=200)
+    async def forgot(self, request: Request) -> Template | Redirect | ClientRedirect:
+        form = await form_data(request)
+        try:
+            await accounts.reset_password(form, client_ip(request))
+        except FormError as e:
+            return page("auth/forgot.html", request, values=form, errors=e.errors, notice="")
+        return Redirect(path="/login?notice=reset", status_code=HTTP_303_SEE_OTHER)
+
+    @get("/login/phone")
+    async def phone_page(self, request: Request) -> Template:
+        return page("auth/phone_login.html", request, values={}, errors={}, notice="")
+
+    @post("/login/phone", status_code=200)
+    async def phone_login(self, request: Request) -> Response[Any]:
+        form = await form_data(request)
+        ip = client_ip(request)
+        try:
+            found = await accounts.login_phone(form.get("phone", ""), form.get("code", ""), ip)
+        except FormError as e:
+            return page("auth/phone_login.html", request, values=form, errors=e.errors,
+                        notice="")
+        if len(found) == 1:
+            await accounts.finish_phone_login(found[0]["id"], ip)
+            return await _logged_in(request, found[0]["id"], "/")
+        # Several accounts share this phone: let the verified owner pick one.
+        token = _choose_token(form.get("phone", "").strip(), [a["id"] for a in found],
+                              int(time.time()))
+        return page("auth/choose_account.html", request, accounts=found, token=token,
+                    roles=accounts.ROLE_LABELS)
+
+    @post("/login/phone/choose", status_code=200)
+    async def choose_account(self, request: Request) -> Response[Any]:
+        form = await form_data(request)
+        read = _read_choose_token(form.get("token", ""))
+        try:
+            user_id = int(form.get("user_id", ""))
+        except ValueError:
+            user_id = 0
+        if read is None or user_id not in read[1]:
+            return page("auth/phone_login.html", request, values={}, errors={},
+                        notice="选择已超时，请重新获取验证码登录")
+        await accounts.finish_phone_login(user_id, client_ip(request))
+        return await _logged_in(request, user_id, "/")
+
+    @post("/logout", status_code=200)
+    async def logout(self, request: Request) -> Redirect:
+        user = request.scope.get("user")
+        await end_session(request.cookies.get(cookie_name()))
+        if user:
+            await audit.record("退出", user=user, ip=client_ip(request))
+        response = Redirect(path="/login?notice=logout", status_code=HTTP_303_SEE_OTHER)
+        response.delete_cookie(cookie_name(), path="/")
+        return response
+
+

@@ -1,0 +1,20 @@
+"""首页: the latest bookings of the enterprise (or the admin's work queue)."""
+
+from __future__ import annotations
+
+from litestar import Controller, Request, get
+from litestar.response import Template
+
+from app.routes._render import EXISTING_PATHS, page
+from app.security import login_required
+from app.services import home
+
+
+class HomeController(Controller):
+    guards = [login_required]
+
+    @get("/")
+    async def index(self, request: Request) -> Template:
+        user = request.scope["user"]
+        data = await home.overview(user)
+        return page("home.html", request, data=data, has_bookings="/bookings" in EXISTING_PATHS)

@@ -1,0 +1,340 @@
+"""Passwords, server-side sessions, the current user, guards and security headers.
+
+Sessions live in the database (embedded mode) or Redis (production) so that any number of
+app processes can serve. The cookie holds a random key; the store keeps only its SHA-256.
+A login always creates a new key and drops the old one (no session fixation).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from litestar.connection import ASGIConnection
+from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
+from litestar.handlers.base import BaseRouteHandler
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.settings import get_settings
+
+IDLE_TIMEOUT = timedelta(minutes=30)
+ABSOLUTE_TIMEOUT = timedelta(hours=12)
+# Write last_seen at most this often: every request would otherwise be a write.
+TOUCH_INTERVAL = timedelta(seconds=60)
+
+_hasher = PasswordHasher()
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(password_hash: str, password: str) -> bool:
+    if not password_hash:
+        return False
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+# A hash to verify against when the username is unknown, so both cases take the same time.
+DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _key_hash(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def cookie_name() -> str:
+    return "__Host-session" if get_settings().secure_cookies else "session"
+
+
+@dataclass(frozen=True)
+class CurrentUser:
+    id: int
+    username: str
+    name: str
+    role: str
+    enterprise_id: int | None
+    enterprise_name: str
+    is_contract: bool
+
+    @property
+    def is_platform_admin(self) -> bool:
+        return self.role == "platform_admin"
+
+    @property
+    def is_enterprise_admin(self) -> bool:
+        return self.role in ("enterprise_admin", "contract_user")
+
+    @property
+    def display_name(self) -> str:
+        return self.name or self.username
+
+
+class SessionStore(Protocol):
+    async def get(self, key_hash: str) -> dict[str, Any] | None: ...
+    async def save(self, key_hash: str, data: dict[str, Any]) -> None: ...
+    async def delete(self, key_hash: str) -> None: ...
+    async def delete_user(self, user_id: int) -> None: ...
+
+
+class DatabaseSessionStore:
+    """Sessions in the WebSession table (embedded mode)."""
+
+    async def get(self, key_hash: str) -> dict[str, Any] | None:
+        from app.tables import WebSession
+
+        row = await WebSession.select(WebSession.data).where(
+            WebSession.key_hash == key_hash
+        ).first()
+        return json.loads(row["data"]) if row else None
+
+    async def save(self, key_hash: str, data: dict[str, Any]) -> None:
+        from app.tables import WebSession
+
+        payload = json.dumps(data)
+        updated = await WebSession.update(
+            {WebSession.data: payload, WebSession.user_id: data.get("uid")}
+        ).where(WebSession.key_hash == key_hash).returning(WebSession.id)
+        if not updated:
+            await WebSession.insert(
+                WebSession(key_hash=key_hash, data=payload, user_id=data.get("uid"))
+            )
+
+    async def delete(self, key_hash: str) -> None:
+        from app.tables import WebSession
+
+        await WebSession.delete().where(WebSession.key_hash == key_hash)
+
+    async def delete_user(self, user_id: int) -> None:
+        from app.tables import WebSession
+
+        await WebSession.delete().where(WebSession.user_id == user_id)
+
+    async def purge_expired(self) -> None:
+        """Drop sessions past their idle timeout (called now and then, not per request)."""
+        from app.tables import WebSession
+
+        await WebSession.delete().where(WebSession.last_seen < now() - ABSOLUTE_TIMEOUT)
+
+
+class RedisSessionStore:
+    """Sessions in Redis (production). Keys expire with the idle timeout."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def _redis(self) -> Any:
+        from app.redis import get_redis
+
+        return get_redis()
+
+    async def get(self, key_hash: str) -> dict[str, Any] | None:
+        raw = await self._redis().get(f"sess:{key_hash}")
+        return json.loads(raw) if raw else None
+
+    async def save(self, key_hash: str, data: dict[str, Any]) -> None:
+        r = self._redis()
+        ttl = int(IDLE_TIMEOUT.total_seconds())
+        async with r.pipeline(transaction=True) as pipe:
+            pipe.set(f"sess:{key_hash}", json.dumps(data), ex=ttl)
+            if data.get("uid"):
+                pipe.sadd(f"user-sess:{data['uid']}", key_hash)
+                pipe.expire(f"user-sess:{data['uid']}", int(ABSOLUTE_TIMEOUT.total_seconds()))
+            await pipe.execute()
+
+    async def delete(self, key_hash: str) -> None:
+        await self._redis().delete(f"sess:{key_hash}")
+
+    async def delete_user(self, user_id: int) -> None:
+        r = self._redis()
+        keys = await r.smembers(f"user-sess:{user_id}")
+        if keys:
+            await r.delete(*[f"sess:{k.decode() if isinstance(k, bytes) else k}" for k in keys])
+        await r.delete(f"user-sess:{user_id}")
+
+
+def session_store() -> SessionStore:
+    settings = get_settings()
+    if settings.redis_url:
+        return RedisSessionStore(settings.redis_url)
+    return DatabaseSessionStore()
+
+
+async def start_session(old_key: str | None, user_id: int) -> str:
+    """Create a fresh session for ``user_id`` and drop the old one. Returns the cookie value."""
+    store = session_store()
+    if old_key:
+        await store.delete(_key_hash(old_key))
+    key = secrets.token_urlsafe(32)
+    stamp = now().timestamp()
+    await store.save(_key_hash(key), {"uid": user_id, "created": stamp, "seen": stamp})
+    return key
+
+
+async def end_session(key: str | None) -> None:
+    if key:
+        await session_store().delete(_key_hash(key))
+
+
+async def end_user_sessions(user_id: int) -> None:
+    """End every session of a user (disabled account, password reset)."""
+    await session_store().delete_user(user_id)
+
+
+async def load_user(user_id: int) -> CurrentUser | None:
+    """The user behind a session, or None when it no longer may log in."""
+    from app.tables import User
+
+    row = (
+        await User.select(
+            User.id,
+            User.username,
+            User.name,
+            User.role,
+            User.is_active,
+            User.enterprise.id,
+            User.enterprise.name,
+            User.enterprise.status,
+            User.enterprise.is_contract,
+        )
+        .where(User.id == user_id)
+        .first()
+    )
+    if not row or not row["is_active"]:
+        return None
+    ent_id = row["enterprise.id"]
+    if ent_id is not None and row["enterprise.status"] != "approved":
+        return None
+    return CurrentUser(
+        id=row["id"],
+        username=row["username"],
+        name=row["name"],
+        role=row["role"],
+        enterprise_id=ent_id,
+        enterprise_name=row["enterprise.name"] or "",
+        is_contract=bool(row["enterprise.is_contract"]),
+    )
+
+
+def _cookie_from_scope(scope: Scope, name: str) -> str | None:
+    for k, v in scope.get("headers", []):
+        if k == b"cookie":
+            for part in v.decode("latin-1").split(";"):
+                n, _, val = part.strip().partition("=")
+                if n == name and val:
+                    return val
+    return None
+
+
+class SessionAuthMiddleware:
+    """Puts the logged-in user (or None) into ``scope["user"]``; enforces the timeouts."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        scope["user"] = None
+        path = scope.get("path", "")
+        key = None
+        if not path.startswith(("/static/", "/api/")):
+            key = _cookie_from_scope(scope, cookie_name())
+        if key:
+            store = session_store()
+            key_hash = _key_hash(key)
+            data = await store.get(key_hash)
+            if data:
+                t = now().timestamp()
+                idle = t - data.get("seen", 0) > IDLE_TIMEOUT.total_seconds()
+                old = t - data.get("created", 0) > ABSOLUTE_TIMEOUT.total_seconds()
+                user = None if idle or old else await load_user(data.get("uid", 0))
+                if user is None:
+                    await store.delete(key_hash)
+                else:
+                    scope["user"] = user
+                    scope["session_key"] = key
+                    if t - data.get("seen", 0) > TOUCH_INTERVAL.total_seconds():
+                        data["seen"] = t
+                        await store.save(key_hash, data)
+        await self.app(scope, receive, send)
+
+
+def login_required(connection: ASGIConnection, _: BaseRouteHandler) -> None:
+    if connection.scope.get("user") is None:
+        raise NotAuthorizedException("请先登录")
+
+
+def platform_admin_required(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
+    login_required(connection, handler)
+    if not connection.scope["user"].is_platform_admin:
+        raise PermissionDeniedException("没有权限访问平台管理")
+
+
+def customer_required(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
+    """Customer features: any account of an enterprise."""
+    login_required(connection, handler)
+    if connection.scope["user"].enterprise_id is None:
+        raise PermissionDeniedException("该功能仅对企业账户开放")
+
+
+def enterprise_admin_required(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
+    """系统管理: the enterprise main account only."""
+    customer_required(connection, handler)
+    if not connection.scope["user"].is_enterprise_admin:
+        raise PermissionDeniedException("仅企业主账户可以使用系统管理")
+
+
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "font-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; "
+    "base-uri 'none'; object-src 'none'"
+)
+SECURITY_HEADERS = [
+    (b"content-security-policy", CSP.encode()),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"same-origin"),
+    (b"x-frame-options", b"DENY"),
+    (b"permissions-policy", b"camera=(), microphone=(), geolocation=()"),
+    (b"cross-origin-opener-policy", b"same-origin"),
+]
+
+
+class SecurityHeadersMiddleware:
+    """Adds the security headers to every HTTP response (Litestar has no CSP middleware)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                present = {k.lower() for k, _ in headers}
+                headers += [(k, v) for k, v in SECURITY_HEADERS if k not in present]
+                if get_settings().secure_cookies:
+                    headers.append(
+                        (b"strict-transport-security", b"max-age=31536000; includeSubDomains")
+                    )
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)

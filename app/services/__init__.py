@@ -1,0 +1,1 @@
+"""Business rules and queries. Handlers call these; only these touch the tables."""

@@ -1,0 +1,395 @@
+"""Accounts (SPEC §3): SMS codes, registration, the three logins, password reset.
+
+Every function returns the created/found object or raises :class:`FormError` holding the
+message per field, so the handler can re-render the form with the user's other input.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from piccolo.engine import engine_finder
+
+from app.security import DUMMY_HASH, hash_password, now, verify_password
+from app.services import audit, sms
+from app.services.validators import (
+    mobile_error,
+    normalize_phone,
+    password_error,
+    uscc_error,
+    username_error,
+)
+from app.settings import get_settings
+from app.tables import ContractPhone, Enterprise, LoginAttempt, SmsCode, User
+
+CODE_TTL = timedelta(minutes=5)
+CODE_MAX_TRIES = 5
+# Per phone: 1 a minute, 5 an hour, 10 a day; per source address: 30 an hour (SPEC §3).
+PHONE_LIMITS = ((timedelta(minutes=1), 1), (timedelta(hours=1), 5), (timedelta(days=1), 10))
+IP_LIMIT = (timedelta(hours=1), 30)
+LOGIN_WINDOW = timedelta(minutes=15)
+LOGIN_MAX_FAILURES = 5
+
+PURPOSES = {"register": "注册", "login": "登录", "reset": "重置密码"}
+ROLE_LABELS = {
+    "platform_admin": "平台管理员",
+    "enterprise_admin": "企业管理员",
+    "sub_account": "子账户",
+    "contract_user": "协议用户",
+}
+
+BAD_LOGIN = "用户名或密码错误"
+LOCKED = "登录失败次数过多，账号已锁定15分钟，请稍后再试"
+
+
+@dataclass
+class FormError(Exception):
+    """Field errors (``""`` key: a message for the top of the form)."""
+
+    errors: dict[str, str] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        return "; ".join(f"{k}: {v}" for k, v in self.errors.items())
+
+
+def _code_hash(phone: str, purpose: str, code: str) -> str:
+    key = get_settings().secret_key.encode()
+    return hmac.new(key, f"{phone}:{purpose}:{code}".encode(), hashlib.sha256).hexdigest()
+
+
+async def _has_account(phone: str) -> bool:
+    if await User.exists().where((User.phone == phone) & (User.is_active == True)):  # noqa: E712
+        return True
+    return await ContractPhone.exists().where(ContractPhone.phone == phone)
+
+
+async def request_code(phone: str, purpose: str, ip: str) -> int:
+    """Issue a code for ``phone`` and ``purpose``; returns the seconds until the next one.
+
+    The answer is the same whether or not the phone has an account; the SMS is only sent
+    when it has one (or when registering), so nobody can spam a stranger's phone.
+    """
+    phone = normalize_phone(phone)
+    if purpose not in PURPOSES:
+        raise FormError({"": "无效的验证码用途"})
+    if err := mobile_error(phone):
+        raise FormError({"phone": err})
+    t = now()
+    for window, limit in PHONE_LIMITS:
+        recent = await SmsCode.select(SmsCode.created_at).where(
+            (SmsCode.phone == phone) & (SmsCode.created_at > t - window)
+        ).order_by(SmsCode.created_at)
+        if len(recent) >= limit:
+            wait = int((recent[0]["created_at"] + window - t).total_seconds()) + 1
+            raise FormError({"phone": _wait_message(window, wait)})
+    window, limit = IP_LIMIT
+    if await SmsCode.count().where((SmsCode.ip == ip) & (SmsCode.created_at > t - window)) >= limit:
+        raise FormError({"phone": "当前网络获取验证码过于频繁，请1小时后再试"})
+    code = f"{secrets.randbelow(10**6):06d}"
+    await SmsCode.insert(
+        SmsCode(
+            phone=phone,
+            purpose=purpose,
+            code_hash=_code_hash(phone, purpose, code),
+            ip=ip[:64],
+            expires_at=t + CODE_TTL,
+        )
+    )
+    if purpose == "register" or await _has_account(phone):
+        await sms.queue(
+            phone,
+            "code",
+            f"您正在{PURPOSES[purpose]}，验证码为{code}，5分钟内有效。如非本人操作，请忽略本短信。",
+            {"code": code},
+        )
+    return 60
+
+
+def _wait_message(window: timedelta, wait: int) -> str:
+    if window <= timedelta(minutes=1):
+        return f"验证码发送过于频繁，请{wait}秒后再试"
+    if window <= timedelta(hours=1):
+        return "该手机号1小时内获取验证码已达5次，请稍后再试"
+    return "该手机号今日获取验证码已达10次，请明天再试"
+
+
+async def check_code(phone: str, purpose: str, code: str) -> str | None:
+    """Consume a code. None when it is right; else the message for the 短信验证码 field."""
+    code = code.strip()
+    if not code:
+        return "请输入短信验证码"
+    row = await SmsCode.select().where(
+        (SmsCode.phone == phone) & (SmsCode.purpose == purpose)
+    ).order_by(SmsCode.id, ascending=False).first()
+    if row is None:
+        return "请先获取短信验证码"
+    if row["used"]:
+        return "验证码已使用，请重新获取"
+    if row["expires_at"] < now():
+        return "验证码已过期，请重新获取"
+    if row["attempts"] >= CODE_MAX_TRIES:
+        return "验证码错误次数过多，请重新获取"
+    if not hmac.compare_digest(row["code_hash"], _code_hash(phone, purpose, code)):
+        await SmsCode.update({SmsCode.attempts: SmsCode.attempts + 1}).where(
+            SmsCode.id == row["id"]
+        )
+        left = CODE_MAX_TRIES - row["attempts"] - 1
+        return f"验证码错误，还可尝试{left}次" if left else "验证码错误次数过多，请重新获取"
+    # Single use even under concurrent submits: only one UPDATE flips it.
+    claimed = await SmsCode.update({SmsCode.used: True}).where(
+        (SmsCode.id == row["id"]) & (SmsCode.used == False)  # noqa: E712
+    ).returning(SmsCode.id)
+    return None if claimed else "验证码已使用，请重新获取"
+
+
+REGISTER_FIELDS = (
+    "name", "uscc", "address", "contact_name", "contact_phone", "code",
+    "username", "password", "password2", "agree",
+)
+
+
+async def register(form: dict[str, str], ip: str) -> int:
+    """客户注册: creates the enterprise (待审核) and its main account. Returns the user id."""
+    f = {k: (form.get(k) or "").strip() for k in REGISTER_FIELDS}
+    f["uscc"] = f["uscc"].upper()
+    f["contact_phone"] = normalize_phone(f["contact_phone"])
+    errors: dict[str, str] = {}
+    for key, label in (
+        ("name", "单位名称"), ("uscc", "统一社会信用代码"), ("address", "单位地址"),
+        ("contact_name", "联系人"), ("contact_phone", "联系人手机"), ("code", "短信验证码"),
+        ("username", "登录账号"), ("password", "密码"), ("password2", "确认密码"),
+    ):
+        if not f[key]:
+            errors[key] = f"请输入{label}"
+    for key, limit in (("name", 200), ("address", 300), ("contact_name", 50)):
+        if len(f[key]) > limit:
+            errors[key] = f"不能超过{limit}个字"
+    if f["uscc"] and (err := uscc_error(f["uscc"])):
+        errors["uscc"] = err
+    if f["contact_phone"] and (err := mobile_error(f["contact_phone"])):
+        errors["contact_phone"] = err
+    if f["username"] and (err := username_error(f["username"])):
+        errors["username"] = err
+    if f["password"] and (err := password_error(f["password"], f["username"])):
+        errors["password"] = err
+    if f["password2"] and f["password"] != f["password2"]:
+        errors["password2"] = "两次输入的密码不一致"
+    if f["agree"] not in ("1", "on", "true"):
+        errors["agree"] = "请阅读并勾选免责声明"
+    if "uscc" not in errors and await Enterprise.exists().where(Enterprise.uscc == f["uscc"]):
+        errors["uscc"] = "该统一社会信用代码已注册，如忘记账号请联系平台管理员"
+    if "username" not in errors and await User.exists().where(User.username == f["username"]):
+        errors["username"] = "该登录账号已被使用"
+    if errors:
+        raise FormError(errors)
+    # The code is only spent once everything else is right, so a typo elsewhere costs nothing.
+    if err := await check_code(f["contact_phone"], "register", f["code"]):
+        raise FormError({"code": err})
+    async with engine_finder().transaction():
+        enterprise = Enterprise(
+            name=f["name"],
+            uscc=f["uscc"],
+            address=f["address"],
+            contact_name=f["contact_name"],
+            contact_phone=f["contact_phone"],
+            status="pending",
+        )
+        await enterprise.save()
+        user = User(
+            username=f["username"],
+            password_hash=hash_password(f["password"]),
+            name=f["contact_name"],
+            phone=f["contact_phone"],
+            enterprise=enterprise.id,
+            role="enterprise_admin",
+        )
+        await user.save()
+    await audit.record("客户注册", username=f["username"], user_id=user.id, ip=ip,
+                       detail=f"{f['name']}（{f['uscc']}）")
+    return int(user.id)
+
+
+async def _login_state(user_row: dict[str, Any]) -> str | None:
+    """Why a user with the right credentials still may not log in, or None."""
+    if not user_row["is_active"]:
+        return "账号已停用，请联系管理员"
+    ent_id = user_row["enterprise"]
+    if ent_id is None:
+        return None
+    ent = await Enterprise.select(Enterprise.status, Enterprise.reject_reason).where(
+        Enterprise.id == ent_id
+    ).first()
+    if ent is None:
+        return "账号已停用，请联系管理员"
+    if ent["status"] == "pending":
+        return "账号正在等待管理员审核（待审核），审核通过后会短信通知您，届时即可登录"
+    if ent["status"] == "rejected":
+        return f"注册申请未通过审核：{ent['reject_reason'] or '请联系平台管理员'}"
+    return None
+
+
+async def login_held(username: str, ip: str) -> bool:
+    """5 failures in 15 minutes hold the account and the source address for 15 minutes."""
+    since = now() - LOGIN_WINDOW
+    last_ok = await LoginAttempt.select(LoginAttempt.at).where(
+        (LoginAttempt.username == username) & (LoginAttempt.success == True)  # noqa: E712
+        & (LoginAttempt.at > since)
+    ).order_by(LoginAttempt.at, ascending=False).first()
+    user_since = max(since, last_ok["at"]) if last_ok else since
+    failed = LoginAttempt.success == False  # noqa: E712
+    by_user = await LoginAttempt.count().where(
+        (LoginAttempt.username == username) & failed & (LoginAttempt.at > user_since)
+    )
+    if by_user >= LOGIN_MAX_FAILURES:
+        return True
+    by_ip = await LoginAttempt.count().where(
+        (LoginAttempt.ip == ip) & failed & (LoginAttempt.at > since)
+    )
+    return by_ip >= LOGIN_MAX_FAILURES
+
+
+async def login_password(username: str, password: str, ip: str) -> int:
+    """账号 + 密码 login. Returns the user id; raises FormError with one message for both."""
+    username = username.strip()
+    if not username or not password:
+        raise FormError({"": "请输入账号和密码"})
+    username = username[:50]
+    if await login_held(username, ip):
+        await audit.record("登录", "失败", username=username, ip=ip, detail="已锁定")
+        raise FormError({"": LOCKED})
+    row = await User.select(
+        User.id, User.password_hash, User.is_active, User.enterprise
+    ).where(User.username == username).first()
+    ok = verify_password(row["password_hash"] if row else DUMMY_HASH, password) and row is not None
+    await LoginAttempt.insert(LoginAttempt(username=username, ip=ip[:64], success=ok))
+    if not ok or row is None:
+        await audit.record("登录", "失败", username=username, ip=ip, detail="用户名或密码错误")
+        if await login_held(username, ip):
+            raise FormError({"": LOCKED})
+        raise FormError({"": BAD_LOGIN})
+    if reason := await _login_state(row):
+        await audit.record("登录", "失败", username=username, user_id=row["id"], ip=ip,
+                           detail=reason)
+        raise FormError({"": reason})
+    await User.update({User.last_login_at: now()}).where(User.id == row["id"])
+    await audit.record("登录", username=username, user_id=row["id"], ip=ip)
+    return int(row["id"])
+
+
+async def phone_accounts(phone: str) -> list[dict[str, Any]]:
+    """Every active account with this phone (creating a 协议用户 account on first use)."""
+    rows = await User.select(
+        User.id, User.username, User.name, User.is_active, User.enterprise, User.role,
+        User.enterprise.name,
+    ).where((User.phone == phone) & (User.is_active == True)).order_by(User.id)  # noqa: E712
+    contract = await ContractPhone.select(ContractPhone.enterprise).where(
+        ContractPhone.phone == phone
+    ).first()
+    if contract and not any(r["enterprise"] == contract["enterprise"] for r in rows):
+        ent = await Enterprise.select(Enterprise.name).where(
+            Enterprise.id == contract["enterprise"]
+        ).first()
+        user = User(
+            username=await _free_username(f"xy{phone}"),
+            name=ent["name"] if ent else "",
+            phone=phone,
+            enterprise=contract["enterprise"],
+            role="contract_user",
+        )
+        await user.save()
+        rows.append({
+            "id": user.id, "username": user.username, "name": user.name, "is_active": True,
+            "enterprise": contract["enterprise"], "role": "contract_user",
+            "enterprise.name": ent["name"] if ent else "",
+        })
+    return rows
+
+
+async def _free_username(base: str) -> str:
+    name, n = base, 1
+    while await User.exists().where(User.username == name):
+        n += 1
+        name = f"{base}_{n}"
+    return name
+
+
+async def login_phone(phone: str, code: str, ip: str) -> list[dict[str, Any]]:
+    """使用手机号登录: checks the code; returns the accounts this phone may log in as."""
+    phone = normalize_phone(phone)
+    errors: dict[str, str] = {}
+    if err := mobile_error(phone):
+        errors["phone"] = err
+    if not code.strip():
+        errors["code"] = "请输入短信验证码"
+    if errors:
+        raise FormError(errors)
+    if err := await check_code(phone, "login", code):
+        await audit.record("手机号登录", "失败", username=phone, ip=ip, detail=err)
+        raise FormError({"code": err})
+    accounts = []
+    for row in await phone_accounts(phone):
+        if await _login_state(row) is None:
+            accounts.append(row)
+    if not accounts:
+        await audit.record("手机号登录", "失败", username=phone, ip=ip, detail="无可用账号")
+        raise FormError({"phone": "该手机号没有可登录的账号（或账号尚在审核中），请先注册"})
+    return accounts
+
+
+async def finish_phone_login(user_id: int, ip: str) -> None:
+    await User.update({User.last_login_at: now()}).where(User.id == user_id)
+    row = await User.select(User.username).where(User.id == user_id).first()
+    await audit.record("手机号登录", user_id=user_id, username=row["username"] if row else "", ip=ip)
+
+
+RESET_FIELDS = ("username", "phone", "password", "password2", "code")
+
+
+async def reset_password(form: dict[str, str], ip: str) -> int:
+    """忘记密码: the phone must be the account's own. Ends the user's sessions."""
+    f = {k: (form.get(k) or "").strip() for k in RESET_FIELDS}
+    f["phone"] = normalize_phone(f["phone"])
+    errors: dict[str, str] = {}
+    for key, label in (("username", "用户名"), ("phone", "手机号"), ("password", "新密码"),
+                       ("password2", "确认密码"), ("code", "短信验证码")):
+        if not f[key]:
+            errors[key] = f"请输入{label}"
+    if f["phone"] and (err := mobile_error(f["phone"])):
+        errors["phone"] = err
+    if f["password"] and (err := password_error(f["password"], f["username"])):
+        errors["password"] = err
+    if f["password2"] and f["password"] != f["password2"]:
+        errors["password2"] = "两次输入的密码不一致"
+    if errors:
+        raise FormError(errors)
+    user = await User.select(User.id, User.phone).where(User.username == f["username"]).first()
+    if user is None or user["phone"] != f["phone"]:
+        # One message: does not tell which of the two is wrong.
+        raise FormError({"phone": "用户名与手机号不匹配"})
+    if err := await check_code(f["phone"], "reset", f["code"]):
+        raise FormError({"code": err})
+    await User.update({User.password_hash: hash_password(f["password"])}).where(
+        User.id == user["id"]
+    )
+    from app.security import end_user_sessions
+
+    await end_user_sessions(user["id"])
+    await audit.record("重置密码", username=f["username"], user_id=user["id"], ip=ip)
+    return int(user["id"])
+
+
+async def ensure_admin(username: str, password: str) -> tuple[bool, str]:
+    """Create the platform admin when none exists. Returns (created, password used)."""
+    if await User.exists().where(User.role == "platform_admin"):
+        return False, ""
+    password = password or secrets.token_urlsafe(12)
+    await User.insert(
+        User(username=username, password_hash=hash_password(password), name="平台管理员",
+             role="platform_admin")
+    )
+    return True, password

@@ -1,0 +1,188 @@
+"""平台管理: 注册审核 and 协议客户."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from piccolo.engine import engine_finder
+
+from app.security import CurrentUser, now
+from app.services import audit, sms
+from app.services.accounts import FormError
+from app.services.validators import mobile_error, normalize_phone, uscc_error
+from app.tables import ContractPhone, Enterprise, User
+
+STATUS_LABELS = {"pending": "待审核", "approved": "已通过", "rejected": "已驳回"}
+
+
+class NotFound(Exception):
+    """The object does not exist (or is outside the caller's scope): answer 404."""
+
+
+async def registrations(
+    status: str = "pending", keyword: str = "", page: int = 1, per_page: int = 20
+) -> tuple[list[dict[str, Any]], int]:
+    """Registered (not contract) enterprises for 注册审核, newest first."""
+    where = [Enterprise.is_contract == False]  # noqa: E712
+    if status in STATUS_LABELS:
+        where.append(Enterprise.status == status)
+    if keyword:
+        like = f"%{keyword}%"
+        where.append(Enterprise.name.like(like) | Enterprise.uscc.like(like))
+    rows = await Enterprise.select().where(*where).order_by(
+        Enterprise.id, ascending=False
+    ).limit(per_page).offset((page - 1) * per_page)
+    if rows:
+        users = await User.select(User.enterprise, User.username).where(
+            User.enterprise.is_in([r["id"] for r in rows]) & (User.role == "enterprise_admin")
+        )
+        names = {u["enterprise"]: u["username"] for u in users}
+        for r in rows:
+            r["username"] = names.get(r["id"], "")
+    return rows, await Enterprise.count().where(*where)
+
+
+async def review_registration(
+    enterprise_id: int, approved: bool, reason: str, by: CurrentUser, ip: str
+) -> None:
+    """通过 / 驳回 a registration; the contact is told by SMS."""
+    reason = reason.strip()
+    if not approved and not reason:
+        raise FormError({"reason": "驳回时请填写原因"})
+    if len(reason) > 200:
+        raise FormError({"reason": "原因不能超过200个字"})
+    ent = await Enterprise.select().where(
+        (Enterprise.id == enterprise_id) & (Enterprise.is_contract == False)  # noqa: E712
+    ).first()
+    if ent is None:
+        raise NotFound
+    if ent["status"] != "pending":
+        raise FormError({"": f"该注册申请已{STATUS_LABELS[ent['status']]}，无需重复审核"})
+    status = "approved" if approved else "rejected"
+    changed = await Enterprise.update(
+        {Enterprise.status: status, Enterprise.reject_reason: "" if approved else reason,
+         Enterprise.reviewed_at: now()}
+    ).where((Enterprise.id == enterprise_id) & (Enterprise.status == "pending")).returning(
+        Enterprise.id
+    )
+    if not changed:  # someone else reviewed it a moment ago
+        raise FormError({"": "该注册申请已被审核"})
+    admin = await User.select(User.username).where(
+        (User.enterprise == enterprise_id) & (User.role == "enterprise_admin")
+    ).first()
+    username = admin["username"] if admin else ""
+    if approved:
+        text = f"您的单位“{ent['name']}”注册申请已审核通过，请使用登录账号 {username} 登录客户服务平台。"
+    else:
+        text = f"您的单位“{ent['name']}”注册申请未通过审核，原因：{reason}。"
+    await sms.queue(
+        ent["contact_phone"], "registration", text,
+        {"name": ent["name"], "result": "通过" if approved else "驳回", "reason": reason},
+    )
+    await audit.record(
+        "注册审核", user=by, ip=ip,
+        detail=f"{'通过' if approved else '驳回'}：{ent['name']}（{ent['uscc']}）"
+        + (f"，原因：{reason}" if reason else ""),
+    )
+
+
+CONTRACT_FIELDS = ("name", "uscc", "contract_no", "phones")
+
+
+def _parse_phones(raw: str) -> list[str]:
+    parts = [normalize_phone(p) for p in raw.replace("，", ",").replace(";", ",").split(",")]
+    seen: list[str] = []
+    for p in parts:
+        if p and p not in seen:
+            seen.append(p)
+    return seen
+
+
+async def contract_customers(
+    keyword: str = "", page: int = 1, per_page: int = 20
+) -> tuple[list[dict[str, Any]], int]:
+    where = [Enterprise.is_contract == True]  # noqa: E712
+    if keyword:
+        like = f"%{keyword}%"
+        where.append(
+            Enterprise.name.like(like) | Enterprise.uscc.like(like)
+            | Enterprise.contract_no.like(like)
+        )
+    rows = await Enterprise.select().where(*where).order_by(
+        Enterprise.id, ascending=False
+    ).limit(per_page).offset((page - 1) * per_page)
+    if rows:
+        phones = await ContractPhone.select().where(
+            ContractPhone.enterprise.is_in([r["id"] for r in rows])
+        ).order_by(ContractPhone.id)
+        for r in rows:
+            r["phones"] = "，".join(p["phone"] for p in phones if p["enterprise"] == r["id"])
+    return rows, await Enterprise.count().where(*where)
+
+
+async def contract_customer(enterprise_id: int) -> dict[str, Any]:
+    ent = await Enterprise.select().where(
+        (Enterprise.id == enterprise_id) & (Enterprise.is_contract == True)  # noqa: E712
+    ).first()
+    if ent is None:
+        raise NotFound
+    phones = await ContractPhone.select(ContractPhone.phone).where(
+        ContractPhone.enterprise == enterprise_id
+    ).order_by(ContractPhone.id)
+    ent["phones"] = "，".join(p["phone"] for p in phones)
+    return ent
+
+
+async def save_contract_customer(
+    form: dict[str, str], by: CurrentUser, ip: str, enterprise_id: int | None = None
+) -> int:
+    """Add or edit a 协议客户 (单位名称, 统一社会信用代码, 合同编号, 联系人手机)."""
+    f = {k: (form.get(k) or "").strip() for k in CONTRACT_FIELDS}
+    f["uscc"] = f["uscc"].upper()
+    errors: dict[str, str] = {}
+    for key, label in (("name", "单位名称"), ("uscc", "统一社会信用代码"),
+                       ("contract_no", "合同编号"), ("phones", "联系人手机")):
+        if not f[key]:
+            errors[key] = f"请输入{label}"
+    if f["uscc"] and (err := uscc_error(f["uscc"])):
+        errors["uscc"] = err
+    phones = _parse_phones(f["phones"])
+    for p in phones:
+        if err := mobile_error(p):
+            errors["phones"] = f"{p}：{err}（多个手机号用逗号分隔）"
+            break
+    if len(phones) > 10:
+        errors["phones"] = "最多10个联系人手机"
+    if enterprise_id is not None:
+        await contract_customer(enterprise_id)  # 404 when not a contract customer
+    if "uscc" not in errors:
+        other = await Enterprise.select(Enterprise.id).where(Enterprise.uscc == f["uscc"]).first()
+        if other and other["id"] != enterprise_id:
+            errors["uscc"] = "该统一社会信用代码已存在"
+    if "phones" not in errors and phones:
+        taken = await ContractPhone.select(ContractPhone.phone, ContractPhone.enterprise).where(
+            ContractPhone.phone.is_in(phones)
+        )
+        clash = [t["phone"] for t in taken if t["enterprise"] != enterprise_id]
+        if clash:
+            errors["phones"] = f"手机号 {'，'.join(clash)} 已属于其他协议客户"
+    if errors:
+        raise FormError(errors)
+    async with engine_finder().transaction():
+        values = {Enterprise.name: f["name"], Enterprise.uscc: f["uscc"],
+                  Enterprise.contract_no: f["contract_no"], Enterprise.contact_phone: phones[0]}
+        if enterprise_id is None:
+            ent = Enterprise(name=f["name"], uscc=f["uscc"], contract_no=f["contract_no"],
+                             contact_phone=phones[0], is_contract=True, status="approved",
+                             reviewed_at=now())
+            await ent.save()
+            enterprise_id = int(ent.id)
+        else:
+            await Enterprise.update(values).where(Enterprise.id == enterprise_id)
+            await ContractPhone.delete().where(ContractPhone.enterprise == enterprise_id)
+        await ContractPhone.insert(
+            *[ContractPhone(enterprise=enterprise_id, phone=p) for p in phones]
+        )
+    await audit.record("协议客户", user=by, ip=ip,
+                       detail=f"{'新增' if form.get('_new') else '保存'}：{f['name']}（{f['uscc']}）")
+    return enterprise_id

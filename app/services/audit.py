@@ -1,0 +1,65 @@
+"""操作日志: append-only audit records, and the admin's search over them."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+
+from app.security import CurrentUser
+from app.tables import AuditLog
+
+EVENTS = (
+    "登录", "手机号登录", "退出", "客户注册", "重置密码", "注册审核", "协议客户", "预约审核",
+    "证书下载", "证书上传", "用户管理", "企业管理",
+)
+
+
+async def record(
+    event: str,
+    result: str = "成功",
+    *,
+    user: CurrentUser | None = None,
+    user_id: int | None = None,
+    username: str = "",
+    ip: str = "",
+    detail: str = "",
+) -> None:
+    await AuditLog.insert(
+        AuditLog(
+            event=event,
+            result=result,
+            user_id=user.id if user else user_id,
+            username=(user.username if user else username)[:50],
+            ip=ip[:64],
+            detail=detail[:2000],
+        )
+    )
+
+
+async def search(
+    keyword: str = "",
+    event: str = "",
+    start: date | None = None,
+    end: date | None = None,
+    page: int = 1,
+    per_page: int = 20,
+) -> tuple[list[dict], int]:
+    """Newest first; keyword matches the user name, address or detail."""
+    where = []
+    if keyword:
+        like = f"%{keyword}%"
+        where.append(
+            AuditLog.username.like(like) | AuditLog.detail.like(like) | AuditLog.ip.like(like)
+        )
+    if event:
+        where.append(AuditLog.event == event)
+    if start:
+        where.append(AuditLog.at >= datetime.combine(start, time.min).astimezone())
+    if end:
+        where.append(AuditLog.at < datetime.combine(end + timedelta(days=1), time.min).astimezone())
+    query = AuditLog.select().order_by(AuditLog.id, ascending=False)
+    count = AuditLog.count()
+    if where:
+        query = query.where(*where)
+        count = count.where(*where)
+    rows = await query.limit(per_page).offset((page - 1) * per_page)
+    return rows, await count

@@ -1,0 +1,17 @@
+"""What the 首页 shows: a customer's latest bookings, an admin's pending work."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from app.security import CurrentUser
+from app.tables import Enterprise
+
+
+async def overview(user: CurrentUser) -> dict[str, Any]:
+    data: dict[str, Any] = {"bookings": []}
+    if user.is_platform_admin:
+        data["pending_registrations"] = await Enterprise.count().where(
+            (Enterprise.status == "pending") & (Enterprise.is_contract == False)  # noqa: E712
+        )
+    return data

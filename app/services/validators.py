@@ -1,0 +1,75 @@
+"""Field checks shared by every form: USCC, mobile numbers, passwords."""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from pathlib import Path
+
+# GB 32100-2015: 统一社会信用代码 alphabet (no I, O, S, V, Z) and the weights of positions 1-17.
+USCC_CHARS = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+USCC_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
+
+MOBILE_RE = re.compile(r"^1[3-9]\d{9}$")
+
+
+def uscc_error(code: str) -> str | None:
+    """None when ``code`` is a valid 统一社会信用代码, else the message to show."""
+    if len(code) != 18:
+        return "统一社会信用代码应为18位"
+    if any(c not in USCC_CHARS for c in code):
+        return "统一社会信用代码含有无效字符（只能是数字和除 I、O、S、V、Z 外的大写字母）"
+    total = sum(USCC_CHARS.index(c) * w for c, w in zip(code[:17], USCC_WEIGHTS, strict=True))
+    check = (31 - total % 31) % 31
+    if USCC_CHARS[check] != code[17]:
+        return "统一社会信用代码校验位不正确，请核对"
+    return None
+
+
+def uscc_check_char(first17: str) -> str:
+    """The check character for 17 characters (used to make valid test codes)."""
+    total = sum(USCC_CHARS.index(c) * w for c, w in zip(first17, USCC_WEIGHTS, strict=True))
+    return USCC_CHARS[(31 - total % 31) % 31]
+
+
+def normalize_phone(phone: str) -> str:
+    phone = re.sub(r"[\s-]", "", phone)
+    return phone.removeprefix("+86")
+
+
+def mobile_error(phone: str) -> str | None:
+    if not phone:
+        return "请输入手机号"
+    if not MOBILE_RE.match(phone):
+        return "请输入正确的11位手机号"
+    return None
+
+
+@lru_cache
+def common_passwords() -> frozenset[str]:
+    path = Path(__file__).with_name("common_passwords.txt")
+    return frozenset(line.strip().lower() for line in path.read_text().splitlines() if line)
+
+
+def password_error(password: str, username: str = "") -> str | None:
+    """None when ``password`` is acceptable, else the message (SPEC §3)."""
+    if len(password) < 8:
+        return "密码至少8位，且须同时包含字母和数字"
+    if not re.search(r"[A-Za-z]", password) or not re.search(r"\d", password):
+        return "密码至少8位，且须同时包含字母和数字"
+    if password.lower() in common_passwords() or (username and username.lower() in password.lower()):
+        return "密码过于常见或包含账号，请换一个更难猜的密码"
+    if len(password) > 128:
+        return "密码不能超过128位"
+    return None
+
+
+USERNAME_RE = re.compile(r"^[A-Za-z0-9_.@-]{3,50}$")
+
+
+def username_error(username: str) -> str | None:
+    if not username:
+        return "请输入登录账号"
+    if not USERNAME_RE.match(username):
+        return "登录账号为3-50位字母、数字或 _ . @ -"
+    return None

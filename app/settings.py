@@ -1,0 +1,101 @@
+"""Every environment variable of the platform, with its default and one line on it.
+
+Read once per process through :func:`get_settings`; tests clear the cache after changing
+the environment.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _env(name: str, default: str = "") -> str:
+    return os.environ.get(name, default).strip()
+
+
+@dataclass(frozen=True)
+class Settings:
+    # Folder for the SQLite file, uploads and generated files (embedded mode).
+    data_dir: Path
+    # SQLite (``sqlite:///path``) or PostgreSQL (``postgresql://...``); default a file in data_dir.
+    database_url: str
+    # Redis for sessions and the arq job queue; empty means in-process jobs, sessions in the DB.
+    redis_url: str
+    # Signs CSRF tokens and certificate HMACs; generated once into data_dir when unset.
+    secret_key: str
+    # The platform admin created on first start when no admin exists.
+    admin_username: str
+    admin_password: str
+    # "outbox" (stored only, read in 短信记录) or "aliyun" (Alibaba Cloud SMS).
+    sms_backend: str
+    host: str
+    port: int
+    # Bearer tokens of the lab system, comma separated.
+    lab_api_tokens: tuple[str, ...]
+    # Set cookies Secure with the __Host- prefix (when served over HTTPS).
+    secure_cookies: bool
+    # Open the PostgreSQL connection pool at start-up (off in tests: the test client's loop).
+    db_pool: bool
+    # Aliyun SMS credentials and template codes (only read when SMS_BACKEND=aliyun).
+    aliyun_access_key_id: str = ""
+    aliyun_access_key_secret: str = ""
+    aliyun_sign_name: str = ""
+    aliyun_endpoint: str = "https://dysmsapi.aliyuncs.com/"
+    aliyun_templates: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.database_url.startswith(("postgres://", "postgresql://"))
+
+    @property
+    def sqlite_path(self) -> Path:
+        return Path(self.database_url.removeprefix("sqlite:///"))
+
+
+def _secret_key(data_dir: Path) -> str:
+    """SECRET_KEY, or one generated and kept in data_dir so restarts keep sessions valid."""
+    key = _env("SECRET_KEY")
+    if key:
+        return key
+    path = data_dir / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    path.write_text(key)
+    path.chmod(0o600)
+    return key
+
+
+@lru_cache
+def get_settings() -> Settings:
+    data_dir = Path(_env("DATA_DIR", str(ROOT / "data"))).resolve()
+    database_url = _env("DATABASE_URL") or f"sqlite:///{data_dir / 'app.db'}"
+    sms_kinds = ("code", "registration", "booking_review", "certificate", "due_reminder")
+    return Settings(
+        data_dir=data_dir,
+        database_url=database_url,
+        redis_url=_env("REDIS_URL"),
+        secret_key=_secret_key(data_dir),
+        admin_username=_env("ADMIN_USERNAME", "admin"),
+        admin_password=_env("ADMIN_PASSWORD"),
+        sms_backend=_env("SMS_BACKEND", "outbox"),
+        host=_env("HOST", "127.0.0.1"),
+        port=int(_env("PORT", "8000")),
+        lab_api_tokens=tuple(t.strip() for t in _env("LAB_API_TOKENS").split(",") if t.strip()),
+        secure_cookies=_env("SECURE_COOKIES", "0") in ("1", "true", "yes"),
+        db_pool=_env("DB_POOL", "1") in ("1", "true", "yes"),
+        aliyun_access_key_id=_env("ALIYUN_SMS_ACCESS_KEY_ID"),
+        aliyun_access_key_secret=_env("ALIYUN_SMS_ACCESS_KEY_SECRET"),
+        aliyun_sign_name=_env("ALIYUN_SMS_SIGN_NAME"),
+        aliyun_endpoint=_env("ALIYUN_SMS_ENDPOINT", "https://dysmsapi.aliyuncs.com/"),
+        aliyun_templates={
+            kind: _env(f"ALIYUN_SMS_TEMPLATE_{kind.upper()}") for kind in sms_kinds
+        },
+    )

@@ -1,0 +1,1 @@
+"""The arq worker and its task functions."""

@@ -1,0 +1,32 @@
+"""The arq worker: ``arq workers.main.WorkerSettings`` (production mode, needs REDIS_URL)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from arq.connections import RedisSettings
+
+from app.settings import get_settings
+from workers.tasks import send_sms
+
+
+async def startup(ctx: dict[str, Any]) -> None:
+    from app.db import start_pool
+
+    await start_pool()
+
+
+async def shutdown(ctx: dict[str, Any]) -> None:
+    from app.db import close_pool
+
+    await close_pool()
+
+
+class WorkerSettings:
+    functions = [send_sms]
+    on_startup = startup
+    on_shutdown = shutdown
+    redis_settings = RedisSettings.from_dsn(get_settings().redis_url or "redis://127.0.0.1:6379")
+    max_tries = 5
+    # Keep results briefly so a repeated _job_id is not queued twice right after a run.
+    keep_result = 3600
