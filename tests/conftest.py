@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import tempfile
+from datetime import timedelta
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -83,6 +84,7 @@ async def clean_db(schema: None) -> AsyncIterator[None]:
 @pytest.fixture
 async def client() -> AsyncIterator[AsyncTestClient]:
     async with AsyncTestClient(app=create_app(), base_url="http://testserver.local") as c:
+        c.follow_redirects = False  # tests look at the 303s themselves
         yield c
 
 
@@ -134,6 +136,14 @@ async def run_jobs(client: AsyncTestClient | None = None) -> None:
     await jobs.drain()
 
 
+def set_session_cookie(client: AsyncTestClient, value: str) -> None:
+    """Replace the session cookie, as an attacker or a stale tab would send it."""
+    from app.security import cookie_name
+
+    client.cookies.delete(cookie_name())
+    client.cookies.set(cookie_name(), value, domain="testserver.local")
+
+
 async def outbox(phone: str | None = None) -> list[dict[str, Any]]:
     """短信记录 rows, newest first."""
     q = tables.SmsMessage.select().order_by(tables.SmsMessage.id, ascending=False)
@@ -149,6 +159,10 @@ async def last_code(client: AsyncTestClient, phone: str) -> str:
         if msg["kind"] == "code" and msg["status"] == "已发送":
             m = re.search(r"验证码为(\d{6})", msg["text"])
             assert m, msg["text"]
+            # A minute passes before the next code, as it would for a person.
+            await tables.SmsCode.update(
+                {tables.SmsCode.created_at: tables.SmsCode.created_at - timedelta(seconds=61)}
+            ).where(tables.SmsCode.phone == phone)
             return m.group(1)
     raise AssertionError(f"no code SMS to {phone}")
 

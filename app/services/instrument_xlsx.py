@@ -1,0 +1,909 @@
+"""Instrument spreadsheets: the ONE place that builds, reads and exports them.
+
+Used by the booking form (导入器具) and by the instrument register (器具托管) for
+import and export.  Everything here is a pure function on bytes / iterables; no web
+framework code.
+
+* :func:`build_template` -- an empty ``.xlsx`` import template for a column set.
+* :func:`read_instruments` -- validate an uploaded ``.xlsx`` and return typed rows,
+  all-or-nothing: any problem raises :class:`ImportRefused` carrying *every* error.
+* :func:`write_export` / :func:`export_bytes` -- stream rows into an ``.xlsx`` with a
+  write-only workbook (constant memory, text never turned into formulas).
+
+Uploaded files are hostile until proven otherwise: the zip container is inspected
+(size, entry count, declared uncompressed sizes, compression ratios) *before*
+openpyxl unpacks anything, and openpyxl parses the XML through ``defusedxml``.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import zipfile
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
+from io import BytesIO
+from operator import itemgetter
+from typing import Any, BinaryIO, Literal
+
+import openpyxl
+import openpyxl.xml
+
+# Importing defusedxml here makes a missing dependency fail loudly at import time;
+# openpyxl itself switches to defusedxml's parsers whenever the package is importable.
+from defusedxml import DefusedXmlException
+from openpyxl.cell import WriteOnlyCell
+from openpyxl.cell.cell import ERROR_CODES, ILLEGAL_CHARACTERS_RE
+from openpyxl.styles import Alignment, Font, PatternFill
+from openpyxl.utils import get_column_letter
+from openpyxl.worksheet.datavalidation import DataValidation
+
+logger = logging.getLogger(__name__)
+
+# openpyxl decides once, at import time, whether to parse XML through defusedxml
+# (``openpyxl.xml.DEFUSEDXML``).  Without it a crafted workbook could use entity
+# expansion ("billion laughs") against us, so refuse to run rather than degrade.
+if not openpyxl.xml.DEFUSEDXML:  # pragma: no cover - environment misconfiguration
+    logger.critical("openpyxl is not using defusedxml; refusing to handle xlsx uploads")
+    raise RuntimeError(
+        "openpyxl must parse XML through defusedxml: install defusedxml and do not set "
+        "OPENPYXL_DEFUSEDXML=False"
+    )
+
+__all__ = [
+    "BOOKING_COLUMNS",
+    "CERTIFICATE_TYPES",
+    "DEFAULT_MAX_BYTES",
+    "DEFAULT_MAX_ROWS",
+    "IMPORT_SHEET_TITLE",
+    "NOTES_SHEET_TITLE",
+    "REGISTER_COLUMNS",
+    "Column",
+    "ImportError_",
+    "ImportRefused",
+    "build_template",
+    "looks_like_formula",
+    "export_bytes",
+    "read_instruments",
+    "write_export",
+]
+
+# --------------------------------------------------------------------------- columns
+
+ColumnKind = Literal["text", "int", "date", "choice"]
+
+CERTIFICATE_TYPES: tuple[str, ...] = ("检定证书", "校准证书", "检测报告")
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    """One spreadsheet column.
+
+    ``label`` is the header text without the ``*`` that marks required columns;
+    :attr:`header` is what the template shows.  ``max_length`` applies to text and
+    choice columns, ``min_value`` / ``max_value`` to int columns.
+    """
+
+    key: str
+    label: str
+    required: bool
+    kind: ColumnKind
+    max_length: int = 100
+    min_value: int | None = None
+    max_value: int | None = None
+
+    @property
+    def header(self) -> str:
+        """Header cell text: the label, followed by ``*`` when the column is required."""
+        return f"{self.label}*" if self.required else self.label
+
+
+BOOKING_COLUMNS: tuple[Column, ...] = (
+    Column("name", "器具名称", True, "text"),
+    Column("equipment_no", "设备编号", False, "text"),
+    Column("serial_no", "出厂编号", True, "text"),
+    Column("model", "型号规格", True, "text"),
+    Column("measuring_range", "测量范围", False, "text"),
+    Column("accuracy_class", "准确度等级", False, "text"),
+    Column("supply_voltage", "电源电压", False, "text"),
+    Column("manufacturer", "制造厂商", False, "text"),
+    Column("verification_requirement", "检定要求", False, "text", max_length=200),
+    Column("certificate_type", "证书类型", True, "choice"),
+    Column("quantity", "器具数量", True, "int", min_value=1),
+    Column("remark", "备注", False, "text", max_length=500),
+)
+
+REGISTER_COLUMNS: tuple[Column, ...] = BOOKING_COLUMNS + (
+    Column("cycle_months", "检定周期(月)", False, "int", min_value=1, max_value=120),
+    Column("last_verified_on", "上次检定日期", False, "date"),
+    Column("valid_until", "有效期至", False, "date"),
+)
+
+_CHOICES: dict[str, tuple[str, ...]] = {"certificate_type": CERTIFICATE_TYPES}
+
+# Help text and example values for the 填写说明 sheet.
+_DESCRIPTIONS: dict[str, str] = {
+    "name": "器具的名称",
+    "equipment_no": "贵单位内部的设备（资产）编号",
+    "serial_no": "铭牌上的出厂编号；纯数字编号会按文本保存，前导 0 不会丢失",
+    "model": "器具的型号或规格",
+    "measuring_range": "测量范围",
+    "accuracy_class": "准确度等级、最大允许误差或不确定度",
+    "supply_voltage": "工作电源，无需供电可不填",
+    "manufacturer": "制造厂商名称",
+    "verification_requirement": "特殊的检定/校准要求，如指定的规程规范、校准点",
+    "certificate_type": "需要出具的证书或报告类型",
+    "quantity": "器具的台（件、套）数",
+    "remark": "其他需要说明的情况",
+    "cycle_months": "检定/校准周期，单位：月",
+    "last_verified_on": "最近一次检定/校准的日期",
+    "valid_until": "证书有效期的截止日期，不能早于上次检定日期",
+}
+
+_EXAMPLE: dict[str, Any] = {
+    "name": "数字多用表",
+    "equipment_no": "SB-2023-017",
+    "serial_no": "MY60012345",
+    "model": "34465A",
+    "measuring_range": "DCV 0～1000 V",
+    "accuracy_class": "6½ 位",
+    "supply_voltage": "AC 220 V",
+    "manufacturer": "是德科技",
+    "verification_requirement": "依据 JJF 1587-2016 校准",
+    "certificate_type": "校准证书",
+    "quantity": 1,
+    "remark": "附测试线一副",
+    "cycle_months": 12,
+    "last_verified_on": date(2024, 5, 20),
+    "valid_until": date(2025, 5, 19),
+}
+
+# ------------------------------------------------------------------------ limits
+
+DEFAULT_MAX_ROWS = 5000
+DEFAULT_MAX_BYTES = 5 * 1024 * 1024
+MAX_ZIP_ENTRIES = 1000
+MAX_UNCOMPRESSED_BYTES = 50 * 1024 * 1024
+MAX_COMPRESSION_RATIO = 100
+# An entry smaller than this cannot hurt even at a huge ratio; ignoring the ratio of
+# tiny parts avoids refusing a legitimate file over a few hundred bytes of XML.
+_RATIO_CHECK_MIN_BYTES = 1024 * 1024
+# Never walk further down a sheet than Excel itself can go (a crafted <row r="...">
+# with a huge number would otherwise make openpyxl yield millions of filler rows).
+_EXCEL_MAX_ROW = 1_048_576
+# The header is the first of these rows that contains a known column label, so a
+# title row above the header does not break the import.
+_HEADER_SCAN_ROWS = 10
+
+IMPORT_SHEET_TITLE = "器具导入"
+NOTES_SHEET_TITLE = "填写说明"
+DATE_FORMAT = "yyyy-mm-dd"
+
+MSG_NOT_XLSX = "文件不是有效的 Excel (.xlsx) 文件"
+MSG_ZIP_BOMB = "文件解压后过大，疑似压缩炸弹，已拒绝"
+MSG_NO_DATA = "文件中没有器具数据"
+
+# ------------------------------------------------------------------------ errors
+
+
+@dataclass(frozen=True, slots=True)
+class ImportError_:  # trailing underscore: do not shadow the builtin ImportError
+    """One problem found in an uploaded file.
+
+    ``row`` is the row number as Excel shows it and ``column`` the column label
+    (without ``*``); both are ``None`` for problems with the file as a whole.
+    ``message`` is the complete Chinese text to show, e.g. ``第3行「出厂编号」：必填``.
+    """
+
+    row: int | None
+    column: str | None
+    message: str
+
+
+class ImportRefused(Exception):
+    """The upload was refused; :attr:`errors` lists every problem found."""
+
+    def __init__(self, errors: Sequence[ImportError_]) -> None:
+        """Keep the errors; the exception text is a short summary of them."""
+        self.errors: list[ImportError_] = list(errors)
+        summary = "；".join(e.message for e in self.errors[:5])
+        if len(self.errors) > 5:
+            summary += f"……共 {len(self.errors)} 处错误"
+        super().__init__(summary)
+
+
+def _file_error(message: str) -> ImportRefused:
+    """An :class:`ImportRefused` with a single error about the file as a whole."""
+    return ImportRefused([ImportError_(None, None, message)])
+
+
+class _CellError(Exception):
+    """Raised by the cell parsers; the text completes ``第N行「列」：…``."""
+
+
+# ------------------------------------------------------------------------ template
+
+
+_HEADER_FONT = Font(bold=True)
+_REQUIRED_HEADER_FONT = Font(bold=True, color="C00000")
+_REQUIRED_FILL = PatternFill("solid", fgColor="FCE4D6")
+_OPTIONAL_FILL = PatternFill("solid", fgColor="E7E6E6")
+_HEADER_ALIGNMENT = Alignment(horizontal="center", vertical="center", wrap_text=True)
+_WRAP = Alignment(vertical="top", wrap_text=True)
+
+
+def _column_width(column: Column) -> float:
+    """A comfortable column width for ``column`` (in Excel character units)."""
+    if column.kind == "date":
+        return 14
+    if column.kind == "int":
+        return 12
+    if column.max_length >= 500:
+        return 40
+    if column.max_length >= 200:
+        return 30
+    # CJK characters are roughly two width units wide.
+    return max(14, len(column.header) * 2 + 4)
+
+
+def _format_rule(column: Column) -> str:
+    """Human-readable format / allowed-values rule for the 填写说明 sheet."""
+    if column.kind == "choice":
+        return "从下拉列表中选择：" + " / ".join(_CHOICES.get(column.key, ()))
+    if column.kind == "int":
+        low, high = column.min_value, column.max_value
+        if low is not None and high is not None:
+            return f"整数，{low}～{high}"
+        if low is not None:
+            return f"整数，不小于 {low}"
+        return "整数"
+    if column.kind == "date":
+        return "日期，格式 YYYY-MM-DD 或 YYYY/MM/DD，如 2024-05-20（也可直接输入 Excel 日期）"
+    return f"文本，最多 {column.max_length} 个字符"
+
+
+def _add_validations(ws: Any, columns: Sequence[Column], last_row: int) -> None:
+    """Add Excel data validations (dropdown, whole numbers, text length) to ``ws``."""
+    by_length: dict[int, list[str]] = {}
+    for index, column in enumerate(columns, start=1):
+        letter = get_column_letter(index)
+        ref = f"{letter}2:{letter}{last_row}"
+        if column.kind == "choice":
+            choices = _CHOICES.get(column.key, ())
+            dv = DataValidation(
+                type="list",
+                formula1='"' + ",".join(choices) + '"',
+                allow_blank=True,
+                showErrorMessage=True,
+                errorStyle="stop",
+                errorTitle=f"{column.label}无效",
+                error=f"请从下拉列表中选择：{'、'.join(choices)}",
+                showInputMessage=True,
+                promptTitle=column.label,
+                prompt=f"请从下拉列表中选择{column.label}",
+            )
+        elif column.kind == "int":
+            rule = _format_rule(column)
+            if column.max_value is not None:
+                dv = DataValidation(
+                    type="whole",
+                    operator="between",
+                    formula1=str(column.min_value if column.min_value is not None else 0),
+                    formula2=str(column.max_value),
+                )
+            else:
+                dv = DataValidation(
+                    type="whole",
+                    operator="greaterThanOrEqual",
+                    formula1=str(column.min_value if column.min_value is not None else 0),
+                )
+            dv.allow_blank = True
+            dv.showErrorMessage = True
+            dv.errorTitle = f"{column.label}无效"
+            dv.error = f"{column.label}应为{rule}"
+        elif column.kind == "text":
+            by_length.setdefault(column.max_length, []).append(ref)
+            continue
+        else:
+            continue
+        dv.add(ref)
+        ws.add_data_validation(dv)
+    for max_length, refs in sorted(by_length.items()):
+        dv = DataValidation(
+            type="textLength",
+            operator="lessThanOrEqual",
+            formula1=str(max_length),
+            allow_blank=True,
+            showErrorMessage=True,
+            errorTitle="内容过长",
+            error=f"最多 {max_length} 个字符",
+        )
+        for ref in refs:
+            dv.add(ref)
+        ws.add_data_validation(dv)
+
+
+def _write_notes_sheet(ws: Any, columns: Sequence[Column]) -> None:
+    """Fill the 填写说明 sheet: general rules, one line per column and an example row."""
+    ws["A1"] = "器具导入填写说明"
+    ws["A1"].font = Font(bold=True, size=14)
+    general = (
+        f"1. 请在「{IMPORT_SHEET_TITLE}」工作表第 2 行起填写，每行一条器具；"
+        "不要修改、删除或移动表头。",
+        "2. 表头带 * 的列为必填项，其余列可留空。",
+        f"3. 每次最多导入 {DEFAULT_MAX_ROWS} 行，"
+        f"文件不超过 {_format_megabytes(DEFAULT_MAX_BYTES)}；空行会被忽略。",
+        "4. 导入时会检查全部数据：只要有一处错误，整个文件都不会导入，并会列出所有错误的行和列。",
+    )
+    for offset, text in enumerate(general, start=2):
+        ws.cell(row=offset, column=1, value=text)
+
+    table_row = len(general) + 3
+    for index, title in enumerate(("列名", "是否必填", "说明", "格式与取值", "示例"), start=1):
+        cell = ws.cell(row=table_row, column=index, value=title)
+        cell.font = _HEADER_FONT
+        cell.fill = _OPTIONAL_FILL
+    for offset, column in enumerate(columns, start=1):
+        row = table_row + offset
+        ws.cell(row=row, column=1, value=column.label).font = (
+            _REQUIRED_HEADER_FONT if column.required else _HEADER_FONT
+        )
+        ws.cell(row=row, column=2, value="必填" if column.required else "选填")
+        ws.cell(row=row, column=3, value=_DESCRIPTIONS.get(column.key, "")).alignment = _WRAP
+        ws.cell(row=row, column=4, value=_format_rule(column)).alignment = _WRAP
+        example = ws.cell(row=row, column=5)
+        _set_example(example, column)
+
+    example_row = table_row + len(columns) + 2
+    ws.cell(
+        row=example_row,
+        column=1,
+        value=f"示例行（仅供参考，请在「{IMPORT_SHEET_TITLE}」工作表中填写）：",
+    ).font = _HEADER_FONT
+    for index, column in enumerate(columns, start=1):
+        head = ws.cell(row=example_row + 1, column=index, value=column.header)
+        head.font = _REQUIRED_HEADER_FONT if column.required else _HEADER_FONT
+        head.fill = _REQUIRED_FILL if column.required else _OPTIONAL_FILL
+        _set_example(ws.cell(row=example_row + 2, column=index), column)
+
+    widths = {1: 16, 2: 10, 3: 40, 4: 44, 5: 24}
+    for index in range(1, max(len(columns), 5) + 1):
+        letter = get_column_letter(index)
+        ws.column_dimensions[letter].width = widths.get(index, 16)
+
+
+def _set_example(cell: Any, column: Column) -> None:
+    """Put the example value of ``column`` into ``cell`` (dates as real dates)."""
+    value = _EXAMPLE.get(column.key)
+    if value is None:
+        return
+    cell.value = value
+    if column.kind == "date":
+        cell.number_format = DATE_FORMAT
+    elif column.kind in ("text", "choice"):
+        cell.number_format = "@"
+
+
+def build_template(columns: Sequence[Column]) -> bytes:
+    """Build the empty import template for ``columns`` and return the ``.xlsx`` bytes.
+
+    Sheet 器具导入 holds only the header row (bold; required headers carry ``*`` and are
+    highlighted), frozen below the header, with column widths, column number formats
+    (text columns as text so serial numbers keep leading zeros, date columns as
+    ``yyyy-mm-dd``) and data validations for rows 2..5001: the 证书类型 dropdown,
+    whole-number ranges and text lengths.  Sheet 填写说明 explains every column and
+    shows an example row; the import sheet itself has no example row.
+    """
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = IMPORT_SHEET_TITLE
+    for index, column in enumerate(columns, start=1):
+        cell = ws.cell(row=1, column=index, value=column.header)
+        cell.font = _REQUIRED_HEADER_FONT if column.required else _HEADER_FONT
+        cell.fill = _REQUIRED_FILL if column.required else _OPTIONAL_FILL
+        cell.alignment = _HEADER_ALIGNMENT
+        dimension = ws.column_dimensions[get_column_letter(index)]
+        dimension.width = _column_width(column)
+        # Column-level number format: Excel applies it to every cell typed into it.
+        if column.kind == "date":
+            dimension.number_format = DATE_FORMAT
+        elif column.kind in ("text", "choice"):
+            dimension.number_format = "@"
+    ws.row_dimensions[1].height = 24
+    ws.freeze_panes = "A2"
+    _add_validations(ws, columns, last_row=DEFAULT_MAX_ROWS + 1)
+
+    _write_notes_sheet(wb.create_sheet(NOTES_SHEET_TITLE), columns)
+    wb.active = 0
+    wb.properties.creator = "计量客户服务平台"
+
+    buffer = BytesIO()
+    wb.save(buffer)
+    return buffer.getvalue()
+
+
+# ------------------------------------------------------------------------ reading
+
+
+def _format_megabytes(size: int) -> str:
+    """``5242880`` -> ``"5 MB"``; ``1572864`` -> ``"1.5 MB"``."""
+    megabytes = size / (1024 * 1024)
+    return f"{megabytes:g} MB" if megabytes >= 0.1 else f"{size / 1024:g} KB"
+
+
+def _check_container(data: bytes, max_bytes: int) -> None:
+    """Inspect the zip container before anything unpacks it; raise :class:`ImportRefused`.
+
+    Python's zipfile never inflates an entry beyond its declared ``file_size`` (it
+    stops and fails the CRC check instead), so checking the declared sizes bounds
+    what openpyxl will later decompress.
+    """
+    if len(data) > max_bytes:
+        raise _file_error(
+            f"文件过大（{_format_megabytes(len(data))}），最大允许 {_format_megabytes(max_bytes)}"
+        )
+    if not data:
+        raise _file_error(MSG_NOT_XLSX)
+    try:
+        archive = zipfile.ZipFile(BytesIO(data))
+    except Exception as exc:  # BadZipFile, but a crafted directory can raise anything
+        if data[:8] == b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1":  # OLE2: legacy .xls / encrypted
+            raise _file_error(
+                MSG_NOT_XLSX + "（旧版 .xls 或加密的文件请在 Excel 中另存为 .xlsx 后再上传）"
+            ) from exc
+        raise _file_error(MSG_NOT_XLSX) from exc
+    with archive:
+        entries = archive.infolist()
+        if len(entries) > MAX_ZIP_ENTRIES:
+            raise _file_error(MSG_ZIP_BOMB)
+        total = 0
+        for entry in entries:
+            total += entry.file_size
+            if entry.file_size >= _RATIO_CHECK_MIN_BYTES and (
+                entry.compress_size <= 0
+                or entry.file_size / entry.compress_size > MAX_COMPRESSION_RATIO
+            ):
+                raise _file_error(MSG_ZIP_BOMB)
+        if total > MAX_UNCOMPRESSED_BYTES:
+            raise _file_error(MSG_ZIP_BOMB)
+        if "xl/workbook.xml" not in {entry.filename for entry in entries}:
+            raise _file_error(MSG_NOT_XLSX)
+
+
+def _normalise_header(value: Any) -> str:
+    """Header cell -> comparable label: stripped, ``*`` removed, full-width brackets."""
+    if value is None:
+        return ""
+    text = str(value).strip().rstrip("*＊").strip()
+    return text.replace("（", "(").replace("）", ")")
+
+
+def _is_blank(values: Sequence[Any]) -> bool:
+    """True when every value is None or a whitespace-only string."""
+    if values.count(None) == len(values):
+        return True
+    return all(v is None or (isinstance(v, str) and not v.strip()) for v in values)
+
+
+def _show(value: Any) -> str:
+    """Short rendering of a bad cell value for an error message."""
+    text = _as_text(value)
+    return text if len(text) <= 20 else text[:20] + "…"
+
+
+def _as_text(value: Any) -> str:
+    """Any cell value as a stripped string; whole numbers lose their ``.0``."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value.strip()
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if value.is_integer():
+            return str(int(value))
+        return repr(value)
+    if isinstance(value, datetime):
+        if (value.hour, value.minute, value.second, value.microsecond) == (0, 0, 0, 0):
+            return value.date().isoformat()
+        return value.isoformat(sep=" ")
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value).strip()
+
+
+_INT_TEXT = re.compile(r"[+-]?\d+(?:\.0*)?")
+_DATE_TEXT = re.compile(
+    r"(\d{4})\s*(?:[-/.]|年)\s*(\d{1,2})\s*(?:[-/.]|月)\s*(\d{1,2})\s*日?"
+    r"(?:[ T]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?"
+)
+
+
+def _parse_int(value: Any, column: Column) -> int:
+    """Parse a whole number within the column's bounds; raise :class:`_CellError`."""
+    low, high = column.min_value, column.max_value
+    if low is not None and high is not None:
+        expected = f"应为 {low}～{high} 之间的整数"
+    elif low is not None:
+        expected = f"应为不小于 {low} 的整数"
+    else:
+        expected = "应为整数"
+    number: int | None = None
+    if isinstance(value, bool):
+        number = None
+    elif isinstance(value, int):
+        number = value
+    elif isinstance(value, float):
+        if value.is_integer():
+            number = int(value)
+    elif isinstance(value, Decimal):
+        if value.is_finite() and value == value.to_integral_value():
+            number = int(value)
+    elif isinstance(value, str) and _INT_TEXT.fullmatch(value):
+        try:
+            number = int(Decimal(value))
+        except (InvalidOperation, ValueError):
+            number = None
+    if number is None:
+        raise _CellError(f"{expected}（当前为「{_show(value)}」）")
+    if (low is not None and number < low) or (high is not None and number > high):
+        raise _CellError(f"{expected}（当前为 {number}）")
+    return number
+
+
+def _parse_date(value: Any) -> date:
+    """Parse an Excel date/datetime or a ``YYYY-MM-DD`` / ``YYYY/MM/DD`` string."""
+    if isinstance(value, datetime):
+        result = value.date()
+    elif isinstance(value, date):
+        result = value
+    else:
+        match = _DATE_TEXT.fullmatch(value) if isinstance(value, str) else None
+        if match is None:
+            raise _CellError(
+                f"日期格式不正确，应为 YYYY-MM-DD 或 YYYY/MM/DD（当前为「{_show(value)}」）"
+            )
+        try:
+            result = date(*(int(part) for part in match.groups()))
+        except ValueError:
+            raise _CellError(f"日期无效（当前为「{_show(value)}」）") from None
+    if not 1900 <= result.year <= 2100:
+        raise _CellError(f"日期超出合理范围（当前为 {result.isoformat()}）")
+    return result
+
+
+Parser = Callable[[Any], Any]
+
+
+def _make_parser(column: Column) -> Parser:
+    """Return a function turning one raw cell value into the column's typed value.
+
+    The function raises :class:`_CellError` with the message tail on invalid input.
+    """
+    if column.kind == "int":
+
+        def parse_int(value: Any) -> int | None:
+            if value is None or (isinstance(value, str) and not value.strip()):
+                if column.required:
+                    raise _CellError("必填")
+                return None
+            return _parse_int(value.strip() if isinstance(value, str) else value, column)
+
+        return parse_int
+
+    if column.kind == "date":
+
+        def parse_date(value: Any) -> date | None:
+            if value is None or (isinstance(value, str) and not value.strip()):
+                if column.required:
+                    raise _CellError("必填")
+                return None
+            return _parse_date(value.strip() if isinstance(value, str) else value)
+
+        return parse_date
+
+    choices = _CHOICES.get(column.key, ()) if column.kind == "choice" else ()
+
+    def parse_text(value: Any) -> str:
+        text = value.strip() if isinstance(value, str) else _as_text(value)
+        if not text:
+            if column.required:
+                raise _CellError("必填")
+            return ""
+        if choices and text not in choices:
+            raise _CellError(f"应为以下之一：{'、'.join(choices)}（当前为「{_show(text)}」）")
+        if len(text) > column.max_length:
+            raise _CellError(f"不能超过 {column.max_length} 个字符（当前 {len(text)} 个）")
+        return text
+
+    return parse_text
+
+
+def _find_header(
+    rows: Iterable[tuple[Any, ...]], labels: set[str]
+) -> tuple[int, tuple[Any, ...]] | None:
+    """Return ``(row_number, cells)`` of the first row holding a known label, else None."""
+    for number, cells in enumerate(rows, start=1):
+        if any(_normalise_header(cell) in labels for cell in cells):
+            return number, cells
+    return None
+
+
+def _header_errors(
+    header: tuple[Any, ...], columns: Sequence[Column]
+) -> tuple[dict[str, int], list[ImportError_]]:
+    """Map column keys to 0-based positions; report missing and duplicated headers."""
+    by_label = {_normalise_header(column.label): column for column in columns}
+    positions: dict[str, int] = {}
+    errors: list[ImportError_] = []
+    for index, cell in enumerate(header):
+        column = by_label.get(_normalise_header(cell))
+        if column is None:
+            continue
+        if column.key in positions:
+            errors.append(
+                ImportError_(None, column.label, f"表头「{column.label}」重复出现，请只保留一列")
+            )
+            continue
+        positions[column.key] = index
+    missing = [column.label for column in columns if column.key not in positions]
+    if missing:
+        errors.insert(
+            0,
+            ImportError_(
+                None,
+                None,
+                f"缺少以下列：{'、'.join(missing)}（请使用下载的模板，不要修改表头）",
+            ),
+        )
+    return positions, errors
+
+
+def read_instruments(
+    data: bytes,
+    columns: Sequence[Column],
+    max_rows: int = DEFAULT_MAX_ROWS,
+    *,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+) -> list[dict[str, Any]]:
+    """Validate an uploaded ``.xlsx`` and return one typed dict per non-blank data row.
+
+    All-or-nothing: every row is validated and *every* error is collected; if there
+    is any, :class:`ImportRefused` is raised and nothing is returned.  The sheet named
+    器具导入 is read (else the first sheet); its header row may carry ``*`` and
+    whitespace and may sit below a title row.  Every column of ``columns`` must be
+    present; unknown extra columns are ignored.  Blank rows are skipped.
+
+    Values: text/choice columns -> stripped ``str`` (``""`` when empty and optional;
+    numbers keep no ``.0``); int columns -> ``int`` or ``None``; date columns ->
+    :class:`datetime.date` or ``None``.
+    """
+    if not columns:
+        raise ValueError("columns must not be empty")
+    _check_container(data, max_bytes)
+    try:
+        wb = openpyxl.load_workbook(BytesIO(data), read_only=True, data_only=True)
+    except Exception as exc:  # openpyxl reports broken packages with many exception types
+        raise _broken_file(exc) from exc
+    try:
+        return _read_workbook(wb, columns, max_rows)
+    except ImportRefused:
+        raise
+    except Exception as exc:  # in read-only mode the sheet XML is parsed while iterating
+        raise _broken_file(exc) from exc
+    finally:
+        wb.close()
+
+
+def _broken_file(exc: BaseException) -> ImportRefused:
+    """The refusal for a package openpyxl could not read; say so if defusedxml objected."""
+    logger.info("refused xlsx upload: %s: %s", type(exc).__name__, exc)
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:  # openpyxl wraps the cause
+        if isinstance(current, DefusedXmlException):
+            return _file_error(MSG_NOT_XLSX + "（包含不允许的 XML 内容，已拒绝）")
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return _file_error(MSG_NOT_XLSX)
+
+
+def _read_workbook(wb: Any, columns: Sequence[Column], max_rows: int) -> list[dict[str, Any]]:
+    """Read and validate the import sheet of an open read-only workbook."""
+    if not wb.worksheets:
+        raise _file_error(MSG_NO_DATA)
+    ws = wb[IMPORT_SHEET_TITLE] if IMPORT_SHEET_TITLE in wb.sheetnames else wb.worksheets[0]
+
+    labels = {_normalise_header(column.label) for column in columns}
+    header_rows = ws.iter_rows(min_row=1, max_row=_HEADER_SCAN_ROWS, values_only=True)
+    try:
+        found = _find_header(header_rows, labels)
+    finally:
+        header_rows.close()
+    if found is None:
+        # No recognisable header: an empty sheet gets the friendlier message.
+        rows = ws.iter_rows(min_row=1, max_row=_HEADER_SCAN_ROWS, values_only=True)
+        try:
+            empty = all(_is_blank(row) for row in rows)
+        finally:
+            rows.close()
+        if empty:
+            raise _file_error(MSG_NO_DATA)
+        found = (1, ())
+    header_row, header = found
+
+    positions, errors = _header_errors(header, columns)
+    if errors:
+        raise ImportRefused(errors)
+
+    indexes = [positions[column.key] for column in columns]
+    pick: Callable[[tuple[Any, ...]], tuple[Any, ...]]
+    if len(indexes) == 1:
+        only = indexes[0]
+
+        def pick(row: tuple[Any, ...]) -> tuple[Any, ...]:
+            return (row[only],)
+    else:
+        pick = itemgetter(*indexes)
+    plan = [(column.key, column.label, _make_parser(column)) for column in columns]
+    check_dates = {"last_verified_on", "valid_until"} <= {column.key for column in columns}
+    valid_label = next((c.label for c in columns if c.key == "valid_until"), "")
+
+    result: list[dict[str, Any]] = []
+    data_rows = 0
+    rows = ws.iter_rows(
+        min_row=header_row + 1,
+        max_row=_EXCEL_MAX_ROW,
+        max_col=max(indexes) + 1,
+        values_only=True,
+    )
+    try:
+        for number, raw in enumerate(rows, start=header_row + 1):
+            if not raw:
+                continue
+            values = pick(raw)
+            if _is_blank(values):
+                continue
+            data_rows += 1
+            if data_rows > max_rows:
+                continue  # keep counting (cheaply) so the message can give the total
+            record: dict[str, Any] = {}
+            for (key, label, parse), value in zip(plan, values, strict=True):
+                try:
+                    record[key] = parse(value)
+                except _CellError as exc:
+                    errors.append(ImportError_(number, label, f"第{number}行「{label}」：{exc}"))
+                    record[key] = None
+            if (
+                check_dates
+                and isinstance(record.get("last_verified_on"), date)
+                and isinstance(record.get("valid_until"), date)
+                and record["valid_until"] < record["last_verified_on"]
+            ):
+                errors.append(
+                    ImportError_(
+                        number,
+                        valid_label,
+                        f"第{number}行「{valid_label}」：不能早于上次检定日期",
+                    )
+                )
+            result.append(record)
+    finally:
+        rows.close()
+
+    if data_rows > max_rows:
+        raise _file_error(
+            f"数据行数超过上限：文件共有 {data_rows} 行器具数据，每次最多导入 {max_rows} 行，"
+            "请分批导入"
+        )
+    if data_rows == 0:
+        raise _file_error(MSG_NO_DATA)
+    if errors:
+        raise ImportRefused(errors)
+    return result
+
+
+# ------------------------------------------------------------------------ export
+
+# Text starting with one of these could be taken for a formula (or DDE payload) once
+# a user edits the cell in Excel / LibreOffice.
+_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r", "\n")
+
+
+def looks_like_formula(text: str) -> bool:
+    """True when ``text`` must be shielded so that it is never treated as a formula.
+
+    Shielding never changes the text: the cell is forced to the string type and
+    gets Excel's "quote prefix" flag (the invisible leading apostrophe).  Strings
+    equal to an Excel error code (``#N/A`` ...) are shielded too, since openpyxl
+    would otherwise write them as error cells.
+    """
+    return text.startswith(_FORMULA_PREFIXES) or text in ERROR_CODES
+
+
+def _export_cell(ws: Any, column: Column, value: Any) -> Any:
+    """Convert one row value into what the write-only sheet should receive."""
+    if value is None:
+        return None
+    if column.kind == "date" and isinstance(value, date):
+        day = value.date() if isinstance(value, datetime) else value
+        cell = WriteOnlyCell(ws, value=day)
+        cell.number_format = DATE_FORMAT
+        return cell
+    if (
+        column.kind == "int"
+        and isinstance(value, int | float | Decimal)
+        and not isinstance(value, bool)
+    ):
+        return value
+    text = value if isinstance(value, str) else _as_text(value)
+    if not text:
+        return None
+    # openpyxl refuses control characters XML cannot carry; drop them, keep the rest.
+    text = ILLEGAL_CHARACTERS_RE.sub("", text)
+    if "\r" in text:
+        # XML parsers turn a raw CR (and CRLF) into LF, so write what will be read back.
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if looks_like_formula(text):
+        cell = WriteOnlyCell(ws, value=text)
+        cell.data_type = "s"  # keep the exact text, never a formula / error cell
+        cell.quotePrefix = True
+        return cell
+    return text
+
+
+def write_export(
+    rows: Iterable[Mapping[str, Any]],
+    columns: Sequence[Column],
+    fileobj: BinaryIO,
+    sheet_title: str = "器具托管",
+) -> int:
+    """Stream ``rows`` into an ``.xlsx`` written to ``fileobj``; return the rows written.
+
+    Uses a write-only workbook, so rows are consumed one by one and never held in
+    memory as a workbook (100,000 rows are fine).  The header row shows the plain
+    labels (bold) and is frozen; dates become real Excel dates formatted
+    ``yyyy-mm-dd``, ints stay numbers, and text is written as text exactly as given,
+    never as a formula (see :func:`looks_like_formula`).  The only changes to text:
+    characters XML cannot hold (NUL and other C0 controls except tab/LF/CR) are
+    dropped, and CR / CRLF become LF, which is what any XML reader returns anyway.
+    Missing keys are left empty.
+    The result can be read back with :func:`read_instruments`.
+    """
+    wb = openpyxl.Workbook(write_only=True)
+    ws = wb.create_sheet(sheet_title)
+    for index, column in enumerate(columns, start=1):
+        ws.column_dimensions[get_column_letter(index)].width = _column_width(column)
+    ws.freeze_panes = "A2"
+
+    header = []
+    for column in columns:
+        cell = WriteOnlyCell(ws, value=column.label)
+        cell.font = _HEADER_FONT
+        cell.fill = _OPTIONAL_FILL
+        header.append(cell)
+    ws.append(header)
+
+    written = 0
+    for row in rows:
+        ws.append([_export_cell(ws, column, row.get(column.key)) for column in columns])
+        written += 1
+    if columns:
+        ws.auto_filter.ref = f"A1:{get_column_letter(len(columns))}{written + 1}"
+    wb.save(fileobj)
+    return written
+
+
+def export_bytes(
+    rows: Iterable[Mapping[str, Any]],
+    columns: Sequence[Column],
+    sheet_title: str = "器具托管",
+) -> bytes:
+    """Like :func:`write_export` but return the ``.xlsx`` as bytes (for small exports)."""
+    buffer = BytesIO()
+    write_export(rows, columns, buffer, sheet_title=sheet_title)
+    return buffer.getvalue()
