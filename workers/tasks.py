@@ -5,12 +5,23 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from arq import Retry
+
+# Seconds before a failed SMS is tried again, times the try number (arq's max_tries caps it).
+RETRY_DELAY = 10
+
 
 async def send_sms(ctx: dict[str, Any], message_id: int) -> str:
     """Send one queued SMS (idempotent: a message already sent is not sent again)."""
     from app.services import sms
 
-    return await sms.deliver(message_id)
+    try:
+        return await sms.deliver(message_id)
+    except Exception as exc:
+        # arq only retries on Retry; in-process (no "job_try") the failure stays recorded.
+        if "job_try" in ctx:
+            raise Retry(defer=RETRY_DELAY * ctx["job_try"]) from exc
+        raise
 
 
 TASKS: dict[str, Callable[..., Awaitable[Any]]] = {"send_sms": send_sms}
