@@ -12,7 +12,6 @@ from zoneinfo import ZoneInfo
 
 from litestar import Litestar, MediaType, Request, Response, get
 from litestar.config.csrf import CSRFConfig
-from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.exceptions import (
     HTTPException,
     NotAuthorizedException,
@@ -23,6 +22,7 @@ from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.plugins.htmx import HTMXPlugin
+from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.response import Redirect, Template
 from litestar.static_files import create_static_files_router
 from litestar.status_codes import HTTP_303_SEE_OTHER
@@ -32,7 +32,7 @@ from app.routes import _render
 from app.routes.admin import AdminController
 from app.routes.auth import AuthController
 from app.routes.home import HomeController
-from app.security import SecurityHeadersMiddleware, SessionAuthMiddleware
+from app.security import SessionAuthMiddleware, add_security_headers
 from app.settings import get_settings
 
 HERE = Path(__file__).resolve().parent
@@ -74,8 +74,12 @@ def _error_page(request: Request, status: int, title: str, message: str) -> Resp
     user = request.scope.get("user")
     return Template(
         template_name="error.html",
-        context={"user": user, "title": title, "message": message,
-                 **dict(zip(("customer_menu", "admin_menu"), _render._menus(user), strict=True))},
+        context={
+            "user": user,
+            "title": title,
+            "message": message,
+            **dict(zip(("customer_menu", "admin_menu"), _render._menus(user), strict=True)),
+        },
         status_code=status,
     )
 
@@ -139,8 +143,12 @@ def create_app() -> Litestar:
     app = Litestar(
         route_handlers=[
             *ROUTE_HANDLERS,
-            create_static_files_router(path="/static", directories=[HERE / "static"],
-                                       name="static", include_in_schema=False),
+            create_static_files_router(
+                path="/static",
+                directories=[HERE / "static"],
+                name="static",
+                include_in_schema=False,
+            ),
         ],
         template_config=TemplateConfig(
             directory=[HERE / "templates", HERE / "partials"],
@@ -155,10 +163,8 @@ def create_app() -> Litestar:
             cookie_samesite="lax",
             exclude=["/api/"],
         ),
-        middleware=[
-            DefineMiddleware(SecurityHeadersMiddleware),
-            DefineMiddleware(SessionAuthMiddleware),
-        ],
+        middleware=[DefineMiddleware(SessionAuthMiddleware)],
+        before_send=[add_security_headers],
         plugins=[HTMXPlugin()],
         exception_handlers={
             NotAuthorizedException: not_authorized,
@@ -168,7 +174,9 @@ def create_app() -> Litestar:
             Exception: server_error,
         },
         openapi_config=OpenAPIConfig(
-            title="计量客户服务平台 实验室系统接口", version="1.0.0", path="/schema",
+            title="计量客户服务平台 实验室系统接口",
+            version="1.0.0",
+            path="/schema",
             # The schema itself, as JSON: a UI page would need scripts our CSP refuses.
             render_plugins=[JsonRenderPlugin(path=["/", "/openapi.json"])],
         ),
@@ -176,7 +184,5 @@ def create_app() -> Litestar:
         request_max_body_size=25 * 1024 * 1024,
     )
     _render.EXISTING_PATHS.clear()
-    _render.EXISTING_PATHS.update(
-        path for route in app.routes for path in [route.path]
-    )
+    _render.EXISTING_PATHS.update(path for route in app.routes for path in [route.path])
     return app

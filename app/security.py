@@ -96,18 +96,20 @@ class DatabaseSessionStore:
     async def get(self, key_hash: str) -> dict[str, Any] | None:
         from app.tables import WebSession
 
-        row = await WebSession.select(WebSession.data).where(
-            WebSession.key_hash == key_hash
-        ).first()
+        row = (
+            await WebSession.select(WebSession.data).where(WebSession.key_hash == key_hash).first()
+        )
         return json.loads(row["data"]) if row else None
 
     async def save(self, key_hash: str, data: dict[str, Any]) -> None:
         from app.tables import WebSession
 
         payload = json.dumps(data)
-        updated = await WebSession.update(
-            {WebSession.data: payload, WebSession.user_id: data.get("uid")}
-        ).where(WebSession.key_hash == key_hash).returning(WebSession.id)
+        updated = (
+            await WebSession.update({WebSession.data: payload, WebSession.user_id: data.get("uid")})
+            .where(WebSession.key_hash == key_hash)
+            .returning(WebSession.id)
+        )
         if not updated:
             await WebSession.insert(
                 WebSession(key_hash=key_hash, data=payload, user_id=data.get("uid"))
@@ -314,27 +316,16 @@ SECURITY_HEADERS = [
 ]
 
 
-class SecurityHeadersMiddleware:
-    """Adds the security headers to every HTTP response (Litestar has no CSP middleware)."""
+async def add_security_headers(message: Message, scope: Scope) -> None:
+    """before_send hook: every HTTP response, 404s and static files included, gets them.
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = list(message.get("headers", []))
-                present = {k.lower() for k, _ in headers}
-                headers += [(k, v) for k, v in SECURITY_HEADERS if k not in present]
-                if get_settings().secure_cookies:
-                    headers.append(
-                        (b"strict-transport-security", b"max-age=31536000; includeSubDomains")
-                    )
-                message["headers"] = headers
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
+    (Litestar has no CSP middleware; app middleware would miss unrouted 404s.)
+    """
+    if message["type"] != "http.response.start":
+        return
+    headers = list(message.get("headers", []))
+    present = {k.lower() for k, _ in headers}
+    headers += [(k, v) for k, v in SECURITY_HEADERS if k not in present]
+    if get_settings().secure_cookies:
+        headers.append((b"strict-transport-security", b"max-age=31536000; includeSubDomains"))
+    message["headers"] = headers

@@ -95,7 +95,5 @@ def get_settings() -> Settings:
         aliyun_access_key_secret=_env("ALIYUN_SMS_ACCESS_KEY_SECRET"),
         aliyun_sign_name=_env("ALIYUN_SMS_SIGN_NAME"),
         aliyun_endpoint=_env("ALIYUN_SMS_ENDPOINT", "https://dysmsapi.aliyuncs.com/"),
-        aliyun_templates={
-            kind: _env(f"ALIYUN_SMS_TEMPLATE_{kind.upper()}") for kind in sms_kinds
-        },
+        aliyun_templates={kind: _env(f"ALIYUN_SMS_TEMPLATE_{kind.upper()}") for kind in sms_kinds},
     )

@@ -19,7 +19,10 @@ from piccolo.table import Table
 
 
 class Enterprise(Table):
-    """A customer company (送检单位). Registered ones wait for review; 协议客户 are added by admins."""
+    """A customer company (送检单位).
+
+    Registered ones wait for review; 协议客户 are added by admins, approved at once.
+    """
 
     name = Varchar(length=200)
     uscc = Varchar(length=18, unique=True)  # 统一社会信用代码

@@ -11,8 +11,8 @@ from __future__ import annotations
 import os
 import re
 import tempfile
-from datetime import timedelta
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -33,7 +33,6 @@ SETTINGS = get_settings()
 PRODUCTION = bool(SETTINGS.redis_url)
 if SETTINGS.is_postgres and "test" not in SETTINGS.database_url.rsplit("/", 1)[-1]:
     pytest.exit("DATABASE_URL for tests must name a database containing 'test' (it is wiped)")
-
 
 
 def _unreachable() -> str | None:
@@ -72,7 +71,8 @@ from app import tables  # noqa: E402
 from app.main import create_app  # noqa: E402
 
 ALL_TABLES = [
-    t for t in vars(tables).values()
+    t
+    for t in vars(tables).values()
     if isinstance(t, type) and issubclass(t, tables.Table) and t is not tables.Table
 ]
 
@@ -136,7 +136,10 @@ async def csrf_token(client: AsyncTestClient) -> str:
 
 
 async def post(
-    client: AsyncTestClient, url: str, data: dict[str, Any] | None = None, htmx: bool = False,
+    client: AsyncTestClient,
+    url: str,
+    data: dict[str, Any] | None = None,
+    htmx: bool = False,
     **kwargs: Any,
 ) -> Any:
     """A form POST carrying the CSRF token, as the browser would send it."""
@@ -157,7 +160,10 @@ async def run_jobs(client: AsyncTestClient | None = None) -> None:
         worker = Worker(
             functions=WorkerSettings.functions,
             redis_settings=RedisSettings.from_dsn(SETTINGS.redis_url),
-            burst=True, poll_delay=0, handle_signals=False, max_tries=1,
+            burst=True,
+            poll_delay=0,
+            handle_signals=False,
+            max_tries=1,
         )
         try:
             await worker.main()
@@ -214,7 +220,10 @@ def uscc(n: int) -> str:
 
 
 async def register_company(
-    client: AsyncTestClient, n: int = 1, phone: str = "13800000001", username: str | None = None,
+    client: AsyncTestClient,
+    n: int = 1,
+    phone: str = "13800000001",
+    username: str | None = None,
     password: str = "Secret123x",
 ) -> dict[str, str]:
     """Register a company through the real form (code read from the outbox)."""
@@ -222,9 +231,15 @@ async def register_company(
     assert r.status_code in (200, 201), r.text
     code = await last_code(client, phone)
     form = {
-        "name": f"测试计量单位{n}", "uscc": uscc(n), "address": "南京市光华路1号",
-        "contact_name": "张三", "contact_phone": phone, "code": code,
-        "username": username or f"company{n}", "password": password, "password2": password,
+        "name": f"测试计量单位{n}",
+        "uscc": uscc(n),
+        "address": "南京市光华路1号",
+        "contact_name": "张三",
+        "contact_phone": phone,
+        "code": code,
+        "username": username or f"company{n}",
+        "password": password,
+        "password2": password,
         "agree": "1",
     }
     r = await post(client, "/register", form)
@@ -237,9 +252,11 @@ async def approve_company(uscc_code: str) -> int:
     await tables.Enterprise.update({tables.Enterprise.status: "approved"}).where(
         tables.Enterprise.uscc == uscc_code
     )
-    row = await tables.Enterprise.select(tables.Enterprise.id).where(
-        tables.Enterprise.uscc == uscc_code
-    ).first()
+    row = (
+        await tables.Enterprise.select(tables.Enterprise.id)
+        .where(tables.Enterprise.uscc == uscc_code)
+        .first()
+    )
     return int(row["id"])
 
 

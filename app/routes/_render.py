@@ -13,15 +13,28 @@ from litestar_htmx import ClientRedirect
 # Every menu entry of the manual; an entry shows only when its screen exists (app.main fills
 # EXISTING_PATHS) and the user may open it.
 CUSTOMER_MENU: list[tuple[str, list[tuple[str, str, str]]]] = [
-    ("查询服务", [("检测进度查询", "/query/progress", "customer"),
-              ("证书防伪查询", "/query/verify", "customer")]),
-    ("预约管理", [("预约送检", "/bookings/new", "customer"), ("预约记录", "/bookings", "customer")]),
+    (
+        "查询服务",
+        [
+            ("检测进度查询", "/query/progress", "customer"),
+            ("证书防伪查询", "/query/verify", "customer"),
+        ],
+    ),
+    (
+        "预约管理",
+        [("预约送检", "/bookings/new", "customer"), ("预约记录", "/bookings", "customer")],
+    ),
     ("电子证书", [("电子证书", "/certificates", "customer")]),
     ("器具托管", [("器具托管", "/instruments", "customer")]),
-    ("系统管理", [("基础信息", "/settings/basic", "enterprise_admin"),
-              ("用户管理", "/settings/users", "enterprise_admin"),
-              ("部门管理", "/settings/departments", "enterprise_admin"),
-              ("企业管理", "/settings/enterprises", "enterprise_admin")]),
+    (
+        "系统管理",
+        [
+            ("基础信息", "/settings/basic", "enterprise_admin"),
+            ("用户管理", "/settings/users", "enterprise_admin"),
+            ("部门管理", "/settings/departments", "enterprise_admin"),
+            ("企业管理", "/settings/enterprises", "enterprise_admin"),
+        ],
+    ),
 ]
 ADMIN_MENU: list[tuple[str, str]] = [
     ("注册审核", "/admin/registrations"),
@@ -38,7 +51,8 @@ def _menus(user: Any) -> tuple[list[tuple[str, list[tuple[str, str]]]], list[tup
     if user is not None and user.enterprise_id:
         for group, items in CUSTOMER_MENU:
             shown = [
-                (label, href) for label, href, need in items
+                (label, href)
+                for label, href, need in items
                 if href in EXISTING_PATHS and (need == "customer" or user.is_enterprise_admin)
             ]
             if shown:
@@ -53,8 +67,7 @@ def page(template: str, request: Request, **context: Any) -> Template:
     customer_menu, admin_menu = _menus(user)
     return Template(
         template_name=template,
-        context={"user": user, "customer_menu": customer_menu, "admin_menu": admin_menu,
-                 **context},
+        context={"user": user, "customer_menu": customer_menu, "admin_menu": admin_menu, **context},
     )
 
 

@@ -6,8 +6,8 @@ from datetime import date
 from typing import Any
 
 from litestar import Controller, Request, get, post
-from litestar.params import FromPath
 from litestar.exceptions import NotFoundException
+from litestar.params import FromPath
 from litestar.response import Redirect, Template
 from litestar_htmx import ClientRedirect
 
@@ -36,25 +36,44 @@ class AdminController(Controller):
         p = page_number(qp.get("page"))
         status, q = qp.get("status", "pending"), qp.get("q", "")
         rows, total = await admin.registrations(status, q.strip(), p, PER_PAGE)
-        return page("admin/registrations.html", request, rows=rows, status=status, q=q,
-                    pager=pager(total, p, PER_PAGE), labels=admin.STATUS_LABELS, errors={})
+        return page(
+            "admin/registrations.html",
+            request,
+            rows=rows,
+            status=status,
+            q=q,
+            pager=pager(total, p, PER_PAGE),
+            labels=admin.STATUS_LABELS,
+            errors={},
+        )
 
     @post("/registrations/{enterprise_id:int}/review", status_code=200)
     async def review(self, request: Request, enterprise_id: FromPath[int]) -> Any:
         form = await form_data(request)
         try:
             await admin.review_registration(
-                enterprise_id, form.get("action") == "approve", form.get("reason", ""),
-                request.scope["user"], client_ip(request),
+                enterprise_id,
+                form.get("action") == "approve",
+                form.get("reason", ""),
+                request.scope["user"],
+                client_ip(request),
             )
         except admin.NotFound:
             raise NotFoundException("注册申请不存在") from None
         except FormError as e:
             rows, total = await admin.registrations("pending", "", 1, PER_PAGE)
-            return page("admin/registrations.html", request, rows=rows, status="pending", q="",
-                        pager=pager(total, 1, PER_PAGE), labels=admin.STATUS_LABELS,
-                        errors=e.errors, failed_id=enterprise_id,
-                        reason=form.get("reason", ""))
+            return page(
+                "admin/registrations.html",
+                request,
+                rows=rows,
+                status="pending",
+                q="",
+                pager=pager(total, 1, PER_PAGE),
+                labels=admin.STATUS_LABELS,
+                errors=e.errors,
+                failed_id=enterprise_id,
+                reason=form.get("reason", ""),
+            )
         return go(request, "/admin/registrations?done=1")
 
     @get("/contracts")
@@ -63,8 +82,9 @@ class AdminController(Controller):
         p = page_number(qp.get("page"))
         q = qp.get("q", "")
         rows, total = await admin.contract_customers(q.strip(), p, PER_PAGE)
-        return page("admin/contracts.html", request, rows=rows, q=q,
-                    pager=pager(total, p, PER_PAGE))
+        return page(
+            "admin/contracts.html", request, rows=rows, q=q, pager=pager(total, p, PER_PAGE)
+        )
 
     @get("/contracts/new")
     async def contract_new(self, request: Request) -> Template:
@@ -78,8 +98,9 @@ class AdminController(Controller):
                 {**form, "_new": "1"}, request.scope["user"], client_ip(request)
             )
         except FormError as e:
-            return page("admin/contract_form.html", request, values=form, errors=e.errors,
-                        ent_id=None)
+            return page(
+                "admin/contract_form.html", request, values=form, errors=e.errors, ent_id=None
+            )
         return go(request, "/admin/contracts?saved=1")
 
     @get("/contracts/{enterprise_id:int}/edit")
@@ -88,8 +109,9 @@ class AdminController(Controller):
             ent = await admin.contract_customer(enterprise_id)
         except admin.NotFound:
             raise NotFoundException("协议客户不存在") from None
-        return page("admin/contract_form.html", request, values=ent, errors={},
-                    ent_id=enterprise_id)
+        return page(
+            "admin/contract_form.html", request, values=ent, errors={}, ent_id=enterprise_id
+        )
 
     @post("/contracts/{enterprise_id:int}", status_code=200)
     async def contract_update(
@@ -103,8 +125,13 @@ class AdminController(Controller):
         except admin.NotFound:
             raise NotFoundException("协议客户不存在") from None
         except FormError as e:
-            return page("admin/contract_form.html", request, values=form, errors=e.errors,
-                        ent_id=enterprise_id)
+            return page(
+                "admin/contract_form.html",
+                request,
+                values=form,
+                errors=e.errors,
+                ent_id=enterprise_id,
+            )
         return go(request, "/admin/contracts?saved=1")
 
     @get("/sms")
@@ -113,8 +140,9 @@ class AdminController(Controller):
         p = page_number(qp.get("page"))
         phone = qp.get("phone", "")
         rows, total = await sms.list_messages(p, PER_PAGE, phone.strip())
-        return page("admin/sms.html", request, rows=rows, phone=phone,
-                    pager=pager(total, p, PER_PAGE))
+        return page(
+            "admin/sms.html", request, rows=rows, phone=phone, pager=pager(total, p, PER_PAGE)
+        )
 
     @get("/audit")
     async def audit_log(self, request: Request) -> Template:
@@ -123,5 +151,14 @@ class AdminController(Controller):
         q, event = qp.get("q", ""), qp.get("event", "")
         start, end = qp.get("start", ""), qp.get("end", "")
         rows, total = await audit.search(q.strip(), event, _date(start), _date(end), p, PER_PAGE)
-        return page("admin/audit.html", request, rows=rows, q=q, event=event, start=start,
-                    end=end, events=audit.EVENTS, pager=pager(total, p, PER_PAGE))
+        return page(
+            "admin/audit.html",
+            request,
+            rows=rows,
+            q=q,
+            event=event,
+            start=start,
+            end=end,
+            events=audit.EVENTS,
+            pager=pager(total, p, PER_PAGE),
+        )

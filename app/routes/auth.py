@@ -30,7 +30,11 @@ def _safe_next(raw: str | None) -> str:
 
 def _set_session_cookie(response: Response[Any], key: str) -> None:
     response.set_cookie(
-        key=cookie_name(), value=key, path="/", httponly=True, samesite="lax",
+        key=cookie_name(),
+        value=key,
+        path="/",
+        httponly=True,
+        samesite="lax",
         secure=get_settings().secure_cookies,
     )
 
@@ -73,10 +77,20 @@ class AuthController(Controller):
         if request.scope.get("user"):
             return Redirect(path="/")
         notice = request.query_params.get("notice", "")
-        messages = {"reset": "密码已重置，请使用新密码登录", "registered": "注册成功，请等待管理员审核",
-                    "logout": "您已安全退出", "expired": "登录已超时，请重新登录"}
-        return page("auth/login.html", request, values={}, errors={}, next=next_url or "",
-                    notice=messages.get(notice, ""))
+        messages = {
+            "reset": "密码已重置，请使用新密码登录",
+            "registered": "注册成功，请等待管理员审核",
+            "logout": "您已安全退出",
+            "expired": "登录已超时，请重新登录",
+        }
+        return page(
+            "auth/login.html",
+            request,
+            values={},
+            errors={},
+            next=next_url or "",
+            notice=messages.get(notice, ""),
+        )
 
     @post("/login", status_code=200)
     async def login(self, request: Request) -> Response[Any]:
@@ -86,8 +100,14 @@ class AuthController(Controller):
                 form.get("username", ""), form.get("password", ""), client_ip(request)
             )
         except FormError as e:
-            return page("auth/login.html", request, values={"username": form.get("username", "")},
-                        errors=e.errors, next=form.get("next", ""), notice="")
+            return page(
+                "auth/login.html",
+                request,
+                values={"username": form.get("username", "")},
+                errors=e.errors,
+                next=form.get("next", ""),
+                notice="",
+            )
         return await _logged_in(request, user_id, form.get("next", ""))
 
     @get("/register")
@@ -120,8 +140,13 @@ class AuthController(Controller):
         template = {"register": "auth/register.html", "reset": "auth/forgot.html"}.get(
             purpose, "auth/phone_login.html"
         )
-        return page(template, request, values=form, errors={field: error} if error else {},
-                    notice="验证码已发送，5分钟内有效" if sent else "")
+        return page(
+            template,
+            request,
+            values=form,
+            errors={field: error} if error else {},
+            notice="验证码已发送，5分钟内有效" if sent else "",
+        )
 
     @get("/forgot")
     async def forgot_page(self, request: Request) -> Template:
@@ -147,16 +172,21 @@ class AuthController(Controller):
         try:
             found = await accounts.login_phone(form.get("phone", ""), form.get("code", ""), ip)
         except FormError as e:
-            return page("auth/phone_login.html", request, values=form, errors=e.errors,
-                        notice="")
+            return page("auth/phone_login.html", request, values=form, errors=e.errors, notice="")
         if len(found) == 1:
             await accounts.finish_phone_login(found[0]["id"], ip)
             return await _logged_in(request, found[0]["id"], "/")
         # Several accounts share this phone: let the verified owner pick one.
-        token = _choose_token(form.get("phone", "").strip(), [a["id"] for a in found],
-                              int(time.time()))
-        return page("auth/choose_account.html", request, accounts=found, token=token,
-                    roles=accounts.ROLE_LABELS)
+        token = _choose_token(
+            form.get("phone", "").strip(), [a["id"] for a in found], int(time.time())
+        )
+        return page(
+            "auth/choose_account.html",
+            request,
+            accounts=found,
+            token=token,
+            roles=accounts.ROLE_LABELS,
+        )
 
     @post("/login/phone/choose", status_code=200)
     async def choose_account(self, request: Request) -> Response[Any]:
@@ -167,8 +197,13 @@ class AuthController(Controller):
         except ValueError:
             user_id = 0
         if read is None or user_id not in read[1]:
-            return page("auth/phone_login.html", request, values={}, errors={},
-                        notice="选择已超时，请重新获取验证码登录")
+            return page(
+                "auth/phone_login.html",
+                request,
+                values={},
+                errors={},
+                notice="选择已超时，请重新获取验证码登录",
+            )
         await accounts.finish_phone_login(user_id, client_ip(request))
         return await _logged_in(request, user_id, "/")
 
@@ -181,5 +216,3 @@ class AuthController(Controller):
         response = Redirect(path="/login?notice=logout", status_code=HTTP_303_SEE_OTHER)
         response.delete_cookie(cookie_name(), path="/")
         return response
-
-

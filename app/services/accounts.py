@@ -81,9 +81,11 @@ async def request_code(phone: str, purpose: str, ip: str) -> int:
         raise FormError({"phone": err})
     t = now()
     for window, limit in PHONE_LIMITS:
-        recent = await SmsCode.select(SmsCode.created_at).where(
-            (SmsCode.phone == phone) & (SmsCode.created_at > t - window)
-        ).order_by(SmsCode.created_at)
+        recent = (
+            await SmsCode.select(SmsCode.created_at)
+            .where((SmsCode.phone == phone) & (SmsCode.created_at > t - window))
+            .order_by(SmsCode.created_at)
+        )
         if len(recent) >= limit:
             wait = int((recent[0]["created_at"] + window - t).total_seconds()) + 1
             raise FormError({"phone": _wait_message(window, wait)})
@@ -123,9 +125,12 @@ async def check_code(phone: str, purpose: str, code: str) -> str | None:
     code = code.strip()
     if not code:
         return "请输入短信验证码"
-    row = await SmsCode.select().where(
-        (SmsCode.phone == phone) & (SmsCode.purpose == purpose)
-    ).order_by(SmsCode.id, ascending=False).first()
+    row = (
+        await SmsCode.select()
+        .where((SmsCode.phone == phone) & (SmsCode.purpose == purpose))
+        .order_by(SmsCode.id, ascending=False)
+        .first()
+    )
     if row is None:
         return "请先获取短信验证码"
     if row["used"]:
@@ -141,15 +146,27 @@ async def check_code(phone: str, purpose: str, code: str) -> str | None:
         left = CODE_MAX_TRIES - row["attempts"] - 1
         return f"验证码错误，还可尝试{left}次" if left else "验证码错误次数过多，请重新获取"
     # Single use even under concurrent submits: only one UPDATE flips it.
-    claimed = await SmsCode.update({SmsCode.used: True}).where(
-        (SmsCode.id == row["id"]) & (SmsCode.used == False)  # noqa: E712
-    ).returning(SmsCode.id)
+    claimed = (
+        await SmsCode.update({SmsCode.used: True})
+        .where(
+            (SmsCode.id == row["id"]) & (SmsCode.used == False)  # noqa: E712
+        )
+        .returning(SmsCode.id)
+    )
     return None if claimed else "验证码已使用，请重新获取"
 
 
 REGISTER_FIELDS = (
-    "name", "uscc", "address", "contact_name", "contact_phone", "code",
-    "username", "password", "password2", "agree",
+    "name",
+    "uscc",
+    "address",
+    "contact_name",
+    "contact_phone",
+    "code",
+    "username",
+    "password",
+    "password2",
+    "agree",
 )
 
 
@@ -160,9 +177,15 @@ async def register(form: dict[str, str], ip: str) -> int:
     f["contact_phone"] = normalize_phone(f["contact_phone"])
     errors: dict[str, str] = {}
     for key, label in (
-        ("name", "单位名称"), ("uscc", "统一社会信用代码"), ("address", "单位地址"),
-        ("contact_name", "联系人"), ("contact_phone", "联系人手机"), ("code", "短信验证码"),
-        ("username", "登录账号"), ("password", "密码"), ("password2", "确认密码"),
+        ("name", "单位名称"),
+        ("uscc", "统一社会信用代码"),
+        ("address", "单位地址"),
+        ("contact_name", "联系人"),
+        ("contact_phone", "联系人手机"),
+        ("code", "短信验证码"),
+        ("username", "登录账号"),
+        ("password", "密码"),
+        ("password2", "确认密码"),
     ):
         if not f[key]:
             errors[key] = f"请输入{label}"
@@ -209,8 +232,13 @@ async def register(form: dict[str, str], ip: str) -> int:
             role="enterprise_admin",
         )
         await user.save()
-    await audit.record("客户注册", username=f["username"], user_id=user.id, ip=ip,
-                       detail=f"{f['name']}（{f['uscc']}）")
+    await audit.record(
+        "客户注册",
+        username=f["username"],
+        user_id=user.id,
+        ip=ip,
+        detail=f"{f['name']}（{f['uscc']}）",
+    )
     return int(user.id)
 
 
@@ -221,9 +249,11 @@ async def _login_state(user_row: dict[str, Any]) -> str | None:
     ent_id = user_row["enterprise"]
     if ent_id is None:
         return None
-    ent = await Enterprise.select(Enterprise.status, Enterprise.reject_reason).where(
-        Enterprise.id == ent_id
-    ).first()
+    ent = (
+        await Enterprise.select(Enterprise.status, Enterprise.reject_reason)
+        .where(Enterprise.id == ent_id)
+        .first()
+    )
     if ent is None:
         return "账号已停用，请联系管理员"
     if ent["status"] == "pending":
@@ -236,10 +266,16 @@ async def _login_state(user_row: dict[str, Any]) -> str | None:
 async def login_held(username: str, ip: str) -> bool:
     """5 failures in 15 minutes hold the account and the source address for 15 minutes."""
     since = now() - LOGIN_WINDOW
-    last_ok = await LoginAttempt.select(LoginAttempt.at).where(
-        (LoginAttempt.username == username) & (LoginAttempt.success == True)  # noqa: E712
-        & (LoginAttempt.at > since)
-    ).order_by(LoginAttempt.at, ascending=False).first()
+    last_ok = (
+        await LoginAttempt.select(LoginAttempt.at)
+        .where(
+            (LoginAttempt.username == username)
+            & (LoginAttempt.success == True)  # noqa: E712
+            & (LoginAttempt.at > since)
+        )
+        .order_by(LoginAttempt.at, ascending=False)
+        .first()
+    )
     user_since = max(since, last_ok["at"]) if last_ok else since
     failed = LoginAttempt.success == False  # noqa: E712
     by_user = await LoginAttempt.count().where(
@@ -262,9 +298,11 @@ async def login_password(username: str, password: str, ip: str) -> int:
     if await login_held(username, ip):
         await audit.record("登录", "失败", username=username, ip=ip, detail="已锁定")
         raise FormError({"": LOCKED})
-    row = await User.select(
-        User.id, User.password_hash, User.is_active, User.enterprise
-    ).where(User.username == username).first()
+    row = (
+        await User.select(User.id, User.password_hash, User.is_active, User.enterprise)
+        .where(User.username == username)
+        .first()
+    )
     ok = verify_password(row["password_hash"] if row else DUMMY_HASH, password) and row is not None
     await LoginAttempt.insert(LoginAttempt(username=username, ip=ip[:64], success=ok))
     if not ok or row is None:
@@ -273,8 +311,9 @@ async def login_password(username: str, password: str, ip: str) -> int:
             raise FormError({"": LOCKED})
         raise FormError({"": BAD_LOGIN})
     if reason := await _login_state(row):
-        await audit.record("登录", "失败", username=username, user_id=row["id"], ip=ip,
-                           detail=reason)
+        await audit.record(
+            "登录", "失败", username=username, user_id=row["id"], ip=ip, detail=reason
+        )
         raise FormError({"": reason})
     await User.update({User.last_login_at: now()}).where(User.id == row["id"])
     await audit.record("登录", username=username, user_id=row["id"], ip=ip)
@@ -283,17 +322,30 @@ async def login_password(username: str, password: str, ip: str) -> int:
 
 async def phone_accounts(phone: str) -> list[dict[str, Any]]:
     """Every active account with this phone (creating a 协议用户 account on first use)."""
-    rows = await User.select(
-        User.id, User.username, User.name, User.is_active, User.enterprise, User.role,
-        User.enterprise.name,
-    ).where((User.phone == phone) & (User.is_active == True)).order_by(User.id)  # noqa: E712
-    contract = await ContractPhone.select(ContractPhone.enterprise).where(
-        ContractPhone.phone == phone
-    ).first()
+    rows = (
+        await User.select(
+            User.id,
+            User.username,
+            User.name,
+            User.is_active,
+            User.enterprise,
+            User.role,
+            User.enterprise.name,
+        )
+        .where((User.phone == phone) & (User.is_active == True))  # noqa: E712
+        .order_by(User.id)
+    )
+    contract = (
+        await ContractPhone.select(ContractPhone.enterprise)
+        .where(ContractPhone.phone == phone)
+        .first()
+    )
     if contract and not any(r["enterprise"] == contract["enterprise"] for r in rows):
-        ent = await Enterprise.select(Enterprise.name).where(
-            Enterprise.id == contract["enterprise"]
-        ).first()
+        ent = (
+            await Enterprise.select(Enterprise.name)
+            .where(Enterprise.id == contract["enterprise"])
+            .first()
+        )
         user = User(
             username=await _free_username(f"xy{phone}"),
             name=ent["name"] if ent else "",
@@ -302,11 +354,17 @@ async def phone_accounts(phone: str) -> list[dict[str, Any]]:
             role="contract_user",
         )
         await user.save()
-        rows.append({
-            "id": user.id, "username": user.username, "name": user.name, "is_active": True,
-            "enterprise": contract["enterprise"], "role": "contract_user",
-            "enterprise.name": ent["name"] if ent else "",
-        })
+        rows.append(
+            {
+                "id": user.id,
+                "username": user.username,
+                "name": user.name,
+                "is_active": True,
+                "enterprise": contract["enterprise"],
+                "role": "contract_user",
+                "enterprise.name": ent["name"] if ent else "",
+            }
+        )
     return rows
 
 
@@ -344,7 +402,9 @@ async def login_phone(phone: str, code: str, ip: str) -> list[dict[str, Any]]:
 async def finish_phone_login(user_id: int, ip: str) -> None:
     await User.update({User.last_login_at: now()}).where(User.id == user_id)
     row = await User.select(User.username).where(User.id == user_id).first()
-    await audit.record("手机号登录", user_id=user_id, username=row["username"] if row else "", ip=ip)
+    await audit.record(
+        "手机号登录", user_id=user_id, username=row["username"] if row else "", ip=ip
+    )
 
 
 RESET_FIELDS = ("username", "phone", "password", "password2", "code")
@@ -355,8 +415,13 @@ async def reset_password(form: dict[str, str], ip: str) -> int:
     f = {k: (form.get(k) or "").strip() for k in RESET_FIELDS}
     f["phone"] = normalize_phone(f["phone"])
     errors: dict[str, str] = {}
-    for key, label in (("username", "用户名"), ("phone", "手机号"), ("password", "新密码"),
-                       ("password2", "确认密码"), ("code", "短信验证码")):
+    for key, label in (
+        ("username", "用户名"),
+        ("phone", "手机号"),
+        ("password", "新密码"),
+        ("password2", "确认密码"),
+        ("code", "短信验证码"),
+    ):
         if not f[key]:
             errors[key] = f"请输入{label}"
     if f["phone"] and (err := mobile_error(f["phone"])):
@@ -389,7 +454,11 @@ async def ensure_admin(username: str, password: str) -> tuple[bool, str]:
         return False, ""
     password = password or secrets.token_urlsafe(12)
     await User.insert(
-        User(username=username, password_hash=hash_password(password), name="平台管理员",
-             role="platform_admin")
+        User(
+            username=username,
+            password_hash=hash_password(password),
+            name="平台管理员",
+            role="platform_admin",
+        )
     )
     return True, password

@@ -29,9 +29,13 @@ async def registrations(
     if keyword:
         like = f"%{keyword}%"
         where.append(Enterprise.name.like(like) | Enterprise.uscc.like(like))
-    rows = await Enterprise.select().where(*where).order_by(
-        Enterprise.id, ascending=False
-    ).limit(per_page).offset((page - 1) * per_page)
+    rows = (
+        await Enterprise.select()
+        .where(*where)
+        .order_by(Enterprise.id, ascending=False)
+        .limit(per_page)
+        .offset((page - 1) * per_page)
+    )
     if rows:
         users = await User.select(User.enterprise, User.username).where(
             User.enterprise.is_in([r["id"] for r in rows]) & (User.role == "enterprise_admin")
@@ -51,36 +55,54 @@ async def review_registration(
         raise FormError({"reason": "驳回时请填写原因"})
     if len(reason) > 200:
         raise FormError({"reason": "原因不能超过200个字"})
-    ent = await Enterprise.select().where(
-        (Enterprise.id == enterprise_id) & (Enterprise.is_contract == False)  # noqa: E712
-    ).first()
+    ent = (
+        await Enterprise.select()
+        .where(
+            (Enterprise.id == enterprise_id) & (Enterprise.is_contract == False)  # noqa: E712
+        )
+        .first()
+    )
     if ent is None:
         raise NotFound
     if ent["status"] != "pending":
         raise FormError({"": f"该注册申请已{STATUS_LABELS[ent['status']]}，无需重复审核"})
     status = "approved" if approved else "rejected"
-    changed = await Enterprise.update(
-        {Enterprise.status: status, Enterprise.reject_reason: "" if approved else reason,
-         Enterprise.reviewed_at: now()}
-    ).where((Enterprise.id == enterprise_id) & (Enterprise.status == "pending")).returning(
-        Enterprise.id
+    changed = (
+        await Enterprise.update(
+            {
+                Enterprise.status: status,
+                Enterprise.reject_reason: "" if approved else reason,
+                Enterprise.reviewed_at: now(),
+            }
+        )
+        .where((Enterprise.id == enterprise_id) & (Enterprise.status == "pending"))
+        .returning(Enterprise.id)
     )
     if not changed:  # someone else reviewed it a moment ago
         raise FormError({"": "该注册申请已被审核"})
-    admin = await User.select(User.username).where(
-        (User.enterprise == enterprise_id) & (User.role == "enterprise_admin")
-    ).first()
+    admin = (
+        await User.select(User.username)
+        .where((User.enterprise == enterprise_id) & (User.role == "enterprise_admin"))
+        .first()
+    )
     username = admin["username"] if admin else ""
     if approved:
-        text = f"您的单位“{ent['name']}”注册申请已审核通过，请使用登录账号 {username} 登录客户服务平台。"
+        text = (
+            f"您的单位“{ent['name']}”注册申请已审核通过，"
+            f"请使用登录账号 {username} 登录客户服务平台。"
+        )
     else:
         text = f"您的单位“{ent['name']}”注册申请未通过审核，原因：{reason}。"
     await sms.queue(
-        ent["contact_phone"], "registration", text,
+        ent["contact_phone"],
+        "registration",
+        text,
         {"name": ent["name"], "result": "通过" if approved else "驳回", "reason": reason},
     )
     await audit.record(
-        "注册审核", user=by, ip=ip,
+        "注册审核",
+        user=by,
+        ip=ip,
         detail=f"{'通过' if approved else '驳回'}：{ent['name']}（{ent['uscc']}）"
         + (f"，原因：{reason}" if reason else ""),
     )
@@ -105,30 +127,43 @@ async def contract_customers(
     if keyword:
         like = f"%{keyword}%"
         where.append(
-            Enterprise.name.like(like) | Enterprise.uscc.like(like)
+            Enterprise.name.like(like)
+            | Enterprise.uscc.like(like)
             | Enterprise.contract_no.like(like)
         )
-    rows = await Enterprise.select().where(*where).order_by(
-        Enterprise.id, ascending=False
-    ).limit(per_page).offset((page - 1) * per_page)
+    rows = (
+        await Enterprise.select()
+        .where(*where)
+        .order_by(Enterprise.id, ascending=False)
+        .limit(per_page)
+        .offset((page - 1) * per_page)
+    )
     if rows:
-        phones = await ContractPhone.select().where(
-            ContractPhone.enterprise.is_in([r["id"] for r in rows])
-        ).order_by(ContractPhone.id)
+        phones = (
+            await ContractPhone.select()
+            .where(ContractPhone.enterprise.is_in([r["id"] for r in rows]))
+            .order_by(ContractPhone.id)
+        )
         for r in rows:
             r["phones"] = "，".join(p["phone"] for p in phones if p["enterprise"] == r["id"])
     return rows, await Enterprise.count().where(*where)
 
 
 async def contract_customer(enterprise_id: int) -> dict[str, Any]:
-    ent = await Enterprise.select().where(
-        (Enterprise.id == enterprise_id) & (Enterprise.is_contract == True)  # noqa: E712
-    ).first()
+    ent = (
+        await Enterprise.select()
+        .where(
+            (Enterprise.id == enterprise_id) & (Enterprise.is_contract == True)  # noqa: E712
+        )
+        .first()
+    )
     if ent is None:
         raise NotFound
-    phones = await ContractPhone.select(ContractPhone.phone).where(
-        ContractPhone.enterprise == enterprise_id
-    ).order_by(ContractPhone.id)
+    phones = (
+        await ContractPhone.select(ContractPhone.phone)
+        .where(ContractPhone.enterprise == enterprise_id)
+        .order_by(ContractPhone.id)
+    )
     ent["phones"] = "，".join(p["phone"] for p in phones)
     return ent
 
@@ -140,8 +175,12 @@ async def save_contract_customer(
     f = {k: (form.get(k) or "").strip() for k in CONTRACT_FIELDS}
     f["uscc"] = f["uscc"].upper()
     errors: dict[str, str] = {}
-    for key, label in (("name", "单位名称"), ("uscc", "统一社会信用代码"),
-                       ("contract_no", "合同编号"), ("phones", "联系人手机")):
+    for key, label in (
+        ("name", "单位名称"),
+        ("uscc", "统一社会信用代码"),
+        ("contract_no", "合同编号"),
+        ("phones", "联系人手机"),
+    ):
         if not f[key]:
             errors[key] = f"请输入{label}"
     if f["uscc"] and (err := uscc_error(f["uscc"])):
@@ -169,12 +208,22 @@ async def save_contract_customer(
     if errors:
         raise FormError(errors)
     async with engine_finder().transaction():
-        values = {Enterprise.name: f["name"], Enterprise.uscc: f["uscc"],
-                  Enterprise.contract_no: f["contract_no"], Enterprise.contact_phone: phones[0]}
+        values = {
+            Enterprise.name: f["name"],
+            Enterprise.uscc: f["uscc"],
+            Enterprise.contract_no: f["contract_no"],
+            Enterprise.contact_phone: phones[0],
+        }
         if enterprise_id is None:
-            ent = Enterprise(name=f["name"], uscc=f["uscc"], contract_no=f["contract_no"],
-                             contact_phone=phones[0], is_contract=True, status="approved",
-                             reviewed_at=now())
+            ent = Enterprise(
+                name=f["name"],
+                uscc=f["uscc"],
+                contract_no=f["contract_no"],
+                contact_phone=phones[0],
+                is_contract=True,
+                status="approved",
+                reviewed_at=now(),
+            )
             await ent.save()
             enterprise_id = int(ent.id)
         else:
@@ -183,6 +232,10 @@ async def save_contract_customer(
         await ContractPhone.insert(
             *[ContractPhone(enterprise=enterprise_id, phone=p) for p in phones]
         )
-    await audit.record("协议客户", user=by, ip=ip,
-                       detail=f"{'新增' if form.get('_new') else '保存'}：{f['name']}（{f['uscc']}）")
+    await audit.record(
+        "协议客户",
+        user=by,
+        ip=ip,
+        detail=f"{'新增' if form.get('_new') else '保存'}：{f['name']}（{f['uscc']}）",
+    )
     return enterprise_id

@@ -71,16 +71,22 @@ def _backend() -> Any:
 
 async def deliver(message_id: int) -> str:
     """Send a queued message once. Raises on provider failure so arq retries it."""
-    claimed = await SmsMessage.update({SmsMessage.status: "发送中"}).where(
-        (SmsMessage.id == message_id) & (SmsMessage.status.is_in(["待发送", "发送失败"]))
-    ).returning(SmsMessage.phone, SmsMessage.kind, SmsMessage.params)
+    claimed = (
+        await SmsMessage.update({SmsMessage.status: "发送中"})
+        .where((SmsMessage.id == message_id) & (SmsMessage.status.is_in(["待发送", "发送失败"])))
+        .returning(SmsMessage.phone, SmsMessage.kind, SmsMessage.params)
+    )
     if not claimed:
         return "skipped"
     row = claimed[0]
     backend = _backend()
     if backend is None:
         await SmsMessage.update(
-            {SmsMessage.status: "已发送", SmsMessage.provider_ref: "outbox", SmsMessage.sent_at: now()}
+            {
+                SmsMessage.status: "已发送",
+                SmsMessage.provider_ref: "outbox",
+                SmsMessage.sent_at: now(),
+            }
         ).where(SmsMessage.id == message_id)
         return "outbox"
     template = get_settings().aliyun_templates.get(row["kind"], "")

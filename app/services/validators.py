@@ -57,7 +57,9 @@ def password_error(password: str, username: str = "") -> str | None:
         return "密码至少8位，且须同时包含字母和数字"
     if not re.search(r"[A-Za-z]", password) or not re.search(r"\d", password):
         return "密码至少8位，且须同时包含字母和数字"
-    if password.lower() in common_passwords() or (username and username.lower() in password.lower()):
+    if password.lower() in common_passwords() or (
+        username and username.lower() in password.lower()
+    ):
         return "密码过于常见或包含账号，请换一个更难猜的密码"
     if len(password) > 128:
         return "密码不能超过128位"

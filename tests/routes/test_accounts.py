@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from litestar.testing import AsyncTestClient
 
 from app.security import _key_hash, cookie_name, now, session_store
 from app.tables import AuditLog, ContractPhone, Enterprise, LoginAttempt, SmsCode, User
@@ -24,19 +25,28 @@ from tests.conftest import (
 PHONE = "13900000001"
 
 
-async def _register_form(client, phone: str = PHONE, **over: str) -> dict[str, str]:
+async def _register_form(
+    client: AsyncTestClient, phone: str = PHONE, **over: str
+) -> dict[str, str]:
     r = await post(client, "/sms-code", {"purpose": "register", "contact_phone": phone}, htmx=True)
     assert "验证码已发送" in r.text
     form = {
-        "name": "南京测试仪表有限公司", "uscc": uscc(7), "address": "南京市江宁区1号",
-        "contact_name": "李四", "contact_phone": phone, "code": await last_code(client, phone),
-        "username": "nanjing1", "password": "Meter2024x", "password2": "Meter2024x", "agree": "1",
+        "name": "南京测试仪表有限公司",
+        "uscc": uscc(7),
+        "address": "南京市江宁区1号",
+        "contact_name": "李四",
+        "contact_phone": phone,
+        "code": await last_code(client, phone),
+        "username": "nanjing1",
+        "password": "Meter2024x",
+        "password2": "Meter2024x",
+        "agree": "1",
     }
     form.update(over)
     return form
 
 
-async def test_register_waits_for_review_then_logs_in(client) -> None:
+async def test_register_waits_for_review_then_logs_in(client: AsyncTestClient) -> None:
     form = await _register_form(client)
     r = await post(client, "/register", form)
     assert r.status_code == 200 and "待审核" in r.text
@@ -74,7 +84,9 @@ async def test_register_waits_for_review_then_logs_in(client) -> None:
         ("username", "a b", "登录账号为"),
     ],
 )
-async def test_register_bad_input_keeps_fields_saves_nothing(client, field, value, message) -> None:
+async def test_register_bad_input_keeps_fields_saves_nothing(
+    client: AsyncTestClient, field: str, value: str, message: str
+) -> None:
     form = await _register_form(client)
     form[field] = value
     if field == "password":
@@ -92,7 +104,7 @@ async def test_register_bad_input_keeps_fields_saves_nothing(client, field, valu
     assert not (await SmsCode.select().first())["used"]
 
 
-async def test_register_duplicate_uscc_and_username(client) -> None:
+async def test_register_duplicate_uscc_and_username(client: AsyncTestClient) -> None:
     first = await register_company(client, n=3, phone="13700000003", username="dup")
     form = await _register_form(client, phone="13700000004", uscc=first["uscc"], username="dup")
     r = await post(client, "/register", form)
@@ -100,7 +112,7 @@ async def test_register_duplicate_uscc_and_username(client) -> None:
     assert await Enterprise.count() == 1
 
 
-async def test_wrong_expired_reused_code(client) -> None:
+async def test_wrong_expired_reused_code(client: AsyncTestClient) -> None:
     form = await _register_form(client)
     good = form["code"]
     bad = "000000" if good != "000000" else "111111"
@@ -122,7 +134,7 @@ async def test_wrong_expired_reused_code(client) -> None:
     assert "验证码已使用" in r.text and await Enterprise.count() == 1
 
 
-async def test_code_locked_after_five_wrong_tries(client) -> None:
+async def test_code_locked_after_five_wrong_tries(client: AsyncTestClient) -> None:
     form = await _register_form(client)
     bad = "000000" if form["code"] != "000000" else "111111"
     for _ in range(5):
@@ -132,7 +144,7 @@ async def test_code_locked_after_five_wrong_tries(client) -> None:
     assert "错误次数过多" in r.text and await Enterprise.count() == 0
 
 
-async def test_code_too_soon_and_hourly_daily_caps(client) -> None:
+async def test_code_too_soon_and_hourly_daily_caps(client: AsyncTestClient) -> None:
     r = await post(client, "/sms-code", {"purpose": "register", "contact_phone": PHONE}, htmx=True)
     assert "验证码已发送" in r.text and 'data-countdown="60"' in r.text
     r = await post(client, "/sms-code", {"purpose": "register", "contact_phone": PHONE}, htmx=True)
@@ -142,46 +154,69 @@ async def test_code_too_soon_and_hourly_daily_caps(client) -> None:
     # Five in the last hour (none in the last minute) hit the hourly cap.
     await SmsCode.delete().where(SmsCode.phone == PHONE)
     for i in range(5):
-        await SmsCode.insert(SmsCode(phone=PHONE, purpose="register", code_hash="x", ip="1.1.1.1",
-                                     created_at=now() - timedelta(minutes=10 + i),
-                                     expires_at=now()))
+        await SmsCode.insert(
+            SmsCode(
+                phone=PHONE,
+                purpose="register",
+                code_hash="x",
+                ip="1.1.1.1",
+                created_at=now() - timedelta(minutes=10 + i),
+                expires_at=now(),
+            )
+        )
     r = await post(client, "/sms-code", {"purpose": "register", "contact_phone": PHONE}, htmx=True)
     assert "1小时内获取验证码已达5次" in r.text
 
     await SmsCode.delete().where(SmsCode.phone == PHONE)
     for i in range(10):
-        await SmsCode.insert(SmsCode(phone=PHONE, purpose="register", code_hash="x", ip="1.1.1.1",
-                                     created_at=now() - timedelta(hours=2 + i),
-                                     expires_at=now()))
+        await SmsCode.insert(
+            SmsCode(
+                phone=PHONE,
+                purpose="register",
+                code_hash="x",
+                ip="1.1.1.1",
+                created_at=now() - timedelta(hours=2 + i),
+                expires_at=now(),
+            )
+        )
     r = await post(client, "/sms-code", {"purpose": "register", "contact_phone": PHONE}, htmx=True)
     assert "今日获取验证码已达10次" in r.text
 
 
-async def test_code_per_address_cap(client) -> None:
+async def test_code_per_address_cap(client: AsyncTestClient) -> None:
     for i in range(30):
-        await SmsCode.insert(SmsCode(phone=f"1360000{i:04d}", purpose="register", code_hash="x",
-                                     ip="testclient", expires_at=now()))
+        await SmsCode.insert(
+            SmsCode(
+                phone=f"1360000{i:04d}",
+                purpose="register",
+                code_hash="x",
+                ip="testclient",
+                expires_at=now(),
+            )
+        )
     r = await post(client, "/sms-code", {"purpose": "register", "contact_phone": PHONE}, htmx=True)
     assert "当前网络获取验证码过于频繁" in r.text
 
 
-async def test_code_bad_phone_and_no_js_fallback(client) -> None:
+async def test_code_bad_phone_and_no_js_fallback(client: AsyncTestClient) -> None:
     r = await post(client, "/sms-code", {"purpose": "register", "contact_phone": "123"}, htmx=True)
     assert "正确的11位手机号" in r.text
     # Without htmx the whole form comes back with the user's input kept.
-    r = await post(client, "/sms-code", {"purpose": "register", "contact_phone": PHONE,
-                                         "name": "保留的单位名"})
+    r = await post(
+        client, "/sms-code", {"purpose": "register", "contact_phone": PHONE, "name": "保留的单位名"}
+    )
     assert "验证码已发送" in r.text and 'value="保留的单位名"' in r.text and "客户注册" in r.text
 
 
-async def test_unknown_phone_gets_same_answer_and_no_sms(client) -> None:
+async def test_unknown_phone_gets_same_answer_and_no_sms(client: AsyncTestClient) -> None:
     known = await company_user(client, n=1, phone="13800000011")
     await client.get("/")  # logged in; log out to use the public pages
     await post(client, "/logout")
     await run_jobs(client)
     before = len(await outbox())
-    r1 = await post(client, "/sms-code", {"purpose": "login", "phone": known["contact_phone"]},
-                    htmx=True)
+    r1 = await post(
+        client, "/sms-code", {"purpose": "login", "phone": known["contact_phone"]}, htmx=True
+    )
     r2 = await post(client, "/sms-code", {"purpose": "login", "phone": "13511112222"}, htmx=True)
     assert r1.text == r2.text and "验证码已发送" in r1.text
     await run_jobs(client)
@@ -191,7 +226,7 @@ async def test_unknown_phone_gets_same_answer_and_no_sms(client) -> None:
     assert "验证码错误" in r.text and client.cookies.get(cookie_name()) is None
 
 
-async def test_password_login_one_message_and_throttle(client) -> None:
+async def test_password_login_one_message_and_throttle(client: AsyncTestClient) -> None:
     form = await company_user(client, n=2, phone="13800000022")
     await post(client, "/logout")
     r = await login(client, form["username"], "WrongPass1")
@@ -216,7 +251,7 @@ async def test_password_login_one_message_and_throttle(client) -> None:
     assert r.status_code == 303
 
 
-async def test_account_held_from_any_address(client) -> None:
+async def test_account_held_from_any_address(client: AsyncTestClient) -> None:
     form = await company_user(client, n=3, phone="13800000033")
     await post(client, "/logout")
     for i in range(5):
@@ -225,12 +260,13 @@ async def test_account_held_from_any_address(client) -> None:
     assert "锁定15分钟" in r.text
 
 
-async def test_login_rotates_session_id_and_logout_ends_it(client) -> None:
+async def test_login_rotates_session_id_and_logout_ends_it(client: AsyncTestClient) -> None:
     form = await company_user(client, n=4, phone="13800000044")
     await post(client, "/logout")
     planted = "attacker-chosen-session-id"
-    await session_store().save(_key_hash(planted), {"uid": None, "created": now().timestamp(),
-                                                    "seen": now().timestamp()})
+    await session_store().save(
+        _key_hash(planted), {"uid": None, "created": now().timestamp(), "seen": now().timestamp()}
+    )
     set_session_cookie(client, planted)
     r = await login(client, form["username"], form["password"])
     new = client.cookies.get(cookie_name())
@@ -248,7 +284,7 @@ async def test_login_rotates_session_id_and_logout_ends_it(client) -> None:
     assert (await client.get("/")).status_code == 303
 
 
-async def test_idle_and_absolute_timeouts(client) -> None:
+async def test_idle_and_absolute_timeouts(client: AsyncTestClient) -> None:
     await company_user(client, n=5, phone="13800000055")
     key = client.cookies.get(cookie_name())
     store = session_store()
@@ -266,7 +302,7 @@ async def test_idle_and_absolute_timeouts(client) -> None:
     assert (await client.get("/")).status_code == 303
 
 
-async def test_disabled_account_ends_session(client) -> None:
+async def test_disabled_account_ends_session(client: AsyncTestClient) -> None:
     form = await company_user(client, n=6, phone="13800000066")
     assert (await client.get("/")).status_code == 200
     await User.update({User.is_active: False}).where(User.username == form["username"])
@@ -275,11 +311,12 @@ async def test_disabled_account_ends_session(client) -> None:
     assert "账号已停用" in r.text
 
 
-async def test_phone_login(client) -> None:
+async def test_phone_login(client: AsyncTestClient) -> None:
     form = await company_user(client, n=7, phone="13800000077")
     await post(client, "/logout")
-    r = await post(client, "/sms-code", {"purpose": "login", "phone": form["contact_phone"]},
-                   htmx=True)
+    r = await post(
+        client, "/sms-code", {"purpose": "login", "phone": form["contact_phone"]}, htmx=True
+    )
     code = await last_code(client, form["contact_phone"])
     r = await post(client, "/login/phone", {"phone": form["contact_phone"], "code": code})
     assert r.status_code == 303
@@ -287,14 +324,14 @@ async def test_phone_login(client) -> None:
     assert await AuditLog.exists().where(AuditLog.event == "手机号登录")
 
 
-async def test_phone_login_bad_input(client) -> None:
+async def test_phone_login_bad_input(client: AsyncTestClient) -> None:
     r = await post(client, "/login/phone", {"phone": "abc", "code": ""})
     assert "正确的11位手机号" in r.text and "请输入短信验证码" in r.text
     r = await post(client, "/login/phone", {"phone": "13800000088", "code": "123456"})
     assert "请先获取短信验证码" in r.text
 
 
-async def test_pending_account_cannot_log_in_by_phone(client) -> None:
+async def test_pending_account_cannot_log_in_by_phone(client: AsyncTestClient) -> None:
     form = await register_company(client, n=9, phone="13800000099")
     await post(client, "/sms-code", {"purpose": "login", "phone": form["contact_phone"]}, htmx=True)
     code = await last_code(client, form["contact_phone"])
@@ -302,9 +339,14 @@ async def test_pending_account_cannot_log_in_by_phone(client) -> None:
     assert "没有可登录的账号" in r.text and client.cookies.get(cookie_name()) is None
 
 
-async def test_contract_user_logs_in_by_phone_without_registering(client) -> None:
-    ent = Enterprise(name="协议单位", uscc=uscc(20), is_contract=True, status="approved",
-                     contract_no="HT-2026-001")
+async def test_contract_user_logs_in_by_phone_without_registering(client: AsyncTestClient) -> None:
+    ent = Enterprise(
+        name="协议单位",
+        uscc=uscc(20),
+        is_contract=True,
+        status="approved",
+        contract_no="HT-2026-001",
+    )
     await ent.save()
     await ContractPhone.insert(ContractPhone(enterprise=ent.id, phone="13611110000"))
     await post(client, "/sms-code", {"purpose": "login", "phone": "13611110000"}, htmx=True)
@@ -325,7 +367,7 @@ async def test_contract_user_logs_in_by_phone_without_registering(client) -> Non
     assert r.status_code == 303 and await User.count().where(User.phone == "13611110000") == 1
 
 
-async def test_phone_with_two_accounts_chooses(client) -> None:
+async def test_phone_with_two_accounts_chooses(client: AsyncTestClient) -> None:
     a = await company_user(client, n=11, phone="13800000111")
     await post(client, "/logout")
     b = await register_company(client, n=12, phone="13800000112", username="second")
@@ -346,14 +388,18 @@ async def test_phone_with_two_accounts_chooses(client) -> None:
     assert "重新获取验证码" in r.text
 
 
-async def test_forgot_password(client) -> None:
+async def test_forgot_password(client: AsyncTestClient) -> None:
     form = await company_user(client, n=13, phone="13800000133")
     await post(client, "/logout")
-    await post(client, "/sms-code", {"purpose": "reset", "phone": form["contact_phone"]},
-               htmx=True)
+    await post(client, "/sms-code", {"purpose": "reset", "phone": form["contact_phone"]}, htmx=True)
     code = await last_code(client, form["contact_phone"])
-    reset = {"username": form["username"], "phone": form["contact_phone"],
-             "password": "NewPass2026", "password2": "NewPass2026", "code": code}
+    reset = {
+        "username": form["username"],
+        "phone": form["contact_phone"],
+        "password": "NewPass2026",
+        "password2": "NewPass2026",
+        "code": code,
+    }
     r = await post(client, "/forgot", {**reset, "password2": "Mismatch2026"})
     assert "两次输入的密码不一致" in r.text and f'value="{form["username"]}"' in r.text
     r = await post(client, "/forgot", {**reset, "phone": "13800009999"})
@@ -366,30 +412,41 @@ async def test_forgot_password(client) -> None:
     assert await AuditLog.exists().where(AuditLog.event == "重置密码")
 
 
-async def test_reset_ends_other_sessions(client) -> None:
+async def test_reset_ends_other_sessions(client: AsyncTestClient) -> None:
     form = await company_user(client, n=14, phone="13800000144")
     key = client.cookies.get(cookie_name())
-    await post(client, "/sms-code", {"purpose": "reset", "phone": form["contact_phone"]},
-               htmx=True)
+    await post(client, "/sms-code", {"purpose": "reset", "phone": form["contact_phone"]}, htmx=True)
     code = await last_code(client, form["contact_phone"])
-    await post(client, "/forgot", {"username": form["username"], "phone": form["contact_phone"],
-                                   "password": "NewPass2026", "password2": "NewPass2026",
-                                   "code": code})
+    await post(
+        client,
+        "/forgot",
+        {
+            "username": form["username"],
+            "phone": form["contact_phone"],
+            "password": "NewPass2026",
+            "password2": "NewPass2026",
+            "code": code,
+        },
+    )
     set_session_cookie(client, key)
     assert (await client.get("/")).status_code == 303
 
 
-async def test_open_redirect_refused(client) -> None:
+async def test_open_redirect_refused(client: AsyncTestClient) -> None:
     form = await company_user(client, n=15, phone="13800000155")
     await post(client, "/logout")
-    r = await post(client, "/login", {"username": form["username"], "password": form["password"],
-                                      "next": "//evil.example.com/"})
+    r = await post(
+        client,
+        "/login",
+        {"username": form["username"], "password": form["password"], "next": "//evil.example.com/"},
+    )
     assert r.headers["location"] == "/"
 
 
-async def test_htmx_login_gets_client_redirect(client) -> None:
+async def test_htmx_login_gets_client_redirect(client: AsyncTestClient) -> None:
     form = await company_user(client, n=16, phone="13800000166")
     await post(client, "/logout")
-    r = await post(client, "/login", {"username": form["username"], "password": form["password"]},
-                   htmx=True)
+    r = await post(
+        client, "/login", {"username": form["username"], "password": form["password"]}, htmx=True
+    )
     assert r.headers.get("hx-redirect") == "/"

@@ -44,9 +44,14 @@ async def pool() -> AsyncIterator[Any]:
 
 
 async def _burst() -> None:
-    worker = Worker(functions=WorkerSettings.functions,
-                    redis_settings=RedisSettings.from_dsn(REDIS_URL),
-                    burst=True, poll_delay=0, handle_signals=False, max_tries=3)
+    worker = Worker(
+        functions=WorkerSettings.functions,
+        redis_settings=RedisSettings.from_dsn(REDIS_URL),
+        burst=True,
+        poll_delay=0,
+        handle_signals=False,
+        max_tries=3,
+    )
     try:
         await worker.main()
     finally:
@@ -54,13 +59,17 @@ async def _burst() -> None:
 
 
 async def _message() -> int:
-    msg = SmsMessage(phone="13800001234", kind="code", text="【计量客户服务平台】验证码为123456",
-                     params='{"code": "123456"}')
+    msg = SmsMessage(
+        phone="13800001234",
+        kind="code",
+        text="【计量客户服务平台】验证码为123456",
+        params='{"code": "123456"}',
+    )
     await msg.save()
     return int(msg.id)
 
 
-async def test_worker_sends_once_even_when_queued_twice(pool) -> None:
+async def test_worker_sends_once_even_when_queued_twice(pool: Any) -> None:
     message_id = await _message()
     first = await pool.enqueue_job("send_sms", message_id, _job_id=f"sms:{message_id}")
     again = await pool.enqueue_job("send_sms", message_id, _job_id=f"sms:{message_id}")
@@ -76,7 +85,9 @@ async def test_worker_sends_once_even_when_queued_twice(pool) -> None:
     assert await sms.deliver(message_id) == "skipped"
 
 
-async def test_failed_provider_is_retried_and_recorded(pool, monkeypatch) -> None:
+async def test_failed_provider_is_retried_and_recorded(
+    pool: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     calls: list[str] = []
 
     class Flaky:
