@@ -30,7 +30,9 @@ from litestar.template.config import TemplateConfig
 
 from app.routes import _render
 from app.routes.admin import AdminController
+from app.routes.api import LabApiController
 from app.routes.auth import AuthController
+from app.routes.bookings import BasicInfoController, BookingController
 from app.routes.home import HomeController
 from app.security import SessionAuthMiddleware, add_security_headers
 from app.settings import get_settings
@@ -135,7 +137,15 @@ async def lifespan(app: Litestar) -> AsyncIterator[None]:
         await close_pool()
 
 
-ROUTE_HANDLERS: list[Any] = [AuthController, HomeController, AdminController, healthz]
+ROUTE_HANDLERS: list[Any] = [
+    AuthController,
+    HomeController,
+    AdminController,
+    BookingController,
+    BasicInfoController,
+    LabApiController,
+    healthz,
+]
 
 
 def create_app() -> Litestar:

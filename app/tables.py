@@ -118,3 +118,60 @@ class WebSession(Table):
     data = Text(default="{}")
     created_at = Timestamptz(default=TimestamptzNow())
     last_seen = Timestamptz(default=TimestamptzNow())
+
+
+class BasicInfo(Table):
+    """基础信息: an enterprise's defaults for every new booking (系统管理)."""
+
+    enterprise = ForeignKey(Enterprise, unique=True)
+    client_name = Varchar(length=200, default="")  # 委托单位名称
+    cert_name = Varchar(length=200, default="")  # 证书单位名称
+    client_address = Varchar(length=300, default="")  # 委托单位地址
+    cert_address = Varchar(length=300, default="")  # 证书单位地址
+    contact_name = Varchar(length=50, default="")  # 委托单位联系人
+    contact_mobile = Varchar(length=20, default="")  # 委托单位联系人手机
+    contact_phone = Varchar(length=30, default="")  # 委托单位电话
+    updated_at = Timestamptz(default=TimestamptzNow())
+
+
+class Booking(Table):
+    """预约送检: a booking, from 草稿 (the draft kept while the form is filled) to review."""
+
+    enterprise = ForeignKey(Enterprise, index=True)
+    created_by = ForeignKey(User, null=True, default=None, index=True)
+    booking_no = Varchar(length=30, null=True, default=None, unique=True)  # 预约单号
+    # 草稿 / 待审核 / 已通过 / 已驳回
+    status = Varchar(length=10, default="草稿", index=True)
+    client_name = Varchar(length=200, default="")  # 委托单位名称
+    client_address = Varchar(length=300, default="")  # 委托单位地址
+    contact_name = Varchar(length=50, default="")  # 联系人
+    phone = Varchar(length=30, default="")  # 电话
+    cert_name = Varchar(length=200, default="")  # 证书单位名称
+    cert_address = Varchar(length=300, default="")  # 证书单位地址
+    mobile = Varchar(length=20, default="")  # 手机 (receives the review SMS)
+    expected_date = Varchar(length=10, default="")  # 预计送检日期, ISO date (kept as typed)
+    sender = Varchar(length=50, default="")  # 送检人
+    item_count = Integer(default=0)  # 器具数量: the sum of the rows' quantities
+    reject_reason = Text(default="")
+    created_at = Timestamptz(default=TimestamptzNow())
+    submitted_at = Timestamptz(null=True, default=None)
+    reviewed_at = Timestamptz(null=True, default=None)
+
+
+class BookingItem(Table):
+    """One instrument row of a booking's 器具列表."""
+
+    booking = ForeignKey(Booking, index=True)
+    enterprise = ForeignKey(Enterprise, index=True)  # the tenancy scope, without a join
+    name = Varchar(length=100)  # 器具名称
+    equipment_no = Varchar(length=100, default="")  # 设备编号
+    serial_no = Varchar(length=100, default="")  # 出厂编号
+    model = Varchar(length=100, default="")  # 型号规格
+    measuring_range = Varchar(length=100, default="")  # 测量范围
+    accuracy_class = Varchar(length=100, default="")  # 准确度等级
+    supply_voltage = Varchar(length=100, default="")  # 电源电压
+    manufacturer = Varchar(length=100, default="")  # 制造厂商
+    verification_requirement = Varchar(length=200, default="")  # 检定要求
+    certificate_type = Varchar(length=10, default="检定证书")  # 证书类型
+    quantity = Integer(default=1)  # 器具数量
+    remark = Varchar(length=500, default="")  # 备注

@@ -13,8 +13,9 @@ from litestar_htmx import ClientRedirect
 
 from app.routes._render import client_ip, form_data, go, page, page_number, pager
 from app.security import platform_admin_required
-from app.services import admin, audit, sms
+from app.services import admin, audit, bookings, sms
 from app.services.accounts import FormError
+from app.services.instrument_xlsx import BOOKING_COLUMNS
 
 PER_PAGE = 20
 
@@ -162,3 +163,65 @@ class AdminController(Controller):
             events=audit.EVENTS,
             pager=pager(total, p, PER_PAGE),
         )
+
+    @get("/bookings")
+    async def bookings_list(self, request: Request) -> Template:
+        """预约审核: submitted bookings of every enterprise (待审核 first by default)."""
+        qp = request.query_params
+        p = page_number(qp.get("page"))
+        status, q = qp.get("status", "待审核"), qp.get("q", "").strip()
+        rows, total = await bookings.admin_list(status, q, p, PER_PAGE)
+        return page(
+            "admin/bookings.html",
+            request,
+            rows=rows,
+            status=status,
+            q=q,
+            statuses=bookings.STATUSES[1:],
+            pager=pager(total, p, PER_PAGE),
+        )
+
+    @get("/bookings/{booking_id:int}")
+    async def booking_detail(self, request: Request, booking_id: FromPath[int]) -> Template:
+        try:
+            booking, rows = await bookings.admin_get(booking_id)
+        except admin.NotFound:
+            raise NotFoundException("预约不存在") from None
+        return page(
+            "admin/booking_detail.html",
+            request,
+            booking=booking,
+            rows=rows,
+            columns=BOOKING_COLUMNS,
+            errors={},
+            reason="",
+        )
+
+    @post("/bookings/{booking_id:int}/review", status_code=200)
+    async def booking_review(self, request: Request, booking_id: FromPath[int]) -> Any:
+        """通过 / 驳回 (with a reason); the booking's 手机 gets the SMS."""
+        form = await form_data(request)
+        try:
+            booking, rows = await bookings.admin_get(booking_id)
+            await bookings.review(
+                booking["booking_no"],
+                form.get("action") == "approve",
+                form.get("reason", ""),
+                actor=request.scope["user"].username,
+                ip=client_ip(request),
+                user=request.scope["user"],
+            )
+        except admin.NotFound:
+            raise NotFoundException("预约不存在") from None
+        except (FormError, bookings.Conflict) as e:
+            errors = e.errors if isinstance(e, FormError) else {"": str(e)}
+            return page(
+                "admin/booking_detail.html",
+                request,
+                booking=booking,
+                rows=rows,
+                columns=BOOKING_COLUMNS,
+                errors=errors,
+                reason=form.get("reason", ""),
+            )
+        return go(request, f"/admin/bookings/{booking_id}?done=1")

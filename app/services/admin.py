@@ -9,14 +9,11 @@ from piccolo.engine import engine_finder
 from app.security import CurrentUser, now
 from app.services import audit, sms
 from app.services.accounts import FormError
+from app.services.tenancy import NotFound
 from app.services.validators import mobile_error, normalize_phone, uscc_error
 from app.tables import ContractPhone, Enterprise, User
 
 STATUS_LABELS = {"pending": "待审核", "approved": "已通过", "rejected": "已驳回"}
-
-
-class NotFound(Exception):
-    """The object does not exist (or is outside the caller's scope): answer 404."""
 
 
 async def registrations(

@@ -10,6 +10,11 @@ from app.tables import Enterprise
 
 async def overview(user: CurrentUser) -> dict[str, Any]:
     data: dict[str, Any] = {"bookings": []}
+    if user.enterprise_id is not None:
+        from app.services import bookings
+        from app.services.tenancy import scope_for
+
+        data["bookings"] = await bookings.latest(await scope_for(user), 5)
     if user.is_platform_admin:
         data["pending_registrations"] = await Enterprise.count().where(
             (Enterprise.status == "pending") & (Enterprise.is_contract == False)  # noqa: E712

@@ -807,6 +807,27 @@ def _read_workbook(wb: Any, columns: Sequence[Column], max_rows: int) -> list[di
     return result
 
 
+def validate_fields(
+    values: Mapping[str, Any], columns: Sequence[Column]
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """Check one instrument typed into a form by the same rules as an imported row.
+
+    Returns the typed values and the errors by column key (message without the row).
+    """
+    clean: dict[str, Any] = {}
+    errors: dict[str, str] = {}
+    for column in columns:
+        try:
+            clean[column.key] = _make_parser(column)(values.get(column.key))
+        except _CellError as exc:
+            errors[column.key] = f"请填写{column.label}" if str(exc) == "必填" else str(exc)
+            clean[column.key] = None
+    last, valid = clean.get("last_verified_on"), clean.get("valid_until")
+    if isinstance(last, date) and isinstance(valid, date) and valid < last:
+        errors["valid_until"] = "不能早于上次检定日期"
+    return clean, errors
+
+
 # ------------------------------------------------------------------------ export
 
 # Text starting with one of these could be taken for a formula (or DDE payload) once

@@ -1,0 +1,593 @@
+"""预约管理 (SPEC §5): 基础信息, the booking form and its draft, 预约记录, review.
+
+Every function that takes a booking or item id takes the caller's :class:`Scope` and
+filters on it; an id outside answers NotFound.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from piccolo.engine import engine_finder
+
+from app.security import CurrentUser, now
+from app.services import audit, sms
+from app.services.accounts import FormError
+from app.services.instrument_xlsx import BOOKING_COLUMNS, read_instruments, validate_fields
+from app.services.tenancy import NotFound, Scope
+from app.services.validators import mobile_error, normalize_phone
+from app.tables import BasicInfo, Booking, BookingItem
+
+TZ = ZoneInfo("Asia/Shanghai")
+STATUSES = ("草稿", "待审核", "已通过", "已驳回")
+EDITABLE = ("草稿", "待审核", "已驳回")
+ITEM_KEYS = tuple(c.key for c in BOOKING_COLUMNS)
+
+# (key, label, required, max length): the booking fields of the form, in the manual's order.
+BOOKING_FIELDS: tuple[tuple[str, str, bool, int], ...] = (
+    ("client_name", "委托单位名称", True, 200),
+    ("client_address", "委托单位地址", True, 300),
+    ("contact_name", "联系人", True, 50),
+    ("phone", "电话", True, 30),
+    ("cert_name", "证书单位名称", True, 200),
+    ("cert_address", "证书单位地址", True, 300),
+    ("mobile", "手机", True, 20),
+    ("expected_date", "预计送检日期", True, 10),
+    ("sender", "送检人", False, 50),
+)
+BASIC_FIELDS: tuple[tuple[str, str, int], ...] = (
+    ("client_name", "委托单位名称", 200),
+    ("cert_name", "证书单位名称", 200),
+    ("client_address", "委托单位地址", 300),
+    ("cert_address", "证书单位地址", 300),
+    ("contact_name", "委托单位联系人", 50),
+    ("contact_mobile", "委托单位联系人手机", 20),
+    ("contact_phone", "委托单位电话", 30),
+)
+# 基础信息 → booking field it prefills.
+PREFILL = {
+    "client_name": "client_name",
+    "cert_name": "cert_name",
+    "client_address": "client_address",
+    "cert_address": "cert_address",
+    "contact_name": "contact_name",
+    "contact_mobile": "mobile",
+    "contact_phone": "phone",
+}
+PHONE_CHARS = set("0123456789-+() 转")
+
+
+def today() -> date:
+    return datetime.now(TZ).date()
+
+
+# ------------------------------------------------------------------------------ 基础信息
+
+
+async def basic_info(scope: Scope) -> dict[str, str]:
+    row = await BasicInfo.select().where(BasicInfo.enterprise == scope.enterprise_id).first()
+    return {k: (row[k] if row else "") for k, _, _ in BASIC_FIELDS}
+
+
+async def save_basic_info(
+    scope: Scope, form: dict[str, str], by: CurrentUser, ip: str
+) -> dict[str, str]:
+    """All seven fields required; the phones checked."""
+    values = {k: (form.get(k) or "").strip() for k, _, _ in BASIC_FIELDS}
+    values["contact_mobile"] = normalize_phone(values["contact_mobile"])
+    errors: dict[str, str] = {}
+    for key, label, limit in BASIC_FIELDS:
+        if not values[key]:
+            errors[key] = f"请填写{label}"
+        elif len(values[key]) > limit:
+            errors[key] = f"{label}不能超过{limit}个字"
+    if values["contact_mobile"] and (err := mobile_error(values["contact_mobile"])):
+        errors["contact_mobile"] = err
+    if values["contact_phone"] and not set(values["contact_phone"]) <= PHONE_CHARS:
+        errors["contact_phone"] = "电话只能包含数字、空格和 - + ( )"
+    if errors:
+        raise FormError(errors)
+    updated = (
+        await BasicInfo.update({**values, "updated_at": now()})
+        .where(BasicInfo.enterprise == scope.enterprise_id)
+        .returning(BasicInfo.id)
+    )
+    if not updated:
+        await BasicInfo.insert(BasicInfo(enterprise=scope.enterprise_id, **values))
+    await audit.record("基础信息", user=by, ip=ip, detail=values["client_name"])
+    return values
+
+
+# ------------------------------------------------------------------------------ the form
+
+
+async def get_booking(scope: Scope, booking_id: int) -> dict[str, Any]:
+    row = (
+        await Booking.select()
+        .where((Booking.id == booking_id) & Booking.enterprise.is_in(list(scope.enterprise_ids)))
+        .first()
+    )
+    if row is None:
+        raise NotFound
+    return row
+
+
+async def open_draft(scope: Scope) -> dict[str, Any]:
+    """The user's draft, or a new one prefilled from 基础信息 (reload and tabs share it)."""
+    row = (
+        await Booking.select()
+        .where(
+            (Booking.created_by == scope.user_id)
+            & (Booking.status == "草稿")
+            & (Booking.enterprise == scope.enterprise_id)
+        )
+        .order_by(Booking.id, ascending=False)
+        .first()
+    )
+    if row is not None:
+        return row
+    info = await basic_info(scope)
+    draft = Booking(
+        enterprise=scope.enterprise_id,
+        created_by=scope.user_id,
+        status="草稿",
+        **{PREFILL[k]: v for k, v in info.items()},
+    )
+    await draft.save()
+    return await get_booking(scope, int(draft.id))
+
+
+async def items(booking_id: int) -> list[dict[str, Any]]:
+    return (
+        await BookingItem.select().where(BookingItem.booking == booking_id).order_by(BookingItem.id)
+    )
+
+
+async def get_item(scope: Scope, booking_id: int, item_id: int) -> dict[str, Any]:
+    row = (
+        await BookingItem.select()
+        .where(
+            (BookingItem.id == item_id)
+            & (BookingItem.booking == booking_id)
+            & BookingItem.enterprise.is_in(list(scope.enterprise_ids))
+        )
+        .first()
+    )
+    if row is None:
+        raise NotFound
+    return row
+
+
+def _booking_values(form: dict[str, str]) -> dict[str, str]:
+    values = {k: (form.get(k) or "").strip()[:limit] for k, _, _, limit in BOOKING_FIELDS}
+    values["mobile"] = normalize_phone(values["mobile"])
+    return values
+
+
+async def _editable(scope: Scope, booking_id: int) -> dict[str, Any]:
+    booking = await get_booking(scope, booking_id)
+    if booking["status"] not in EDITABLE:
+        raise FormError({"": f"该预约{booking['status']}，不能再修改"})
+    return booking
+
+
+async def _recount(booking_id: int) -> None:
+    rows = await BookingItem.select(BookingItem.quantity).where(BookingItem.booking == booking_id)
+    await Booking.update({Booking.item_count: sum(r["quantity"] for r in rows)}).where(
+        Booking.id == booking_id
+    )
+
+
+async def keep_draft_fields(scope: Scope, booking_id: int, form: dict[str, str]) -> None:
+    """A draft keeps whatever was typed in the booking fields (validated only at 提交)."""
+    await Booking.update(_booking_values(form)).where(
+        (Booking.id == booking_id)
+        & (Booking.status == "草稿")
+        & Booking.enterprise.is_in(list(scope.enterprise_ids))
+    )
+
+
+async def save_item(scope: Scope, booking_id: int, form: dict[str, str]) -> int:
+    """【添加器具】: add a row, or update the row being edited (``item_id``)."""
+    booking = await _editable(scope, booking_id)
+    clean, errors = validate_fields(form, BOOKING_COLUMNS)
+    item_id = int(form["item_id"]) if (form.get("item_id") or "").isdigit() else None
+    if item_id is not None:
+        await get_item(scope, booking_id, item_id)
+    if errors:
+        raise FormError(errors)
+    if item_id is None:
+        item = BookingItem(booking=booking_id, enterprise=booking["enterprise"], **clean)
+        await item.save()
+        item_id = int(item.id)
+    else:
+        await BookingItem.update(clean).where(BookingItem.id == item_id)
+    await _recount(booking_id)
+    return item_id
+
+
+async def delete_items(scope: Scope, booking_id: int, item_ids: Iterable[int]) -> int:
+    """【删除】 the ticked rows. A row of another booking or enterprise is NotFound."""
+    await _editable(scope, booking_id)
+    ids = sorted(set(item_ids))
+    if not ids:
+        raise FormError({"": "请先勾选要删除的器具"})
+    found = await BookingItem.count().where(
+        BookingItem.id.is_in(ids)
+        & (BookingItem.booking == booking_id)
+        & BookingItem.enterprise.is_in(list(scope.enterprise_ids))
+    )
+    if found != len(ids):
+        raise NotFound
+    await BookingItem.delete().where(BookingItem.id.is_in(ids))
+    await _recount(booking_id)
+    return len(ids)
+
+
+async def _insert_items(booking: dict[str, Any], rows: list[dict[str, Any]]) -> int:
+    async with engine_finder().transaction():
+        await BookingItem.insert(
+            *[
+                BookingItem(
+                    booking=booking["id"],
+                    enterprise=booking["enterprise"],
+                    **{k: r.get(k) for k in ITEM_KEYS},
+                )
+                for r in rows
+            ]
+        )
+    await _recount(booking["id"])
+    return len(rows)
+
+
+async def import_items(scope: Scope, booking_id: int, data: bytes) -> int:
+    """【点击上传】: all rows or none (ImportRefused lists every error)."""
+    booking = await _editable(scope, booking_id)
+    rows = read_instruments(data, BOOKING_COLUMNS)
+    for r in rows:
+        r["quantity"] = r["quantity"] or 1
+    return await _insert_items(booking, rows)
+
+
+HISTORY_SEARCH = ("name", "serial_no", "model", "equipment_no", "manufacturer")
+
+
+async def history(
+    scope: Scope, q: str = "", page: int = 1, per_page: int = 10
+) -> tuple[list[dict[str, Any]], int]:
+    """【从历史预约数据选择】: instruments of earlier bookings, one row per instrument."""
+    ids = ",".join(str(int(i)) for i in scope.enterprise_ids)
+    where = (
+        f"i.enterprise IN ({ids}) AND i.booking IN "
+        f"(SELECT b.id FROM booking b WHERE b.enterprise IN ({ids}) AND b.status <> '草稿')"
+    )
+    args: list[Any] = []
+    if q:
+        where += " AND (" + " OR ".join(f"i.{c} LIKE {{}}" for c in HISTORY_SEARCH) + ")"
+        args += [f"%{q}%"] * len(HISTORY_SEARCH)
+    grouped = (
+        f"SELECT MAX(i.id) AS id FROM booking_item i WHERE {where} "
+        "GROUP BY i.name, i.serial_no, i.model"
+    )
+    total = (await BookingItem.raw(f"SELECT COUNT(*) AS n FROM ({grouped}) g", *args))[0]["n"]
+    page_ids = await BookingItem.raw(
+        f"{grouped} ORDER BY id DESC LIMIT {int(per_page)} OFFSET {int((page - 1) * per_page)}",
+        *args,
+    )
+    if not page_ids:
+        return [], total
+    rows = (
+        await BookingItem.select()
+        .where(BookingItem.id.is_in([r["id"] for r in page_ids]))
+        .order_by(BookingItem.id, ascending=False)
+    )
+    return rows, total
+
+
+async def copy_history(scope: Scope, booking_id: int, item_ids: Iterable[int]) -> int:
+    """【确定】 in the history picker: copy the chosen instruments into this booking."""
+    booking = await _editable(scope, booking_id)
+    ids = sorted(set(item_ids))
+    if not ids:
+        raise FormError({"": "请先勾选器具"})
+    rows = await BookingItem.select().where(
+        BookingItem.id.is_in(ids) & BookingItem.enterprise.is_in(list(scope.enterprise_ids))
+    )
+    if len(rows) != len(ids):
+        raise NotFound
+    return await _insert_items(booking, rows)
+
+
+def validate_booking(values: dict[str, str]) -> dict[str, str]:
+    errors: dict[str, str] = {}
+    for key, label, required, _ in BOOKING_FIELDS:
+        if required and not values[key]:
+            errors[key] = f"请填写{label}"
+    if values["mobile"] and (err := mobile_error(values["mobile"])):
+        errors["mobile"] = err
+    if values["phone"] and not set(values["phone"]) <= PHONE_CHARS:
+        errors["phone"] = "电话只能包含数字、空格和 - + ( )"
+    if values["expected_date"]:
+        try:
+            expected = date.fromisoformat(values["expected_date"])
+        except ValueError:
+            errors["expected_date"] = "请选择正确的日期"
+        else:
+            if expected < today():
+                errors["expected_date"] = "预计送检日期不能早于今天"
+            elif expected > today() + timedelta(days=366):
+                errors["expected_date"] = "预计送检日期不能超过一年以后"
+    return errors
+
+
+async def submit(
+    scope: Scope, booking_id: int, form: dict[str, str], by: CurrentUser, ip: str
+) -> dict[str, Any]:
+    """【提交】: check the booking fields and that there is an instrument; → 待审核.
+
+    Re-submitting (a double click, a second tab) finds the booking already 待审核 and only
+    saves the fields again: one booking, one number.
+    """
+    booking = await _editable(scope, booking_id)
+    values = _booking_values(form)
+    errors = validate_booking(values)
+    if not await BookingItem.exists().where(BookingItem.booking == booking_id):
+        errors[""] = "请至少添加一个器具"
+    if errors:
+        if booking["status"] == "草稿":
+            await keep_draft_fields(scope, booking_id, form)
+        raise FormError(errors)
+    number = booking["booking_no"] or _booking_no(booking_id)
+    changed = (
+        await Booking.update(
+            {
+                **values,
+                "status": "待审核",
+                "booking_no": number,
+                "submitted_at": now(),
+                "reject_reason": "",
+            }
+        )
+        .where((Booking.id == booking_id) & Booking.status.is_in(list(EDITABLE)))
+        .returning(Booking.id)
+    )
+    if not changed:
+        raise FormError({"": "该预约已审核，不能再修改"})
+    if booking["status"] != "待审核":
+        await audit.record("提交预约", user=by, ip=ip, detail=number)
+    return await get_booking(scope, booking_id)
+
+
+def _booking_no(booking_id: int) -> str:
+    return f"YY{today():%Y%m%d}{booking_id:06d}"
+
+
+# ------------------------------------------------------------------------------ 预约记录
+
+
+def _list_where(scope: Scope, status: str, start: str, end: str, q: str) -> list[Any]:
+    where: list[Any] = [Booking.enterprise.is_in(list(scope.enterprise_ids))]
+    # An untouched draft is not a record yet.
+    where.append((Booking.status != "草稿") | (Booking.item_count > 0))
+    if status in STATUSES:
+        where.append(Booking.status == status)
+    if start:
+        where.append(Booking.expected_date >= start)
+    if end:
+        where.append(Booking.expected_date <= end)
+    if q:
+        like = f"%{q}%"
+        where.append(
+            Booking.booking_no.like(like)
+            | Booking.client_name.like(like)
+            | Booking.contact_name.like(like)
+        )
+    return where
+
+
+LIST_COLUMNS = (
+    Booking.id,
+    Booking.booking_no,
+    Booking.client_name,
+    Booking.expected_date,
+    Booking.item_count,
+    Booking.status,
+    Booking.submitted_at,
+    Booking.reject_reason,
+)
+
+
+async def list_bookings(
+    scope: Scope,
+    status: str = "",
+    start: str = "",
+    end: str = "",
+    q: str = "",
+    page: int = 1,
+    per_page: int = 20,
+) -> tuple[list[dict[str, Any]], int]:
+    where = _list_where(scope, status, start, end, q)
+    total = await Booking.count().where(*where)
+    pages = max(1, math.ceil(total / per_page))
+    rows = (
+        await Booking.select(*LIST_COLUMNS)
+        .where(*where)
+        .order_by(Booking.id, ascending=False)
+        .limit(per_page)
+        .offset((min(page, pages) - 1) * per_page)
+    )
+    return rows, total
+
+
+async def latest(scope: Scope, n: int = 5) -> list[dict[str, Any]]:
+    rows, _ = await list_bookings(scope, per_page=n)
+    return rows
+
+
+async def delete_bookings(
+    scope: Scope, ids: Iterable[int], by: CurrentUser, ip: str
+) -> tuple[int, list[str]]:
+    """【删除】 ticked bookings not yet 已通过; returns (deleted, what was kept and why)."""
+    ids = sorted(set(ids))
+    if not ids:
+        raise FormError({"": "请先勾选要删除的预约"})
+    rows = await Booking.select(Booking.id, Booking.booking_no, Booking.status).where(
+        Booking.id.is_in(ids) & Booking.enterprise.is_in(list(scope.enterprise_ids))
+    )
+    if len(rows) != len(ids):
+        raise NotFound
+    kept = [
+        f"{r['booking_no'] or '草稿'}：已通过审核，已转为检测业务，不能删除"
+        for r in rows
+        if r["status"] == "已通过"
+    ]
+    gone = [r["id"] for r in rows if r["status"] != "已通过"]
+    if gone:
+        async with engine_finder().transaction():
+            await BookingItem.delete().where(BookingItem.booking.is_in(gone))
+            await Booking.delete().where(Booking.id.is_in(gone))
+        await audit.record(
+            "删除预约",
+            user=by,
+            ip=ip,
+            detail="，".join(r["booking_no"] or f"草稿{r['id']}" for r in rows if r["id"] in gone),
+        )
+    return len(gone), kept
+
+
+# ------------------------------------------------------------------------------ review
+
+
+class Conflict(Exception):
+    """The booking is in a state the request does not fit (HTTP 409)."""
+
+
+async def review(
+    booking_no: str,
+    approved: bool,
+    reason: str,
+    *,
+    actor: str,
+    ip: str,
+    user: CurrentUser | None = None,
+) -> tuple[dict[str, Any], bool]:
+    """通过 / 驳回 a 待审核 booking; the booking's 手机 gets the SMS.
+
+    Idempotent: repeating the same decision returns (booking, False) and sends nothing.
+    """
+    reason = reason.strip()
+    if not approved and not reason:
+        raise FormError({"reason": "驳回时请填写原因"})
+    if len(reason) > 200:
+        raise FormError({"reason": "原因不能超过200个字"})
+    booking = await Booking.select().where(Booking.booking_no == booking_no).first()
+    if booking is None:
+        raise NotFound
+    target = "已通过" if approved else "已驳回"
+    if booking["status"] == target and (approved or booking["reject_reason"] == reason):
+        return booking, False
+    if booking["status"] != "待审核":
+        verb = "通过" if approved else "驳回"
+        raise Conflict(f"预约单 {booking_no} 当前状态为{booking['status']}，不能{verb}")
+    changed = (
+        await Booking.update(
+            {
+                Booking.status: target,
+                Booking.reject_reason: "" if approved else reason,
+                Booking.reviewed_at: now(),
+            }
+        )
+        .where((Booking.id == booking["id"]) & (Booking.status == "待审核"))
+        .returning(Booking.id)
+    )
+    if not changed:  # a concurrent review won
+        booking = await Booking.select().where(Booking.id == booking["id"]).first()
+        if booking["status"] == target:
+            return booking, False
+        raise Conflict(f"预约单 {booking_no} 当前状态为{booking['status']}")
+    if approved:
+        text = (
+            f"您的预约单{booking_no}已审核通过，请于{booking['expected_date']}携带器具到我院送检。"
+        )
+    else:
+        text = f"您的预约单{booking_no}未通过审核，原因：{reason}。请登录平台修改后重新提交。"
+    await sms.queue(
+        booking["mobile"],
+        "booking_review",
+        text,
+        {"booking_no": booking_no, "result": "通过" if approved else "驳回", "reason": reason},
+        dedupe_key=f"booking-review:{booking['id']}:{target}:{booking['submitted_at']}",
+    )
+    await audit.record(
+        "预约审核",
+        user=user,
+        username=actor,
+        ip=ip,
+        detail=f"{'通过' if approved else '驳回'}：{booking_no}"
+        + (f"，原因：{reason}" if reason else ""),
+    )
+    booking = await Booking.select().where(Booking.id == booking["id"]).first()
+    return booking, True
+
+
+async def admin_list(
+    status: str = "待审核", q: str = "", page: int = 1, per_page: int = 20
+) -> tuple[list[dict[str, Any]], int]:
+    """平台管理 › 预约审核: every enterprise's submitted bookings."""
+    where: list[Any] = [Booking.status != "草稿"]
+    if status in STATUSES:
+        where.append(Booking.status == status)
+    if q:
+        like = f"%{q}%"
+        where.append(Booking.booking_no.like(like) | Booking.client_name.like(like))
+    total = await Booking.count().where(*where)
+    rows = (
+        await Booking.select(*LIST_COLUMNS, Booking.mobile, Booking.contact_name)
+        .where(*where)
+        .order_by(Booking.id, ascending=False)
+        .limit(per_page)
+        .offset((page - 1) * per_page)
+    )
+    return rows, total
+
+
+async def admin_get(booking_id: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    booking = (
+        await Booking.select()
+        .where((Booking.id == booking_id) & (Booking.status != "草稿"))
+        .first()
+    )
+    if booking is None:
+        raise NotFound
+    return booking, await items(booking_id)
+
+
+async def lab_list(status: str, page: int, per_page: int) -> tuple[list[dict[str, Any]], int]:
+    """The lab system's view: bookings (never drafts) with their instruments."""
+    where: list[Any] = [Booking.status != "草稿"]
+    if status:
+        where.append(Booking.status == status)
+    total = await Booking.count().where(*where)
+    rows = (
+        await Booking.select()
+        .where(*where)
+        .order_by(Booking.id)
+        .limit(per_page)
+        .offset((page - 1) * per_page)
+    )
+    if rows:
+        all_items = (
+            await BookingItem.select()
+            .where(BookingItem.booking.is_in([r["id"] for r in rows]))
+            .order_by(BookingItem.id)
+        )
+        by_booking: dict[int, list[dict[str, Any]]] = {}
+        for it in all_items:
+            by_booking.setdefault(it["booking"], []).append(it)
+        for r in rows:
+            r["items"] = by_booking.get(r["id"], [])
+    return rows, total

@@ -1,0 +1,36 @@
+"""The enterprise scope: the one place that says whose data a user may see (SPEC §2).
+
+Every customer-data query filters on ``scope.enterprise_ids``; an id from a URL or form
+never widens it, and what lies outside answers :class:`NotFound` (HTTP 404).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from app.security import CurrentUser
+from app.tables import Enterprise
+
+
+class NotFound(Exception):
+    """The object does not exist, or is outside the caller's scope: answer 404."""
+
+
+@dataclass(frozen=True)
+class Scope:
+    user_id: int
+    enterprise_id: int
+    enterprise_ids: tuple[int, ...]
+
+
+async def scope_for(user: CurrentUser) -> Scope:
+    """The user's enterprise, plus its subsidiaries for an enterprise main account."""
+    if user.enterprise_id is None:
+        raise NotFound
+    ids = [user.enterprise_id]
+    if user.is_enterprise_admin:
+        children = await Enterprise.select(Enterprise.id).where(
+            Enterprise.parent == user.enterprise_id
+        )
+        ids += [c["id"] for c in children]
+    return Scope(user_id=user.id, enterprise_id=user.enterprise_id, enterprise_ids=tuple(ids))
