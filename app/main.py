@@ -10,7 +10,7 @@ from typing import Any
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
-from litestar import Litestar, MediaType, Request, Response, get
+from litestar import Litestar, MediaType, Request, Response, Router, get
 from litestar.config.csrf import CSRFConfig
 from litestar.exceptions import (
     HTTPException,
@@ -30,7 +30,7 @@ from litestar.template.config import TemplateConfig
 
 from app.routes import _render
 from app.routes.admin import AdminController
-from app.routes.api import LabApiController
+from app.routes.api import BEARER, LabApiController
 from app.routes.auth import AuthController
 from app.routes.bookings import BasicInfoController, BookingController
 from app.routes.home import HomeController
@@ -109,6 +109,11 @@ def not_found(request: Request, exc: NotFoundException) -> Response[Any]:
 
 
 def http_error(request: Request, exc: HTTPException) -> Response[Any]:
+    if _wants_json(request):
+        body: dict[str, Any] = {"detail": exc.detail, "status_code": exc.status_code}
+        if exc.extra:
+            body["extra"] = exc.extra
+        return Response(body, status_code=exc.status_code)
     if exc.status_code == 400:
         return _error_page(request, 400, "请求无效", "提交的数据格式不正确，请检查后重试")
     if exc.status_code == 413:
@@ -137,14 +142,13 @@ async def lifespan(app: Litestar) -> AsyncIterator[None]:
         await close_pool()
 
 
-ROUTE_HANDLERS: list[Any] = [
+# HTML pages; only the lab system's JSON API belongs in the OpenAPI schema.
+PAGE_HANDLERS: list[Any] = [
     AuthController,
     HomeController,
     AdminController,
     BookingController,
     BasicInfoController,
-    LabApiController,
-    healthz,
 ]
 
 
@@ -152,7 +156,9 @@ def create_app() -> Litestar:
     settings = get_settings()
     app = Litestar(
         route_handlers=[
-            *ROUTE_HANDLERS,
+            Router(path="/", route_handlers=PAGE_HANDLERS, include_in_schema=False),
+            LabApiController,
+            healthz,
             create_static_files_router(
                 path="/static",
                 directories=[HERE / "static"],
@@ -187,6 +193,7 @@ def create_app() -> Litestar:
             title="计量客户服务平台 实验室系统接口",
             version="1.0.0",
             path="/schema",
+            components=BEARER,
             # The schema itself, as JSON: a UI page would need scripts our CSP refuses.
             render_plugins=[JsonRenderPlugin(path=["/", "/openapi.json"])],
         ),
