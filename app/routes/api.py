@@ -12,7 +12,7 @@ from litestar.connection import ASGIConnection
 from litestar.exceptions import HTTPException, NotAuthorizedException, NotFoundException
 from litestar.handlers.base import BaseRouteHandler
 from litestar.openapi.spec import Components, SecurityScheme
-from litestar.params import FromPath, FromQuery
+from litestar.params import FromPath, FromQuery, JSONBody
 
 from app.routes._render import client_ip
 from app.services import bookings
@@ -128,7 +128,7 @@ class LabApiController(Controller):
 
     @post("/bookings/{booking_no:str}/review", status_code=200)
     async def review(
-        self, request: Request, booking_no: FromPath[str], data: ReviewIn
+        self, request: Request, booking_no: FromPath[str], data: JSONBody[ReviewIn]
     ) -> ReviewOut:
         """通过 or 驳回 (with a reason) a 待审核 booking. Repeating the call changes nothing."""
         try:
