@@ -60,3 +60,26 @@ async def close() -> None:
     pool = _pools.pop(id(asyncio.get_running_loop()), None)
     if pool is not None:
         await pool.aclose()
+
+
+def seconds_until_next(hour: int, minute: int = 0) -> float:
+    """Seconds from now to the next ``hour:minute`` China time."""
+    from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    now = datetime.now(ZoneInfo("Asia/Shanghai"))
+    target = now.replace(hour=hour, minute=minute, second=0, microsecond=0)
+    if target <= now:
+        target += timedelta(days=1)
+    return (target - now).total_seconds()
+
+
+async def daily_scheduler() -> None:
+    """Embedded mode's cron: the reminder once at start (catching up) and daily at 08:00.
+
+    Production runs the same job through arq's cron (workers/main.py). The job is
+    idempotent, so a restart that runs it again sends nothing twice.
+    """
+    while True:
+        await enqueue("remind_due_instruments")
+        await asyncio.sleep(seconds_until_next(8))

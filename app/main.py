@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -35,10 +37,12 @@ from app.routes.api import BEARER, LabApiController
 from app.routes.auth import AuthController
 from app.routes.bookings import BasicInfoController, BookingController
 from app.routes.home import HomeController
+from app.routes.instruments import CustodyPickerController, InstrumentController
 from app.security import SessionAuthMiddleware, add_security_headers
 from app.settings import get_settings
 
 HERE = Path(__file__).resolve().parent
+log = logging.getLogger("app")
 TZ = ZoneInfo("Asia/Shanghai")
 
 
@@ -118,6 +122,8 @@ def not_found(request: Request, exc: NotFoundException) -> Response[Any]:
 
 
 def http_error(request: Request, exc: HTTPException) -> Response[Any]:
+    if exc.status_code >= 500:
+        return server_error(request, exc)
     if _wants_json(request):
         body: dict[str, Any] = {"detail": exc.detail, "status_code": exc.status_code}
         if exc.extra:
@@ -131,7 +137,7 @@ def http_error(request: Request, exc: HTTPException) -> Response[Any]:
 
 
 def server_error(request: Request, exc: Exception) -> Response[Any]:
-    request.logger.exception("unhandled error", exc_info=exc)
+    log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return _error_page(request, 500, "系统繁忙", "服务器处理出错，请稍后重试")
 
 
@@ -142,9 +148,14 @@ async def lifespan(app: Litestar) -> AsyncIterator[None]:
     from app.redis import close_redis
 
     await start_pool()
+    scheduler = None
+    if not get_settings().redis_url and get_settings().scheduler:
+        scheduler = asyncio.get_running_loop().create_task(jobs.daily_scheduler())
     try:
         yield
     finally:
+        if scheduler is not None:
+            scheduler.cancel()
         await jobs.close()
         if get_settings().redis_url:
             await close_redis()
@@ -158,6 +169,8 @@ PAGE_HANDLERS: list[Any] = [
     AdminController,
     BookingController,
     BasicInfoController,
+    InstrumentController,
+    CustodyPickerController,
 ]
 
 

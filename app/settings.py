@@ -42,6 +42,8 @@ class Settings:
     secure_cookies: bool
     # Open the PostgreSQL connection pool at start-up (off in tests: the test client's loop).
     db_pool: bool
+    # Run the daily jobs in the app process (embedded mode; tests turn it off).
+    scheduler: bool
     # Aliyun SMS credentials and template codes (only read when SMS_BACKEND=aliyun).
     aliyun_access_key_id: str = ""
     aliyun_access_key_secret: str = ""
@@ -91,6 +93,7 @@ def get_settings() -> Settings:
         lab_api_tokens=tuple(t.strip() for t in _env("LAB_API_TOKENS").split(",") if t.strip()),
         secure_cookies=_env("SECURE_COOKIES", "0") in ("1", "true", "yes"),
         db_pool=_env("DB_POOL", "1") in ("1", "true", "yes"),
+        scheduler=_env("SCHEDULER", "1") in ("1", "true", "yes"),
         aliyun_access_key_id=_env("ALIYUN_SMS_ACCESS_KEY_ID"),
         aliyun_access_key_secret=_env("ALIYUN_SMS_ACCESS_KEY_SECRET"),
         aliyun_sign_name=_env("ALIYUN_SMS_SIGN_NAME"),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from piccolo.columns import (
     Boolean,
+    Date,
     ForeignKey,
     Integer,
     Text,
@@ -175,3 +176,29 @@ class BookingItem(Table):
     certificate_type = Varchar(length=10, default="检定证书")  # 证书类型
     quantity = Integer(default=1)  # 器具数量
     remark = Varchar(length=500, default="")  # 备注
+
+
+class Instrument(Table):
+    """器具托管: an instrument in the enterprise's register, with its due date.
+
+    (enterprise, serial_no, model, name) is unique: an import updates instead of duplicating.
+    """
+
+    enterprise = ForeignKey(Enterprise, index=True)
+    name = Varchar(length=100)  # 器具名称
+    equipment_no = Varchar(length=100, default="")  # 设备编号
+    serial_no = Varchar(length=100, default="")  # 出厂编号
+    model = Varchar(length=100, default="")  # 型号规格
+    measuring_range = Varchar(length=100, default="")  # 测量范围
+    accuracy_class = Varchar(length=100, default="")  # 准确度等级
+    supply_voltage = Varchar(length=100, default="")  # 电源电压
+    manufacturer = Varchar(length=100, default="")  # 制造厂商
+    verification_requirement = Varchar(length=200, default="")  # 检定要求
+    certificate_type = Varchar(length=10, default="检定证书")  # 证书类型
+    quantity = Integer(default=1)  # 器具数量
+    remark = Varchar(length=500, default="")  # 备注
+    cycle_months = Integer(null=True, default=None)  # 检定周期（月）
+    last_verified_on = Date(null=True, default=None)  # 上次检定日期
+    valid_until = Date(null=True, default=None, index=True)  # 有效期至
+    created_at = Timestamptz(default=TimestamptzNow())
+    updated_at = Timestamptz(default=TimestamptzNow())

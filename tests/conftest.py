@@ -21,6 +21,7 @@ _tmp = tempfile.mkdtemp(prefix="jlkf-test-")
 os.environ.setdefault("DATA_DIR", _tmp)
 os.environ["SECRET_KEY"] = "test-secret-key-not-for-production"
 os.environ["DB_POOL"] = "0"  # the test client runs the app on a loop of its own
+os.environ["SCHEDULER"] = "0"  # tests run the daily jobs themselves
 os.environ["SMS_BACKEND"] = "outbox"
 os.environ.setdefault("ADMIN_USERNAME", "admin")
 os.environ.setdefault("ADMIN_PASSWORD", "Admin12345x")

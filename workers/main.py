@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from arq import cron
 from arq.connections import RedisSettings
 
 from app.settings import get_settings
-from workers.tasks import send_sms
+from workers.tasks import remind_due_instruments, send_sms
 
 
 async def startup(ctx: dict[str, Any]) -> None:
@@ -23,7 +24,9 @@ async def shutdown(ctx: dict[str, Any]) -> None:
 
 
 class WorkerSettings:
-    functions = [send_sms]
+    functions = [send_sms, remind_due_instruments]
+    # 08:00 China time; unique=True (the default) keeps two workers from both running it.
+    cron_jobs = [cron(remind_due_instruments, hour={0}, minute={0}, run_at_startup=True)]
     on_startup = startup
     on_shutdown = shutdown
     redis_settings = RedisSettings.from_dsn(get_settings().redis_url or "redis://127.0.0.1:6379")

@@ -24,4 +24,14 @@ async def send_sms(ctx: dict[str, Any], message_id: int) -> str:
         raise
 
 
-TASKS: dict[str, Callable[..., Awaitable[Any]]] = {"send_sms": send_sms}
+async def remind_due_instruments(ctx: dict[str, Any]) -> int:
+    """The daily 器具即将到期 reminder (idempotent: one SMS per instrument and due date)."""
+    from app.services import instruments
+
+    return await instruments.remind_due()
+
+
+TASKS: dict[str, Callable[..., Awaitable[Any]]] = {
+    "send_sms": send_sms,
+    "remind_due_instruments": remind_due_instruments,
+}

@@ -89,6 +89,31 @@ async def _form_page(
     )
 
 
+PICKER_COLUMNS = [
+    ("name", "器具名称"),
+    ("serial_no", "出厂编号"),
+    ("model", "型号规格"),
+    ("equipment_no", "设备编号"),
+    ("manufacturer", "制造厂商"),
+    ("certificate_type", "证书类型"),
+    ("quantity", "器具数量"),
+]
+
+
+def history_picker(url: str, target: str, swap: str = "outerHTML") -> dict[str, Any]:
+    """Context of the 【从历史预约数据选择】 picker posting to ``url``."""
+    return {
+        "body_id": "history-body",
+        "get_url": url,
+        "post_url": url,
+        "post_target": target,
+        "post_swap": swap,
+        "name": "history_ids",
+        "columns": PICKER_COLUMNS,
+        "empty": "暂无历史预约器具",
+    }
+
+
 class BookingController(Controller):
     path = "/bookings"
     guards = [customer_required]
@@ -284,13 +309,14 @@ class BookingController(Controller):
         q = request.query_params.get("q", "").strip()
         p = page_number(request.query_params.get("page"))
         rows, total = await bookings.history(scope, q, p, 10)
+        url = f"/bookings/{booking['id']}/history"
         return page(
-            "bookings/_history.html",
+            "common/_picker.html",
             request,
-            booking=booking,
             rows=rows,
             q=q,
             pager=pager(total, p, 10),
+            **history_picker(url, "#instrument-section"),
         )
 
     @post("/{booking_id:int}/history", status_code=200)

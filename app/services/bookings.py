@@ -244,6 +244,12 @@ async def _insert_items(booking: dict[str, Any], rows: list[dict[str, Any]]) -> 
     return len(rows)
 
 
+async def add_rows(scope: Scope, booking_id: int, rows: list[dict[str, Any]]) -> int:
+    """Copy instrument rows (from the register or history) into an editable booking."""
+    booking = await _editable(scope, booking_id)
+    return await _insert_items(booking, rows)
+
+
 async def import_items(scope: Scope, booking_id: int, data: bytes) -> int:
     """【点击上传】: all rows or none (ImportRefused lists every error)."""
     booking = await _editable(scope, booking_id)
@@ -290,7 +296,7 @@ async def history(
 
 async def copy_history(scope: Scope, booking_id: int, item_ids: Iterable[int]) -> int:
     """【确定】 in the history picker: copy the chosen instruments into this booking."""
-    booking = await _editable(scope, booking_id)
+    await _editable(scope, booking_id)
     ids = sorted(set(item_ids))
     if not ids:
         raise FormError({"": "请先勾选器具"})
@@ -299,7 +305,7 @@ async def copy_history(scope: Scope, booking_id: int, item_ids: Iterable[int]) -
     )
     if len(rows) != len(ids):
         raise NotFound
-    return await _insert_items(booking, rows)
+    return await add_rows(scope, booking_id, rows)
 
 
 def validate_booking(values: dict[str, str]) -> dict[str, str]:

@@ -213,6 +213,13 @@
   /* ------------------------------------------------------------------
    * 5. Dialogs: [data-open-dialog="id"] opens, [data-close-dialog] closes
    * ------------------------------------------------------------------ */
+  // A picker's form ([data-close-on-success]) closes its dialog once htmx has its answer;
+  // closing on click would cancel the submit htmx is about to send.
+  document.addEventListener('htmx:afterRequest', (e) => {
+    const form = e.detail?.elt?.closest?.('[data-close-on-success]');
+    if (form && e.detail.successful) form.closest('dialog')?.close();
+  });
+
   document.addEventListener('click', (e) => {
     const opener = closest(e.target, '[data-open-dialog]');
     if (opener) {

@@ -1,0 +1,353 @@
+"""器具托管 (SPEC §7): the enterprise's register of instruments and their due dates.
+
+有效期至 is entered, or computed from 上次检定日期 + 检定周期 (the day before the same date
+``cycle`` months later). Every query is scoped to the caller's enterprises.
+"""
+
+from __future__ import annotations
+
+import calendar
+import math
+from collections.abc import Iterable
+from datetime import date, timedelta
+from typing import Any
+
+from piccolo.engine import engine_finder
+
+from app.security import CurrentUser, now
+from app.services import audit, bookings, sms
+from app.services.accounts import FormError
+from app.services.instrument_xlsx import REGISTER_COLUMNS, read_instruments, validate_fields
+from app.services.tenancy import NotFound, Scope
+from app.tables import BasicInfo, BookingItem, Enterprise, Instrument
+
+DUE_DAYS = 30
+FILTERS = {"all": "全部", "overdue": "已超期", "due": "即将到期", "ok": "正常"}
+KEYS = tuple(c.key for c in REGISTER_COLUMNS)
+SEARCH = (
+    "name",
+    "equipment_no",
+    "serial_no",
+    "model",
+    "measuring_range",
+    "accuracy_class",
+    "supply_voltage",
+    "manufacturer",
+    "verification_requirement",
+    "certificate_type",
+    "remark",
+)
+SORTS = {
+    "valid_until": (Instrument.valid_until, True),
+    "-valid_until": (Instrument.valid_until, False),
+}
+
+
+def add_months(day: date, months: int) -> date:
+    month = day.month - 1 + months
+    year, month = day.year + month // 12, month % 12 + 1
+    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
+
+
+def computed_valid_until(last: date | None, cycle: int | None) -> date | None:
+    if last is None or not cycle:
+        return None
+    return add_months(last, cycle) - timedelta(days=1)
+
+
+def due_state(valid_until: date | None, today: date | None = None) -> str:
+    """已超期 / 即将到期 / 正常, or 未设置 when there is no 有效期至."""
+    if valid_until is None:
+        return "未设置"
+    today = today or bookings.today()
+    if valid_until < today:
+        return "已超期"
+    if valid_until <= today + timedelta(days=DUE_DAYS):
+        return "即将到期"
+    return "正常"
+
+
+def _where(scope: Scope, q: str, state: str) -> list[Any]:
+    where: list[Any] = [Instrument.enterprise.is_in(list(scope.enterprise_ids))]
+    today = bookings.today()
+    soon = today + timedelta(days=DUE_DAYS)
+    if state == "overdue":
+        where.append(Instrument.valid_until < today)
+    elif state == "due":
+        where.append((Instrument.valid_until >= today) & (Instrument.valid_until <= soon))
+    elif state == "ok":
+        where.append(Instrument.valid_until > soon)
+    if q:
+        like = f"%{q}%"
+        cond = None
+        for key in SEARCH:
+            c = getattr(Instrument, key).like(like)
+            cond = c if cond is None else cond | c
+        where.append(cond)
+    return where
+
+
+async def list_instruments(
+    scope: Scope,
+    q: str = "",
+    state: str = "all",
+    sort: str = "valid_until",
+    page: int = 1,
+    per_page: int = 20,
+) -> tuple[list[dict[str, Any]], int]:
+    where = _where(scope, q, state)
+    total = await Instrument.count().where(*where)
+    pages = max(1, math.ceil(total / per_page))
+    column, ascending = SORTS.get(sort, SORTS["valid_until"])
+    rows = (
+        await Instrument.select()
+        .where(*where)
+        .order_by(column, ascending=ascending)
+        .order_by(Instrument.id)
+        .limit(per_page)
+        .offset((min(page, pages) - 1) * per_page)
+    )
+    for r in rows:
+        r["due_state"] = due_state(r["valid_until"])
+    return rows, total
+
+
+async def get(scope: Scope, instrument_id: int) -> dict[str, Any]:
+    row = (
+        await Instrument.select()
+        .where(
+            (Instrument.id == instrument_id)
+            & Instrument.enterprise.is_in(list(scope.enterprise_ids))
+        )
+        .first()
+    )
+    if row is None:
+        raise NotFound
+    return row
+
+
+def _complete(clean: dict[str, Any]) -> dict[str, Any]:
+    """Fill 有效期至 from 上次检定日期 + 检定周期 when it was not entered."""
+    if clean.get("valid_until") is None:
+        clean["valid_until"] = computed_valid_until(
+            clean.get("last_verified_on"), clean.get("cycle_months")
+        )
+    if clean.get("quantity") is None:
+        clean["quantity"] = 1
+    return clean
+
+
+async def _identity_taken(scope: Scope, clean: dict[str, Any], except_id: int | None) -> bool:
+    row = (
+        await Instrument.select(Instrument.id)
+        .where(
+            (Instrument.enterprise == scope.enterprise_id)
+            & (Instrument.name == clean["name"])
+            & (Instrument.serial_no == clean["serial_no"])
+            & (Instrument.model == clean["model"])
+        )
+        .first()
+    )
+    return row is not None and row["id"] != except_id
+
+
+async def save(
+    scope: Scope,
+    form: dict[str, str],
+    by: CurrentUser,
+    ip: str,
+    instrument_id: int | None = None,
+) -> int:
+    """【新增】 / 【编辑】: the same checks as an imported row."""
+    if instrument_id is not None:
+        await get(scope, instrument_id)
+    clean, errors = validate_fields(form, REGISTER_COLUMNS)
+    if not errors and await _identity_taken(scope, clean, instrument_id):
+        errors["serial_no"] = "器具托管中已有同名称、同出厂编号、同型号规格的器具"
+    if errors:
+        raise FormError(errors)
+    clean = _complete(clean)
+    if instrument_id is None:
+        row = Instrument(enterprise=scope.enterprise_id, **clean)
+        await row.save()
+        instrument_id = int(row.id)
+    else:
+        await Instrument.update({**clean, "updated_at": now()}).where(
+            Instrument.id == instrument_id
+        )
+    await audit.record(
+        "器具托管",
+        user=by,
+        ip=ip,
+        detail=f"{'新增' if form.get('_new') else '编辑'}：{clean['name']} {clean['serial_no']}",
+    )
+    return instrument_id
+
+
+async def _check_ids(scope: Scope, ids: list[int]) -> None:
+    """Every id must be an instrument in scope, or the whole request is NotFound."""
+    found = await Instrument.count().where(
+        Instrument.id.is_in(ids) & Instrument.enterprise.is_in(list(scope.enterprise_ids))
+    )
+    if found != len(ids):
+        raise NotFound
+
+
+async def delete(scope: Scope, ids: Iterable[int], by: CurrentUser, ip: str) -> int:
+    ids = sorted(set(ids))
+    if not ids:
+        raise FormError({"": "请先勾选要删除的器具"})
+    await _check_ids(scope, ids)
+    await Instrument.delete().where(Instrument.id.is_in(ids))
+    await audit.record("器具托管", user=by, ip=ip, detail=f"删除{len(ids)}个器具")
+    return len(ids)
+
+
+async def upsert(scope: Scope, rows: list[dict[str, Any]]) -> tuple[int, int]:
+    """Add new instruments, update those already registered (same 名称+出厂编号+型号规格)."""
+    added = updated = 0
+    async with engine_finder().transaction():
+        existing = {
+            (r["name"], r["serial_no"], r["model"]): r["id"]
+            for r in await Instrument.select(
+                Instrument.id, Instrument.name, Instrument.serial_no, Instrument.model
+            ).where(Instrument.enterprise == scope.enterprise_id)
+        }
+        new: list[Instrument] = []
+        seen: dict[tuple[str, str, str], int] = {}
+        for raw in rows:
+            clean = _complete({k: raw.get(k) for k in KEYS})
+            key = (clean["name"], clean["serial_no"] or "", clean["model"] or "")
+            if key in existing:
+                await Instrument.update({**clean, "updated_at": now()}).where(
+                    Instrument.id == existing[key]
+                )
+                updated += 1
+            elif key in seen:  # the same instrument twice in one file: the later row wins
+                new[seen[key]] = Instrument(enterprise=scope.enterprise_id, **clean)
+            else:
+                seen[key] = len(new)
+                new.append(Instrument(enterprise=scope.enterprise_id, **clean))
+        if new:
+            await Instrument.insert(*new)
+        added = len(new)
+    return added, updated
+
+
+async def import_file(scope: Scope, data: bytes, by: CurrentUser, ip: str) -> tuple[int, int]:
+    """【导入器具】: all rows or none; returns (added, updated)."""
+    rows = read_instruments(data, REGISTER_COLUMNS)
+    added, updated = await upsert(scope, rows)
+    await audit.record("器具托管", user=by, ip=ip, detail=f"导入：新增{added}，更新{updated}")
+    return added, updated
+
+
+async def add_from_history(scope: Scope, item_ids: Iterable[int]) -> tuple[int, int]:
+    """【从历史预约数据选择】: put earlier booked instruments into the register."""
+    ids = sorted(set(item_ids))
+    if not ids:
+        raise FormError({"": "请先勾选器具"})
+    rows = await BookingItem.select().where(
+        BookingItem.id.is_in(ids) & BookingItem.enterprise.is_in(list(scope.enterprise_ids))
+    )
+    if len(rows) != len(ids):
+        raise NotFound
+    return await upsert(scope, rows)
+
+
+async def export_batch(
+    scope: Scope, q: str, state: str, after_id: int, size: int = 2000
+) -> list[dict[str, Any]]:
+    """One batch of 【导出器具】 after ``after_id`` (keyset paging: no OFFSET at 100,000 rows)."""
+    columns = [getattr(Instrument, k) for k in KEYS]
+    return (
+        await Instrument.select(Instrument.id, *columns)
+        .where(*_where(scope, q, state), Instrument.id > after_id)
+        .order_by(Instrument.id)
+        .limit(size)
+    )
+
+
+async def to_booking(scope: Scope, ids: Iterable[int]) -> int:
+    """【一键生成预约送检】: the ticked instruments into the user's draft. Returns its id."""
+    ids = sorted(set(ids))
+    if not ids:
+        raise FormError({"": "请先勾选要预约送检的器具"})
+    await _check_ids(scope, ids)
+    draft = await bookings.open_draft(scope)
+    await copy_to_booking(scope, draft["id"], ids)
+    return int(draft["id"])
+
+
+async def copy_to_booking(scope: Scope, booking_id: int, ids: Iterable[int]) -> int:
+    """【从托管器具选择】 → 【确定】: the chosen instruments into that booking's table."""
+    ids = sorted(set(ids))
+    if not ids:
+        raise FormError({"": "请先勾选器具"})
+    rows = await Instrument.select().where(
+        Instrument.id.is_in(ids) & Instrument.enterprise.is_in(list(scope.enterprise_ids))
+    )
+    if len(rows) != len(ids):
+        raise NotFound
+    return await bookings.add_rows(scope, booking_id, rows)
+
+
+async def picker(
+    scope: Scope, q: str = "", page: int = 1, per_page: int = 10
+) -> tuple[list[dict[str, Any]], int]:
+    """【从托管器具选择】 in 预约送检: the register, searchable and paged."""
+    return await list_instruments(scope, q, "all", "valid_until", page, per_page)
+
+
+async def remind_due(today: date | None = None) -> int:
+    """The daily reminder: one 器具即将到期 SMS per instrument and due date, ever.
+
+    Running it twice (or after a worker restart) sends nothing more: the message's
+    dedupe key is unique in the database.
+    """
+    today = today or bookings.today()
+    soon = today + timedelta(days=DUE_DAYS)
+    rows = (
+        await Instrument.select(
+            Instrument.id,
+            Instrument.name,
+            Instrument.serial_no,
+            Instrument.valid_until,
+            Instrument.enterprise,
+        )
+        .where((Instrument.valid_until >= today) & (Instrument.valid_until <= soon))
+        .order_by(Instrument.id)
+    )
+    if not rows:
+        return 0
+    ent_ids = sorted({r["enterprise"] for r in rows})
+    phones = {
+        e["id"]: e["contact_phone"]
+        for e in await Enterprise.select(Enterprise.id, Enterprise.contact_phone).where(
+            Enterprise.id.is_in(ent_ids)
+        )
+    }
+    for info in await BasicInfo.select(BasicInfo.enterprise, BasicInfo.contact_mobile).where(
+        BasicInfo.enterprise.is_in(ent_ids)
+    ):
+        if info["contact_mobile"]:
+            phones[info["enterprise"]] = info["contact_mobile"]
+    sent = 0
+    for r in rows:
+        phone = phones.get(r["enterprise"])
+        if not phone:
+            continue
+        due = r["valid_until"]
+        text = (
+            f"您单位托管的器具“{r['name']}”（出厂编号{r['serial_no'] or '无'}）将于"
+            f"{due:%Y年%m月%d日}到期，请及时预约送检。"
+        )
+        if await sms.queue(
+            phone,
+            "due_reminder",
+            text,
+            {"name": r["name"], "serial_no": r["serial_no"], "date": str(due)},
+            dedupe_key=f"due:{r['id']}:{due.isoformat()}",
+        ):
+            sent += 1
+    return sent
