@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from litestar import Request
@@ -99,3 +100,25 @@ def page_number(raw: str | None) -> int:
 def pager(total: int, page: int, per_page: int) -> dict[str, int]:
     pages = max(1, math.ceil(total / per_page))
     return {"total": total, "page": min(page, pages), "pages": pages, "per_page": per_page}
+
+
+PICKER_SIZE = 10
+
+
+async def picker(
+    request: Request,
+    search: Callable[[str, int, int], Awaitable[tuple[list[dict[str, Any]], int]]],
+    **context: Any,
+) -> Template:
+    """A picker dialog's body (common/_picker.html): ``search(q, page, size)`` gives the rows."""
+    q = request.query_params.get("q", "").strip()
+    p = page_number(request.query_params.get("page"))
+    rows, total = await search(q, p, PICKER_SIZE)
+    return page(
+        "common/_picker.html",
+        request,
+        rows=rows,
+        q=q,
+        pager=pager(total, p, PICKER_SIZE),
+        **context,
+    )

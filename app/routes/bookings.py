@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from litestar import Controller, Request, Response, get, post
@@ -11,7 +12,7 @@ from litestar.params import FromPath
 from litestar.response import Redirect, Template
 from litestar_htmx import ClientRedirect
 
-from app.routes._render import client_ip, form_data, go, page, page_number, pager
+from app.routes._render import client_ip, form_data, go, page, page_number, pager, picker
 from app.security import customer_required, enterprise_admin_required
 from app.services import bookings
 from app.services.accounts import FormError
@@ -37,6 +38,24 @@ def _ids(form: Any, name: str) -> list[int]:
     return [int(v) for v in form.getall(name, []) if isinstance(v, str) and v.isdigit()]
 
 
+async def _section_context(
+    booking: dict[str, Any],
+    item: dict[str, Any] | None = None,
+    errors: dict[str, str] | None = None,
+    notice: str = "",
+) -> dict[str, Any]:
+    return {
+        "booking": booking,
+        "rows": await bookings.items(booking["id"]),
+        "item": item or {},
+        "errors": errors or {},
+        "notice": notice,
+        "columns": BOOKING_COLUMNS,
+        "cert_types": CERTIFICATE_TYPES,
+        "editable": booking["status"] in bookings.EDITABLE,
+    }
+
+
 async def _section(
     request: Request,
     booking: dict[str, Any],
@@ -44,20 +63,12 @@ async def _section(
     item: dict[str, Any] | None = None,
     errors: dict[str, str] | None = None,
     notice: str = "",
-    status_code: int = 200,
 ) -> Template:
     """The 器具信息 section: the instrument fields and the 器具列表 (one partial, both ways)."""
     return page(
         "bookings/_instruments.html",
         request,
-        booking=booking,
-        rows=await bookings.items(booking["id"]),
-        item=item or {},
-        errors=errors or {},
-        notice=notice,
-        columns=BOOKING_COLUMNS,
-        cert_types=CERTIFICATE_TYPES,
-        editable=booking["status"] in bookings.EDITABLE,
+        **await _section_context(booking, item, errors, notice),
     )
 
 
@@ -276,26 +287,25 @@ class BookingController(Controller):
                 errors = [err.message for err in e.errors]
             except FormError as e:
                 errors = list(e.errors.values())
-        if errors:
-            return page(
-                "bookings/_import_result.html", request, errors=errors, count=0, booking=booking
+        if errors and not request.htmx:
+            return await _form_page(
+                request, booking, item_errors={"": "导入失败，未导入任何器具：" + "；".join(errors)}
             )
+        if errors:
+            return page("common/_import_result.html", request, import_errors=errors)
         booking = await bookings.get_booking(scope, booking_id)
+        notice = f"已导入{n}个器具"
         if not request.htmx:
-            return await _form_page(request, booking, notice=f"已导入{n}个器具")
+            return await _form_page(request, booking, notice=notice)
+        # The result in the dialog, and the 器具信息 section swapped out of band.
+        section = await _section_context(booking, notice=notice)
         return page(
-            "bookings/_import_result.html",
+            "common/_import_result.html",
             request,
-            errors=[],
-            count=n,
-            booking=booking,
-            rows=await bookings.items(booking_id),
-            item={},
-            item_errors={},
-            columns=BOOKING_COLUMNS,
-            cert_types=CERTIFICATE_TYPES,
-            editable=True,
-            notice=f"已导入{n}个器具",
+            done=notice,
+            oob=True,
+            **{**section, "errors": {}},
+            import_errors=[],
         )
 
     @get("/{booking_id:int}/history")
@@ -303,20 +313,13 @@ class BookingController(Controller):
         """The 【从历史预约数据选择】 picker: searchable, paged, tick boxes."""
         scope = await _scope(request)
         try:
-            booking = await bookings.get_booking(scope, booking_id)
+            await bookings.get_booking(scope, booking_id)
         except NotFound:
             raise NotFoundException("预约不存在") from None
-        q = request.query_params.get("q", "").strip()
-        p = page_number(request.query_params.get("page"))
-        rows, total = await bookings.history(scope, q, p, 10)
-        url = f"/bookings/{booking['id']}/history"
-        return page(
-            "common/_picker.html",
+        return await picker(
             request,
-            rows=rows,
-            q=q,
-            pager=pager(total, p, 10),
-            **history_picker(url, "#instrument-section"),
+            partial(bookings.history, scope),
+            **history_picker(f"/bookings/{booking_id}/history", "#instrument-section"),
         )
 
     @post("/{booking_id:int}/history", status_code=200)

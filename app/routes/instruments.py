@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ from litestar.params import FromPath
 from litestar.response import File, Redirect, Template
 from litestar_htmx import ClientRedirect
 
-from app.routes._render import client_ip, form_data, go, page, page_number, pager
+from app.routes._render import client_ip, form_data, go, page, page_number, pager, picker
 from app.routes.bookings import XLSX, _ids, _scope, _section, history_picker
 from app.security import customer_required
 from app.services import bookings, instruments
@@ -208,8 +209,13 @@ class InstrumentController(Controller):
                 notice=f"导入完成：新增{added}个，更新{updated}个",
                 error="",
             )
+        done = f"导入完成：新增{added}个，更新{updated}个。"
         return page(
-            "instruments/_import_result.html", request, errors=errors, added=added, updated=updated
+            "common/_import_result.html",
+            request,
+            import_errors=errors,
+            done=done,
+            refresh="/instruments",
         )
 
     @get("/export.xlsx")
@@ -241,15 +247,10 @@ class InstrumentController(Controller):
     @get("/history")
     async def history(self, request: Request) -> Template:
         """【从历史预约数据选择】 for the register."""
-        q = request.query_params.get("q", "").strip()
-        p = page_number(request.query_params.get("page"))
-        rows, total = await bookings.history(await _scope(request), q, p, 10)
-        return page(
-            "common/_picker.html",
+        scope = await _scope(request)
+        return await picker(
             request,
-            rows=rows,
-            q=q,
-            pager=pager(total, p, 10),
+            partial(bookings.history, scope),
             **history_picker("/instruments/history", "#instrument-list"),
         )
 
@@ -306,16 +307,10 @@ class CustodyPickerController(Controller):
             await bookings.get_booking(scope, booking_id)
         except NotFound:
             raise NotFoundException("预约不存在") from None
-        q = request.query_params.get("q", "").strip()
-        p = page_number(request.query_params.get("page"))
-        rows, total = await instruments.picker(scope, q, p, 10)
         url = f"/bookings/{booking_id}/custody"
-        return page(
-            "common/_picker.html",
+        return await picker(
             request,
-            rows=rows,
-            q=q,
-            pager=pager(total, p, 10),
+            partial(instruments.picker, scope),
             body_id="custody-body",
             get_url=url,
             post_url=url,

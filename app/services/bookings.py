@@ -18,7 +18,7 @@ from app.security import CurrentUser, now
 from app.services import audit, sms
 from app.services.accounts import FormError
 from app.services.instrument_xlsx import BOOKING_COLUMNS, read_instruments, validate_fields
-from app.services.tenancy import NotFound, Scope
+from app.services.tenancy import NotFound, Scope, get_scoped, in_scope
 from app.services.validators import mobile_error, normalize_phone
 from app.tables import BasicInfo, Booking, BookingItem
 
@@ -106,14 +106,7 @@ async def save_basic_info(
 
 
 async def get_booking(scope: Scope, booking_id: int) -> dict[str, Any]:
-    row = (
-        await Booking.select()
-        .where((Booking.id == booking_id) & Booking.enterprise.is_in(list(scope.enterprise_ids)))
-        .first()
-    )
-    if row is None:
-        raise NotFound
-    return row
+    return await get_scoped(Booking, scope, booking_id)
 
 
 async def open_draft(scope: Scope) -> dict[str, Any]:
@@ -148,18 +141,7 @@ async def items(booking_id: int) -> list[dict[str, Any]]:
 
 
 async def get_item(scope: Scope, booking_id: int, item_id: int) -> dict[str, Any]:
-    row = (
-        await BookingItem.select()
-        .where(
-            (BookingItem.id == item_id)
-            & (BookingItem.booking == booking_id)
-            & BookingItem.enterprise.is_in(list(scope.enterprise_ids))
-        )
-        .first()
-    )
-    if row is None:
-        raise NotFound
-    return row
+    return await get_scoped(BookingItem, scope, item_id, BookingItem.booking == booking_id)
 
 
 def _booking_values(form: dict[str, str]) -> dict[str, str]:
@@ -185,9 +167,7 @@ async def _recount(booking_id: int) -> None:
 async def keep_draft_fields(scope: Scope, booking_id: int, form: dict[str, str]) -> None:
     """A draft keeps whatever was typed in the booking fields (validated only at 提交)."""
     await Booking.update(_booking_values(form)).where(
-        (Booking.id == booking_id)
-        & (Booking.status == "草稿")
-        & Booking.enterprise.is_in(list(scope.enterprise_ids))
+        (Booking.id == booking_id) & (Booking.status == "草稿") & in_scope(Booking, scope)
     )
 
 
@@ -219,7 +199,7 @@ async def delete_items(scope: Scope, booking_id: int, item_ids: Iterable[int]) -
     found = await BookingItem.count().where(
         BookingItem.id.is_in(ids)
         & (BookingItem.booking == booking_id)
-        & BookingItem.enterprise.is_in(list(scope.enterprise_ids))
+        & in_scope(BookingItem, scope)
     )
     if found != len(ids):
         raise NotFound
@@ -301,7 +281,7 @@ async def copy_history(scope: Scope, booking_id: int, item_ids: Iterable[int]) -
     if not ids:
         raise FormError({"": "请先勾选器具"})
     rows = await BookingItem.select().where(
-        BookingItem.id.is_in(ids) & BookingItem.enterprise.is_in(list(scope.enterprise_ids))
+        BookingItem.id.is_in(ids) & in_scope(BookingItem, scope)
     )
     if len(rows) != len(ids):
         raise NotFound
@@ -376,7 +356,7 @@ def _booking_no(booking_id: int) -> str:
 
 
 def _list_where(scope: Scope, status: str, start: str, end: str, q: str) -> list[Any]:
-    where: list[Any] = [Booking.enterprise.is_in(list(scope.enterprise_ids))]
+    where: list[Any] = [in_scope(Booking, scope)]
     # An untouched draft is not a record yet.
     where.append((Booking.status != "草稿") | (Booking.item_count > 0))
     if status in STATUSES:
@@ -442,7 +422,7 @@ async def delete_bookings(
     if not ids:
         raise FormError({"": "请先勾选要删除的预约"})
     rows = await Booking.select(Booking.id, Booking.booking_no, Booking.status).where(
-        Booking.id.is_in(ids) & Booking.enterprise.is_in(list(scope.enterprise_ids))
+        Booking.id.is_in(ids) & in_scope(Booking, scope)
     )
     if len(rows) != len(ids):
         raise NotFound

@@ -18,7 +18,7 @@ from app.security import CurrentUser, now
 from app.services import audit, bookings, sms
 from app.services.accounts import FormError
 from app.services.instrument_xlsx import REGISTER_COLUMNS, read_instruments, validate_fields
-from app.services.tenancy import NotFound, Scope
+from app.services.tenancy import NotFound, Scope, get_scoped, in_scope
 from app.tables import BasicInfo, BookingItem, Enterprise, Instrument
 
 DUE_DAYS = 30
@@ -68,7 +68,7 @@ def due_state(valid_until: date | None, today: date | None = None) -> str:
 
 
 def _where(scope: Scope, q: str, state: str) -> list[Any]:
-    where: list[Any] = [Instrument.enterprise.is_in(list(scope.enterprise_ids))]
+    where: list[Any] = [in_scope(Instrument, scope)]
     today = bookings.today()
     soon = today + timedelta(days=DUE_DAYS)
     if state == "overdue":
@@ -113,17 +113,7 @@ async def list_instruments(
 
 
 async def get(scope: Scope, instrument_id: int) -> dict[str, Any]:
-    row = (
-        await Instrument.select()
-        .where(
-            (Instrument.id == instrument_id)
-            & Instrument.enterprise.is_in(list(scope.enterprise_ids))
-        )
-        .first()
-    )
-    if row is None:
-        raise NotFound
-    return row
+    return await get_scoped(Instrument, scope, instrument_id)
 
 
 def _complete(clean: dict[str, Any]) -> dict[str, Any]:
@@ -186,9 +176,7 @@ async def save(
 
 async def _check_ids(scope: Scope, ids: list[int]) -> None:
     """Every id must be an instrument in scope, or the whole request is NotFound."""
-    found = await Instrument.count().where(
-        Instrument.id.is_in(ids) & Instrument.enterprise.is_in(list(scope.enterprise_ids))
-    )
+    found = await Instrument.count().where(Instrument.id.is_in(ids) & in_scope(Instrument, scope))
     if found != len(ids):
         raise NotFound
 
@@ -248,7 +236,7 @@ async def add_from_history(scope: Scope, item_ids: Iterable[int]) -> tuple[int, 
     if not ids:
         raise FormError({"": "请先勾选器具"})
     rows = await BookingItem.select().where(
-        BookingItem.id.is_in(ids) & BookingItem.enterprise.is_in(list(scope.enterprise_ids))
+        BookingItem.id.is_in(ids) & in_scope(BookingItem, scope)
     )
     if len(rows) != len(ids):
         raise NotFound
@@ -284,9 +272,7 @@ async def copy_to_booking(scope: Scope, booking_id: int, ids: Iterable[int]) -> 
     ids = sorted(set(ids))
     if not ids:
         raise FormError({"": "请先勾选器具"})
-    rows = await Instrument.select().where(
-        Instrument.id.is_in(ids) & Instrument.enterprise.is_in(list(scope.enterprise_ids))
-    )
+    rows = await Instrument.select().where(Instrument.id.is_in(ids) & in_scope(Instrument, scope))
     if len(rows) != len(ids):
         raise NotFound
     return await bookings.add_rows(scope, booking_id, rows)

@@ -7,6 +7,9 @@ never widens it, and what lies outside answers :class:`NotFound` (HTTP 404).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
+
+from piccolo.table import Table
 
 from app.security import CurrentUser
 from app.tables import Enterprise
@@ -34,3 +37,16 @@ async def scope_for(user: CurrentUser) -> Scope:
         )
         ids += [c["id"] for c in children]
     return Scope(user_id=user.id, enterprise_id=user.enterprise_id, enterprise_ids=tuple(ids))
+
+
+def in_scope(table: type[Table], scope: Scope) -> Any:
+    """The tenancy condition on a table with an ``enterprise`` column."""
+    return table.enterprise.is_in(list(scope.enterprise_ids))  # type: ignore[attr-defined]
+
+
+async def get_scoped(table: type[Table], scope: Scope, row_id: int, *where: Any) -> dict[str, Any]:
+    """One row by id inside the scope (and ``where``), or NotFound."""
+    row = await table.select().where(table.id == row_id, in_scope(table, scope), *where).first()
+    if row is None:
+        raise NotFound
+    return row

@@ -194,6 +194,9 @@ async def test_import_all_or_nothing(client: AsyncTestClient) -> None:
     assert "第3行「器具名称」" in text and "第3行「器具数量」" in text and "均未导入" in text
     assert await BookingItem.count() == 2
     assert "不是有效的 Excel" in await upload(b"name,serial\n1,2\n", "x.xlsx")
+    # Without JavaScript the whole form comes back with the errors in the 器具信息 section.
+    r = await post(client, url, files={"file": ("x.xlsx", b"not a workbook")})
+    assert "<html" in r.text and "导入失败" in r.text and "温度计2" in r.text
     assert "请选择" in (await post(client, url, {}, htmx=True)).text
     big = xlsx([xlsx_row(1)]) + b"\0" * (5 * 1024 * 1024)
     assert "5" in (text := await upload(big)) and "MB" in text
