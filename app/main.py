@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode, urlsplit
 from zoneinfo import ZoneInfo
 
 from litestar import Litestar, MediaType, Request, Response, Router, get
@@ -56,9 +56,15 @@ def localtime(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
 
 
 def with_page(request: Request, n: int) -> str:
-    params = {k: v for k, v in request.query_params.items() if k != "page"}
-    params["page"] = str(n)
-    return f"{request.url.path}?{urlencode(params)}"
+    """A pager link keeping the list's filters. After an htmx POST (删除 and the like) the
+    request URL is the action's, so the page the user is on comes from HX-Current-URL."""
+    url = urlsplit(str(request.url))
+    if request.method != "GET":
+        current = request.headers.get("hx-current-url") or request.headers.get("referer", "")
+        if current:
+            url = urlsplit(current)
+    params = [(k, v) for k, v in parse_qsl(url.query) if k != "page"] + [("page", str(n))]
+    return f"{url.path}?{urlencode(params)}"
 
 
 def mask_code(text: str) -> str:

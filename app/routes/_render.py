@@ -122,3 +122,9 @@ async def picker(
         pager=pager(total, p, PICKER_SIZE),
         **context,
     )
+
+
+def fragment(request: Request) -> bool:
+    """Answer with the partial only: an htmx swap, but not htmx restoring history after
+    Back (that request wants the whole page)."""
+    return bool(request.htmx) and not request.htmx.history_restore_request

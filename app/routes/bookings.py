@@ -12,7 +12,7 @@ from litestar.params import FromPath
 from litestar.response import Redirect, Template
 from litestar_htmx import ClientRedirect
 
-from app.routes._render import client_ip, form_data, go, page, page_number, pager, picker
+from app.routes._render import client_ip, form_data, fragment, go, page, page_number, pager, picker
 from app.security import customer_required, enterprise_admin_required
 from app.services import bookings
 from app.services.accounts import FormError
@@ -138,7 +138,7 @@ class BookingController(Controller):
         rows, total = await bookings.list_bookings(
             await _scope(request), page=p, per_page=PER_PAGE, **filters
         )
-        template = "bookings/_records.html" if request.htmx else "bookings/records.html"
+        template = "bookings/_records.html" if fragment(request) else "bookings/records.html"
         response = page(
             template,
             request,
@@ -185,7 +185,9 @@ class BookingController(Controller):
     async def new(self, request: Request) -> Template:
         """预约送检: the user's draft (a reload or a second tab finds the same one)."""
         booking = await bookings.open_draft(await _scope(request))
-        return await _form_page(request, booking)
+        added = request.query_params.get("from_register", "")
+        notice = f"已从器具托管加入{added}个器具，请核对后提交" if added.isdigit() else ""
+        return await _form_page(request, booking, notice=notice)
 
     @get("/template.xlsx")
     async def template(self) -> Response[bytes]:

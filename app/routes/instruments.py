@@ -18,7 +18,7 @@ from litestar.params import FromPath
 from litestar.response import File, Redirect, Template
 from litestar_htmx import ClientRedirect
 
-from app.routes._render import client_ip, form_data, go, page, page_number, pager, picker
+from app.routes._render import client_ip, form_data, fragment, go, page, page_number, pager, picker
 from app.routes.bookings import XLSX, _ids, _scope, _section, history_picker
 from app.security import customer_required
 from app.services import bookings, instruments
@@ -97,7 +97,7 @@ class InstrumentController(Controller):
     @get("/")
     async def index(self, request: Request) -> Template:
         """器具托管 list; an htmx filter, search or sort gets only the rows."""
-        template = "instruments/_list.html" if request.htmx else "instruments/index.html"
+        template = "instruments/_list.html" if fragment(request) else "instruments/index.html"
         return await _list_page(
             request, template, notice=request.query_params.get("notice", ""), error=""
         )
@@ -121,15 +121,21 @@ class InstrumentController(Controller):
             return _form(request, form, e.errors, None)
         return go(request, "/instruments?notice=已新增")
 
-    @get("/edit")
-    async def edit_ticked(self, request: Request) -> Template | Redirect:
-        """【编辑】 in the toolbar: the one ticked row."""
-        ids = _ids(request.query_params, "ids")
+    @post("/edit", status_code=200)
+    async def edit_ticked(self, request: Request) -> Template | Redirect | ClientRedirect:
+        """【编辑】 in the toolbar: opens the one ticked row (a POST keeps the CSRF token
+        out of the address bar)."""
+        ids = _ids(await request.form(), "ids")
         if len(ids) != 1:
+            template = "instruments/_list.html" if request.htmx else "instruments/index.html"
             return await _list_page(
-                request, "instruments/index.html", notice="", error="请勾选一个器具再点击【编辑】"
+                request, template, notice="", error="请勾选一个器具再点击【编辑】"
             )
-        return Redirect(path=f"/instruments/{ids[0]}/edit")
+        try:
+            await instruments.get(await _scope(request), ids[0])
+        except NotFound:
+            raise NotFoundException("器具不存在") from None
+        return go(request, f"/instruments/{ids[0]}/edit")
 
     @get("/{instrument_id:int}/edit")
     async def edit(self, request: Request, instrument_id: FromPath[int]) -> Template:
@@ -210,13 +216,10 @@ class InstrumentController(Controller):
                 error="",
             )
         done = f"导入完成：新增{added}个，更新{updated}个。"
-        return page(
-            "common/_import_result.html",
-            request,
-            import_errors=errors,
-            done=done,
-            refresh="/instruments",
-        )
+        response = page("common/_import_result.html", request, import_errors=errors, done=done)
+        if not errors:
+            response.headers["HX-Trigger"] = "instruments-changed"  # the list reloads itself
+        return response
 
     @get("/export.xlsx")
     async def export(self, request: Request) -> File:
@@ -273,14 +276,16 @@ class InstrumentController(Controller):
     async def to_booking(self, request: Request) -> Template | Redirect | ClientRedirect:
         """【一键生成预约送检】: the ticked rows into the draft, then 预约送检."""
         form = await request.form()
+        ids = _ids(form, "ids")
         try:
-            await instruments.to_booking(await _scope(request), _ids(form, "ids"))
+            await instruments.to_booking(await _scope(request), ids)
         except NotFound:
             raise NotFoundException("器具不存在") from None
         except FormError as e:
             template = "instruments/_list.html" if request.htmx else "instruments/index.html"
             return await _list_page(request, template, notice="", error=e.errors[""])
-        return go(request, "/bookings/new")
+        # The notice and the anchor show a phone user the rows that were added.
+        return go(request, f"/bookings/new?from_register={len(set(ids))}#instrument-section")
 
 
 def _batches(scope: Scope, q: str, state: str) -> Any:

@@ -148,6 +148,11 @@ async def shot(page: Any, name: str) -> None:
     """Keep a screenshot of what the user saw (screenshots/, not committed)."""
     SHOTS.mkdir(exist_ok=True)
     await page.screenshot(path=str(SHOTS / f"{name}-{page.viewport_name}.png"), full_page=True)
+    # The screenshot leaves style="" on inputs; htmx's settle step would copy it onto swapped-in
+    # inputs, a CSP report the app did not cause.
+    await page.evaluate(
+        "document.querySelectorAll('[style=\"\"]').forEach(e => e.removeAttribute('style'))"
+    )
 
 
 async def wait_for_sms(phone: str, pattern: str = r"验证码为(\d{6})", seconds: float = 15) -> str:

@@ -103,9 +103,9 @@ async def test_add_edit_filter_and_words_not_colour(client: AsyncTestClient) -> 
     assert (await Instrument.select().where(Instrument.id == first["id"]).first())[
         "name"
     ] == "精密压力表"
-    r = await client.get(f"/instruments/edit?ids={first['id']}")
-    assert r.status_code in (302, 303) and r.headers["location"].endswith("/edit")
-    assert "请勾选一个器具" in (await client.get("/instruments/edit")).text
+    r = await post(client, "/instruments/edit", {"ids": [str(first["id"])]})
+    assert r.status_code == 303 and r.headers["location"] == f"/instruments/{first['id']}/edit"
+    assert "请勾选一个器具" in (await post(client, "/instruments/edit", {})).text
 
     r = await post(client, "/instruments/delete", {"ids": [str(first["id"])]}, htmx=True)
     assert "已删除1个器具" in r.text and await Instrument.count() == 2
@@ -127,7 +127,7 @@ async def test_import_updates_existing_and_counts(client: AsyncTestClient) -> No
         {**reg(3), "quantity": 1, "cycle_months": None},
     ]
     r = await post(client, "/instruments/import", files={"file": ("a.xlsx", xlsx(rows))}, htmx=True)
-    assert "新增2个，更新1个" in r.text
+    assert "新增2个，更新1个" in r.text and r.headers["hx-trigger"] == "instruments-changed"
     assert await Instrument.count() == 3
     one = await Instrument.select().where(Instrument.name == "压力表1").first()
     assert one["remark"] == "新备注" and one["valid_until"] == date(2025, 6, 30)
@@ -187,9 +187,9 @@ async def test_history_into_register_and_one_click_booking(client: AsyncTestClie
     await add(client, **reg(7, valid_until=(TODAY - timedelta(days=3)).isoformat()))
     overdue = await Instrument.select().where(Instrument.name == "压力表7").first()
     r = await post(client, "/instruments/to-booking", {"ids": [str(overdue["id"])]}, htmx=True)
-    assert r.headers["hx-redirect"] == "/bookings/new"
-    page = (await client.get("/bookings/new")).text
-    assert "压力表7" in page and "从托管器具选择" in page
+    assert r.headers["hx-redirect"] == "/bookings/new?from_register=1#instrument-section"
+    page = (await client.get("/bookings/new?from_register=1")).text
+    assert "压力表7" in page and "从托管器具选择" in page and "已从器具托管加入1个器具" in page
     booking_id = await open_form(client)
     r = await client.get(f"/bookings/{booking_id}/custody?q=温度计", headers={"HX-Request": "true"})
     assert "温度计1" in r.text and "压力表7" not in r.text
@@ -215,7 +215,7 @@ async def test_other_enterprise_gets_404(client: AsyncTestClient) -> None:
         await post(client, "/instruments/delete", {"ids": [str(theirs)]}),
         await post(client, "/instruments/to-booking", {"ids": [str(theirs)]}),
         await post(client, f"/bookings/{mine}/custody", {"custody_ids": [str(theirs)]}),
-        await client.get(f"/instruments/edit?ids={theirs}", follow_redirects=True),
+        await post(client, "/instruments/edit", {"ids": [str(theirs)]}),
     ]
     assert [r.status_code for r in checks] == [404] * len(checks)
     assert "压力表1" not in (await client.get("/instruments")).text
