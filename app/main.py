@@ -100,6 +100,7 @@ def _error_page(request: Request, status: int, title: str, message: str) -> Resp
             "title": title,
             "message": message,
             **dict(zip(("customer_menu", "admin_menu"), _render._menus(user), strict=True)),
+            "active_href": "",
         },
         status_code=status,
     )

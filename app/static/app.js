@@ -220,6 +220,15 @@
     if (form && e.detail.successful) form.closest('dialog')?.close();
   });
 
+  // A dialog marked data-reset-on-close forgets its last use (chosen file, result message),
+  // so reopening it cannot silently repeat an import.
+  document.addEventListener('close', (e) => {
+    const dialog = e.target;
+    if (!(dialog instanceof HTMLDialogElement) || !dialog.hasAttribute('data-reset-on-close')) return;
+    dialog.querySelectorAll('form').forEach((f) => f.reset());
+    dialog.querySelectorAll('[data-clear-on-close]').forEach((el) => { el.textContent = ''; });
+  }, true);
+
   document.addEventListener('click', (e) => {
     const opener = closest(e.target, '[data-open-dialog]');
     if (opener) {

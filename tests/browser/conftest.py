@@ -147,11 +147,10 @@ async def page(request: pytest.FixtureRequest, browser: Any, server: str) -> Asy
 async def shot(page: Any, name: str) -> None:
     """Keep a screenshot of what the user saw (screenshots/, not committed)."""
     SHOTS.mkdir(exist_ok=True)
-    await page.screenshot(path=str(SHOTS / f"{name}-{page.viewport_name}.png"), full_page=True)
-    # The screenshot leaves style="" on inputs; htmx's settle step would copy it onto swapped-in
-    # inputs, a CSP report the app did not cause.
-    await page.evaluate(
-        "document.querySelectorAll('[style=\"\"]').forEach(e => e.removeAttribute('style'))"
+    # caret="initial": hiding the caret leaves style="" on inputs, which htmx's settle step
+    # would copy onto swapped-in inputs: a CSP report the app did not cause.
+    await page.screenshot(
+        path=str(SHOTS / f"{name}-{page.viewport_name}.png"), full_page=True, caret="initial"
     )
 
 
