@@ -80,6 +80,9 @@ async def daily_scheduler() -> None:
     Production runs the same job through arq's cron (workers/main.py). The job is
     idempotent, so a restart that runs it again sends nothing twice.
     """
+    from app.security import DatabaseSessionStore
+
     while True:
         await enqueue("remind_due_instruments")
+        await DatabaseSessionStore().purge_expired()  # Redis expires its sessions itself
         await asyncio.sleep(seconds_until_next(8))

@@ -106,7 +106,13 @@ class DatabaseSessionStore:
 
         payload = json.dumps(data)
         updated = (
-            await WebSession.update({WebSession.data: payload, WebSession.user_id: data.get("uid")})
+            await WebSession.update(
+                {
+                    WebSession.data: payload,
+                    WebSession.user_id: data.get("uid"),
+                    WebSession.last_seen: now(),
+                }
+            )
             .where(WebSession.key_hash == key_hash)
             .returning(WebSession.id)
         )
@@ -129,7 +135,9 @@ class DatabaseSessionStore:
         """Drop sessions past their idle timeout (called now and then, not per request)."""
         from app.tables import WebSession
 
-        await WebSession.delete().where(WebSession.last_seen < now() - ABSOLUTE_TIMEOUT)
+        await WebSession.delete().where(
+            WebSession.last_seen < now() - IDLE_TIMEOUT - TOUCH_INTERVAL
+        )
 
 
 class RedisSessionStore:

@@ -450,3 +450,18 @@ async def test_htmx_login_gets_client_redirect(client: AsyncTestClient) -> None:
         client, "/login", {"username": form["username"], "password": form["password"]}, htmx=True
     )
     assert r.headers.get("hx-redirect") == "/"
+
+
+async def test_database_sessions_are_purged_after_idle_timeout() -> None:
+    from app.security import DatabaseSessionStore
+    from app.tables import WebSession
+
+    store = DatabaseSessionStore()
+    stamp = now().timestamp()
+    await store.save("old", {"uid": 1, "created": stamp, "seen": stamp})
+    await store.save("fresh", {"uid": 1, "created": stamp, "seen": stamp})
+    await WebSession.update({WebSession.last_seen: now() - timedelta(minutes=40)}).where(
+        WebSession.key_hash == "old"
+    )
+    await store.purge_expired()
+    assert await store.get("old") is None and await store.get("fresh") is not None
