@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from piccolo.engine.base import Engine
 from piccolo.engine.postgres import PostgresEngine
 from piccolo.engine.sqlite import SQLiteEngine
+from piccolo.table import Table
 
 from app.settings import get_settings
 
@@ -34,3 +37,25 @@ async def close_pool() -> None:
     engine = engine_finder()
     if isinstance(engine, PostgresEngine) and engine.pool is not None:
         await engine.close_connection_pool()
+
+
+async def bulk_insert(table: type[Table], rows: list[dict[str, Any]]) -> None:
+    """Insert many rows in one go: COPY on PostgreSQL, executemany on SQLite.
+
+    Piccolo's insert binds every value as a parameter, and asyncpg allows 32,767 of them:
+    a 5,000-row import would fail. Every row must have the same keys (column names).
+    """
+    if not rows:
+        return
+    columns = list(rows[0])
+    records = [tuple(row[c] for c in columns) for row in rows]
+    name = table._meta.tablename
+    engine = table._meta.db
+    async with engine.transaction() as tx:
+        if isinstance(engine, PostgresEngine):
+            await tx.connection.copy_records_to_table(name, records=records, columns=columns)
+        else:
+            marks = ", ".join("?" for _ in columns)
+            await tx.connection.executemany(
+                f"INSERT INTO {name} ({', '.join(columns)}) VALUES ({marks})", records
+            )

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 from piccolo.engine import engine_finder
 
+from app.db import bulk_insert
 from app.security import CurrentUser, now
 from app.services import audit, sms
 from app.services.accounts import FormError
@@ -208,18 +209,21 @@ async def delete_items(scope: Scope, booking_id: int, item_ids: Iterable[int]) -
     return len(ids)
 
 
+def _item_values(row: dict[str, Any]) -> dict[str, Any]:
+    """An instrument row's BookingItem columns (copied rows may lack some or hold None)."""
+    values = {k: row.get(k) or "" for k in ITEM_KEYS}
+    values["quantity"] = row.get("quantity") or 1
+    return values
+
+
 async def _insert_items(booking: dict[str, Any], rows: list[dict[str, Any]]) -> int:
-    async with engine_finder().transaction():
-        await BookingItem.insert(
-            *[
-                BookingItem(
-                    booking=booking["id"],
-                    enterprise=booking["enterprise"],
-                    **{k: r.get(k) for k in ITEM_KEYS},
-                )
-                for r in rows
-            ]
-        )
+    await bulk_insert(
+        BookingItem,
+        [
+            {"booking": booking["id"], "enterprise": booking["enterprise"], **_item_values(r)}
+            for r in rows
+        ],
+    )
     await _recount(booking["id"])
     return len(rows)
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from piccolo.engine import engine_finder
 
+from app.db import bulk_insert
 from app.security import CurrentUser, now
 from app.services import audit, bookings, sms
 from app.services.accounts import FormError
@@ -24,6 +25,7 @@ from app.tables import BasicInfo, BookingItem, Enterprise, Instrument
 DUE_DAYS = 30
 FILTERS = {"all": "全部", "overdue": "已超期", "due": "即将到期", "ok": "正常"}
 KEYS = tuple(c.key for c in REGISTER_COLUMNS)
+TEXT_KEYS = tuple(c.key for c in REGISTER_COLUMNS if c.kind in ("text", "choice"))
 SEARCH = (
     "name",
     "equipment_no",
@@ -201,23 +203,26 @@ async def upsert(scope: Scope, rows: list[dict[str, Any]]) -> tuple[int, int]:
                 Instrument.id, Instrument.name, Instrument.serial_no, Instrument.model
             ).where(Instrument.enterprise == scope.enterprise_id)
         }
-        new: list[Instrument] = []
-        seen: dict[tuple[str, str, str], int] = {}
+        new: dict[tuple[str, str, str], dict[str, Any]] = {}
+        stamp = now()
         for raw in rows:
             clean = _complete({k: raw.get(k) for k in KEYS})
-            key = (clean["name"], clean["serial_no"] or "", clean["model"] or "")
+            for k in TEXT_KEYS:
+                clean[k] = clean[k] or ""
+            key = (clean["name"], clean["serial_no"], clean["model"])
             if key in existing:
-                await Instrument.update({**clean, "updated_at": now()}).where(
+                await Instrument.update({**clean, "updated_at": stamp}).where(
                     Instrument.id == existing[key]
                 )
                 updated += 1
-            elif key in seen:  # the same instrument twice in one file: the later row wins
-                new[seen[key]] = Instrument(enterprise=scope.enterprise_id, **clean)
-            else:
-                seen[key] = len(new)
-                new.append(Instrument(enterprise=scope.enterprise_id, **clean))
-        if new:
-            await Instrument.insert(*new)
+            else:  # the same instrument twice in one file: the later row wins
+                new[key] = {
+                    "enterprise": scope.enterprise_id,
+                    **clean,
+                    "created_at": stamp,
+                    "updated_at": stamp,
+                }
+        await bulk_insert(Instrument, list(new.values()))
         added = len(new)
     return added, updated
 

@@ -331,3 +331,16 @@ async def test_other_enterprise_gets_404_everywhere(client: AsyncTestClient) -> 
     assert "温度计1" not in r.text
     r = await client.get("/bookings")
     assert theirs["booking_no"] not in r.text
+
+
+async def test_import_of_5000_rows(client: AsyncTestClient) -> None:
+    """The template's maximum in one go (PostgreSQL caps one query at 32,767 parameters)."""
+    await company_user(client)
+    booking_id = await open_form(client)
+    data = xlsx([xlsx_row(n) for n in range(5000)])
+    r = await post(
+        client, f"/bookings/{booking_id}/import", files={"file": ("a.xlsx", data)}, htmx=True
+    )
+    assert "已导入5000个器具" in r.text
+    assert await BookingItem.count() == 5000
+    assert (await Booking.select().first())["item_count"] == 10000

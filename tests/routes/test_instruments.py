@@ -227,3 +227,17 @@ async def test_other_enterprise_gets_404(client: AsyncTestClient) -> None:
     )
     assert len(rows) == 1
     assert (await Instrument.select().first())["name"] == "压力表1"
+
+
+async def test_import_of_3000_new_and_updated_rows(client: AsyncTestClient) -> None:
+    await company_user(client)
+    await add(client, **reg(0))
+    rows = [
+        {**reg(n), "quantity": 1, "cycle_months": 12, "last_verified_on": date(2025, 3, 1)}
+        for n in range(3000)
+    ]
+    r = await post(client, "/instruments/import", files={"file": ("a.xlsx", xlsx(rows))}, htmx=True)
+    assert "新增2999个，更新1个" in r.text
+    assert await Instrument.count() == 3000
+    last = await Instrument.select().where(Instrument.name == "压力表2999").first()
+    assert last["valid_until"] == date(2026, 2, 28) and last["remark"] == ""
