@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import asyncpg
 from piccolo.engine.base import Engine
 from piccolo.engine.postgres import PostgresEngine
 from piccolo.engine.sqlite import SQLiteEngine
@@ -22,13 +23,22 @@ def make_engine() -> Engine:
     return SQLiteEngine(path=str(path), timeout=30)
 
 
+class _NoResetConnection(asyncpg.Connection):  # type: ignore[misc]
+    """Piccolo releases the pool connection after every query, and asyncpg then runs
+    ``RESET ALL; UNLISTEN *; ...`` each time. The app keeps no session state on a
+    connection (asyncpg still rolls back an open transaction), so skip it."""
+
+    def get_reset_query(self) -> str:
+        return ""
+
+
 async def start_pool() -> None:
     """Open the PostgreSQL pool (production); SQLite has none."""
     from piccolo.engine import engine_finder
 
     engine = engine_finder()
     if isinstance(engine, PostgresEngine) and get_settings().db_pool:
-        await engine.start_connection_pool(max_size=10)
+        await engine.start_connection_pool(max_size=10, connection_class=_NoResetConnection)
 
 
 async def close_pool() -> None:

@@ -230,24 +230,18 @@ class BookingController(Controller):
         scope = await _scope(request)
         form = await form_data(request)
         try:
-            booking = await bookings.get_booking(scope, booking_id)
-            await bookings.keep_draft_fields(scope, booking_id, form)
-            await bookings.save_item(scope, booking_id, form)
+            booking = await bookings.save_item(scope, booking_id, form)
         except NotFound:
             raise NotFoundException("预约或器具不存在") from None
         except FormError as e:
             item = {c.key: form.get(c.key, "") for c in BOOKING_COLUMNS}
             item["id"] = form.get("item_id", "")
+            booking = await bookings.get_booking(scope, booking_id)
             if not request.htmx:
                 return await _form_page(
-                    request,
-                    await bookings.get_booking(scope, booking_id),
-                    values=form,
-                    item=item,
-                    item_errors=e.errors,
+                    request, booking, values=form, item=item, item_errors=e.errors
                 )
             return await _section(request, booking, item=item, errors=e.errors)
-        booking = await bookings.get_booking(scope, booking_id)
         if not request.htmx:
             return await _form_page(request, booking, values=form, notice="器具已添加")
         return await _section(request, booking, notice="器具已添加")

@@ -12,6 +12,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import anyio
 from piccolo.engine import engine_finder
 
 from app.db import bulk_insert
@@ -158,11 +159,15 @@ async def _editable(scope: Scope, booking_id: int) -> dict[str, Any]:
     return booking
 
 
-async def _recount(booking_id: int) -> None:
-    rows = await BookingItem.select(BookingItem.quantity).where(BookingItem.booking == booking_id)
-    await Booking.update({Booking.item_count: sum(r["quantity"] for r in rows)}).where(
-        Booking.id == booking_id
+async def _recount(booking_id: int) -> int:
+    """器具数量 = the sum of the rows' quantities, in one statement; returns it."""
+    rows = await Booking.raw(
+        "UPDATE booking SET item_count = (SELECT COALESCE(SUM(quantity), 0) FROM booking_item "
+        "WHERE booking = {}) WHERE id = {} RETURNING item_count",
+        booking_id,
+        booking_id,
     )
+    return int(rows[0]["item_count"]) if rows else 0
 
 
 async def keep_draft_fields(scope: Scope, booking_id: int, form: dict[str, str]) -> None:
@@ -172,23 +177,33 @@ async def keep_draft_fields(scope: Scope, booking_id: int, form: dict[str, str])
     )
 
 
-async def save_item(scope: Scope, booking_id: int, form: dict[str, str]) -> int:
-    """【添加器具】: add a row, or update the row being edited (``item_id``)."""
+async def save_item(scope: Scope, booking_id: int, form: dict[str, str]) -> dict[str, Any]:
+    """【添加器具】: add a row, or update the row being edited (``item_id``).
+
+    A draft also keeps the booking fields typed so far, even when the row is refused.
+    Returns the booking as it is now. (The hottest handler: five statements in all.)
+    """
     booking = await _editable(scope, booking_id)
+    if booking["status"] == "草稿":
+        values = _booking_values(form)
+        await Booking.update(values).where(Booking.id == booking_id)
+        booking.update(values)
     clean, errors = validate_fields(form, BOOKING_COLUMNS)
-    item_id = int(form["item_id"]) if (form.get("item_id") or "").isdigit() else None
-    if item_id is not None:
-        await get_item(scope, booking_id, item_id)
     if errors:
         raise FormError(errors)
-    if item_id is None:
-        item = BookingItem(booking=booking_id, enterprise=booking["enterprise"], **clean)
-        await item.save()
-        item_id = int(item.id)
-    else:
-        await BookingItem.update(clean).where(BookingItem.id == item_id)
-    await _recount(booking_id)
-    return item_id
+    item_id = form.get("item_id") or ""
+    if not item_id:
+        await BookingItem.insert(
+            BookingItem(booking=booking_id, enterprise=booking["enterprise"], **clean)
+        )
+    elif not item_id.isdigit() or not await BookingItem.update(clean).where(
+        (BookingItem.id == int(item_id))
+        & (BookingItem.booking == booking_id)
+        & in_scope(BookingItem, scope)
+    ).returning(BookingItem.id):
+        raise NotFound
+    booking["item_count"] = await _recount(booking_id)
+    return booking
 
 
 async def delete_items(scope: Scope, booking_id: int, item_ids: Iterable[int]) -> int:
@@ -237,7 +252,8 @@ async def add_rows(scope: Scope, booking_id: int, rows: list[dict[str, Any]]) ->
 async def import_items(scope: Scope, booking_id: int, data: bytes) -> int:
     """【点击上传】: all rows or none (ImportRefused lists every error)."""
     booking = await _editable(scope, booking_id)
-    rows = read_instruments(data, BOOKING_COLUMNS)
+    # Parsing takes a while for a big file: off the event loop, so other requests go on.
+    rows = await anyio.to_thread.run_sync(read_instruments, data, BOOKING_COLUMNS)
     for r in rows:
         r["quantity"] = r["quantity"] or 1
     return await _insert_items(booking, rows)

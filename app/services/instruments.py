@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from datetime import date, timedelta
 from typing import Any
 
+import anyio
 from piccolo.engine import engine_finder
 
 from app.db import bulk_insert
@@ -229,7 +230,7 @@ async def upsert(scope: Scope, rows: list[dict[str, Any]]) -> tuple[int, int]:
 
 async def import_file(scope: Scope, data: bytes, by: CurrentUser, ip: str) -> tuple[int, int]:
     """【导入器具】: all rows or none; returns (added, updated)."""
-    rows = read_instruments(data, REGISTER_COLUMNS)
+    rows = await anyio.to_thread.run_sync(read_instruments, data, REGISTER_COLUMNS)
     added, updated = await upsert(scope, rows)
     await audit.record("器具托管", user=by, ip=ip, detail=f"导入：新增{added}，更新{updated}")
     return added, updated
