@@ -32,3 +32,4 @@ lint: install
 
 bench: install
 	$(BIN)/python bench/booking.py
+	$(BIN)/python bench/export.py

@@ -1,0 +1,1195 @@
+"""预约管理 under load: figures as ratios against a bare Litestar app measured in the same run.
+
+    .venv/bin/python bench/booking.py          (or: make bench)
+
+What it does, in order (about 1.5 minutes on the 2-core machine):
+
+1. Re-creates its own PostgreSQL database ``jlkf_bench`` (127.0.0.1:5432, trust auth; the
+   ``test`` database is never touched), flushes Redis db 13, and migrates with
+   ``python -m app.cli setup``.
+2. Seeds with COPY: 1,000 enterprises (one user each), 1,000 bookings and 5,000 instruments.
+   Enterprise 1 is the measured one: its user ``bench_admin`` (enterprise_admin, known
+   password) owns ``--share`` (10 %) of all bookings, spread through the id range.
+3. Serves the baseline ``bench/bare_app.py`` and measures its GET and POST with wrk
+   (20 connections, 2 s warm-up, 10 s measured), then serves the real app the same way
+   (``uvicorn app.asgi:app --workers 1``, DB_POOL=1, Redis sessions) and measures
+   预约记录 ``GET /bookings`` at 1,000 bookings; seeds on to 100,000 bookings / 500,000
+   instruments and measures it again; measures 【添加器具】 (the htmx POST, update path);
+   times a 5,000-row import end to end against a bare openpyxl read of the same file.
+4. Prints one table (rps, p50, p99, baseline, ratio, target, PASS/MISS) and exits 0.
+
+The server is pinned to CPU 0 (taskset); ``--pin both`` also pins wrk to CPU 1, ``--pin none``
+pins nothing. CPU use is read from /proc around every measured run, so the table can also
+compare CPU milliseconds per request, which other people's work on the machine disturbs far
+less than requests/s.
+``--profile DIR`` runs every app phase under cProfile (figures then are not comparable)
+and prints the top functions of each phase.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import unicodedata
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from io import BytesIO
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "bench"
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import asyncpg  # noqa: E402
+import httpx  # noqa: E402
+import openpyxl  # noqa: E402
+
+PG_ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
+DB_NAME = "jlkf_bench"
+DATABASE_URL = f"postgresql://postgres@127.0.0.1:5432/{DB_NAME}"
+REDIS_URL = "redis://127.0.0.1:6379/13"
+SECRET_KEY = "bench-secret-key-fixed-not-for-production-0123456789"
+USERNAME = "bench_admin"
+PASSWORD = "Bench-Pass-2026!"
+MEASURED_ENTERPRISE = 1
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+# Same flags for the app and the baseline (production's, less the access log: see README).
+UVICORN_FLAGS = [
+    "--workers", "1", "--host", "127.0.0.1",
+    "--proxy-headers", "--forwarded-allow-ips=127.0.0.1",
+    "--no-access-log", "--log-level", "warning",
+]  # fmt: skip
+
+TOMORROW = (date.today() + timedelta(days=1)).isoformat()
+BOOKING_FORM = {
+    "client_name": "南京测试仪表有限公司",
+    "client_address": "南京市江宁区1号",
+    "contact_name": "王五",
+    "phone": "025-88888888",
+    "cert_name": "南京测试仪表有限公司",
+    "cert_address": "南京市江宁区2号",
+    "mobile": "13912345678",
+    "expected_date": TOMORROW,
+    "sender": "赵六",
+}
+INSTRUMENT_FORM = {
+    "name": "温度计1",
+    "equipment_no": "SB-1",
+    "serial_no": "2023011001",
+    "model": "1-2-3",
+    "measuring_range": "1-100",
+    "accuracy_class": "0.01",
+    "supply_voltage": "/",
+    "manufacturer": "明月公司",
+    "verification_requirement": "见说明书",
+    "certificate_type": "检定证书",
+    "quantity": "1",
+    "remark": "无",
+}
+NAMES = (
+    "数字多用表", "温度计", "压力表", "电子天平", "游标卡尺", "千分尺", "示波器", "万用表",
+    "流量计", "电能表", "秒表", "砝码", "水准仪", "硬度计", "声级计", "pH计",
+)  # fmt: skip
+MAKERS = ("是德科技", "福禄克", "明月公司", "上海仪表厂", "梅特勒", "泰克", "横河", "安捷伦")
+REASONS = ("器具信息不完整", "送检日期冲突，请改期", "证书单位名称有误")
+
+
+# ------------------------------------------------------------------------------ processes
+
+
+class Procs:
+    """Every process this script starts (each in its own session), stopped on exit."""
+
+    def __init__(self) -> None:
+        self.running: list[subprocess.Popen[bytes]] = []
+
+    def start(self, cmd: list[str], **kw: Any) -> subprocess.Popen[bytes]:
+        proc = subprocess.Popen(cmd, start_new_session=True, **kw)
+        self.running.append(proc)
+        return proc
+
+    def stop(self, proc: subprocess.Popen[bytes], timeout: float = 15) -> None:
+        if proc.poll() is None:
+            try:
+                # SIGINT: uvicorn shuts down gracefully and, re-raised, it lets cProfile write.
+                os.killpg(proc.pid, signal.SIGINT)  # the group of the process we started
+            except ProcessLookupError:
+                pass
+            try:
+                proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                try:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                proc.wait()
+        if proc in self.running:
+            self.running.remove(proc)
+
+    def stop_all(self) -> None:
+        for proc in list(reversed(self.running)):
+            self.stop(proc, timeout=5)
+
+
+PROCS = Procs()
+
+
+def _sigterm(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+PINNING = {"server": "0", "loadgen": ""}  # set from --pin
+
+
+def pin(role: str) -> list[str]:
+    """taskset prefix for the server or the load generator (see --pin)."""
+    cpus = PINNING[role]
+    if cpus and (os.cpu_count() or 1) >= 2 and shutil.which("taskset"):
+        return ["taskset", "-c", cpus]
+    return []
+
+
+def app_env(tmp: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ALIYUN_", "LAB_API"))}
+    env.update(
+        DATABASE_URL=DATABASE_URL,
+        REDIS_URL=REDIS_URL,
+        SECRET_KEY=SECRET_KEY,
+        DB_POOL="1",
+        DATA_DIR=str(tmp),
+        ADMIN_USERNAME="admin",
+        ADMIN_PASSWORD="Bench-Admin-2026!",
+        SMS_BACKEND="outbox",
+        SECURE_COOKIES="0",
+        PICCOLO_CONF="piccolo_conf",
+        PYTHONPATH=str(ROOT),
+    )
+    return env
+
+
+@dataclass
+class Server:
+    name: str
+    proc: subprocess.Popen[bytes]
+    base: str
+    log: Path
+
+
+def start_server(
+    name: str, target: list[str], env: dict[str, str], tmp: Path, profile: Path | None
+) -> Server:
+    port = free_port()
+    log = tmp / f"{name}.log"
+    py = str(ROOT / ".venv" / "bin" / "python") if (ROOT / ".venv").exists() else sys.executable
+    prefix = [py, "-m", "cProfile", "-o", str(profile)] if profile else [py]
+    cmd = [*pin("server"), *prefix, "-m", "uvicorn", *target, *UVICORN_FLAGS, "--port", str(port)]
+    with open(log, "wb") as out:
+        proc = PROCS.start(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    probe = "/healthz" if "app.asgi:app" in target else "/"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"{name} server exited:\n{log.read_text()[-3000:]}")
+        try:
+            if httpx.get(base + probe, timeout=2).status_code == 200:
+                return Server(name, proc, base, log)
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise SystemExit(f"{name} server did not start:\n{log.read_text()[-3000:]}")
+
+
+# ------------------------------------------------------------------------------ database
+
+
+async def recreate_database() -> None:
+    conn = await asyncpg.connect(PG_ADMIN_DSN)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
+        await conn.execute(f'CREATE DATABASE "{DB_NAME}"')
+    finally:
+        await conn.close()
+
+
+async def drop_database() -> None:
+    conn = await asyncpg.connect(PG_ADMIN_DSN)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+def flush_redis() -> None:
+    from redis import Redis
+
+    client = Redis.from_url(REDIS_URL)
+    try:
+        client.flushdb()
+    finally:
+        client.close()
+
+
+def migrate(env: dict[str, str]) -> None:
+    py = str(ROOT / ".venv" / "bin" / "python") if (ROOT / ".venv").exists() else sys.executable
+    r = subprocess.run(
+        [py, "-m", "app.cli", "setup"], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    if r.returncode != 0:
+        raise SystemExit(f"app.cli setup failed:\n{r.stdout}\n{r.stderr}")
+
+
+T0 = datetime(2024, 1, 1, tzinfo=UTC)
+BOOKING_STEP = timedelta(seconds=600)  # one booking every 10 minutes: 100,000 ≈ 2 years
+ITEMS_PER_BOOKING = (3, 7, 5, 4, 6)  # 5 on average: 100,000 bookings → 500,000 instruments
+BOOKING_COLS = [
+    "id", "enterprise", "created_by", "booking_no", "status", "client_name", "client_address",
+    "contact_name", "phone", "cert_name", "cert_address", "mobile", "expected_date", "sender",
+    "item_count", "reject_reason", "created_at", "submitted_at", "reviewed_at",
+]  # fmt: skip
+ITEM_COLS = [
+    "id", "booking", "enterprise", "name", "equipment_no", "serial_no", "model",
+    "measuring_range", "accuracy_class", "supply_voltage", "manufacturer",
+    "verification_requirement", "certificate_type", "quantity", "remark",
+]  # fmt: skip
+
+
+def user_id_of(enterprise: int) -> int:
+    return 100 + enterprise  # the platform admin made by app.cli setup has id 1
+
+
+async def seed_accounts(conn: asyncpg.Connection, n_enterprises: int) -> None:
+    from app.security import hash_password
+
+    now = datetime.now(UTC)
+    ents = []
+    users = []
+    for e in range(1, n_enterprises + 1):
+        measured = e == MEASURED_ENTERPRISE
+        name = "南京测试仪表有限公司" if measured else f"测试企业{e:04d}有限公司"
+        ents.append(
+            (
+                e, name, f"91320100MA{e:08d}", f"南京市江宁区{e}号", f"联系人{e}",
+                f"139{e:08d}", "approved", "", False, "", None, now - timedelta(days=800), now,
+            )
+        )  # fmt: skip
+        users.append(
+            (
+                user_id_of(e),
+                USERNAME if measured else f"ent{e:04d}",
+                hash_password(PASSWORD) if measured else "",
+                "王五" if measured else f"用户{e}",
+                f"138{e:08d}",
+                e,
+                "enterprise_admin",
+                True,
+                now - timedelta(days=800),
+            )
+        )
+    await conn.copy_records_to_table(
+        "enterprise",
+        records=ents,
+        columns=[
+            "id", "name", "uscc", "address", "contact_name", "contact_phone", "status",
+            "reject_reason", "is_contract", "contract_no", "parent", "created_at", "reviewed_at",
+        ],
+    )  # fmt: skip
+    await conn.copy_records_to_table(
+        "app_user",
+        records=users,
+        columns=[
+            "id", "username", "password_hash", "name", "phone", "enterprise", "role",
+            "is_active", "created_at",
+        ],
+    )  # fmt: skip
+    await fix_sequences(conn)
+
+
+def enterprise_of(i: int, n_enterprises: int, every: int) -> int:
+    if i % every == 0:
+        return MEASURED_ENTERPRISE
+    return 2 + (i * 7919) % (n_enterprises - 1)
+
+
+def booking_rows(
+    first: int, last: int, n_enterprises: int, every: int
+) -> Iterator[tuple[tuple[Any, ...], list[tuple[Any, ...]]]]:
+    """Bookings ``first..last`` (ids) with their instruments, deterministic."""
+    rng = random.Random(first)
+    item_id = 1 + sum(ITEMS_PER_BOOKING[i % 5] for i in range(1, first))
+    for i in range(first, last + 1):
+        ent = enterprise_of(i, n_enterprises, every)
+        submitted = T0 + BOOKING_STEP * i
+        roll = rng.random()
+        status = "已通过" if roll < 0.6 else "待审核" if roll < 0.9 else "已驳回"
+        items = []
+        total = 0
+        for k in range(ITEMS_PER_BOOKING[i % 5]):
+            qty = 2 if (item_id % 7) == 0 else 1
+            total += qty
+            items.append(
+                (
+                    item_id, i, ent, NAMES[(i + k) % len(NAMES)], f"SB-{i}-{k}",
+                    f"{rng.randrange(10**9):09d}", f"M-{(i * 31 + k) % 500}",
+                    "0-100", "0.5级", "AC 220 V", MAKERS[(i + k) % len(MAKERS)], "",
+                    "检定证书" if k % 3 else "校准证书", qty, "",
+                )
+            )  # fmt: skip
+            item_id += 1
+        name = (
+            "南京测试仪表有限公司" if ent == MEASURED_ENTERPRISE else f"测试企业{ent:04d}有限公司"
+        )
+        booking = (
+            i, ent, user_id_of(ent), f"YY{submitted:%Y%m%d}{i:06d}", status, name,
+            f"南京市江宁区{ent}号", f"联系人{ent}", "025-88888888", name, f"南京市江宁区{ent}号",
+            f"139{ent:08d}", (submitted + timedelta(days=3)).date().isoformat(), f"送检人{i % 50}",
+            total, REASONS[i % 3] if status == "已驳回" else "", submitted - timedelta(minutes=30),
+            submitted, submitted + timedelta(hours=5) if status != "待审核" else None,
+        )  # fmt: skip
+        yield booking, items
+
+
+async def seed_bookings(
+    conn: asyncpg.Connection, first: int, last: int, n_enterprises: int, every: int
+) -> int:
+    chunk = 20_000
+    n_items = 0
+    for start in range(first, last + 1, chunk):
+        bookings, items = [], []
+        for b, its in booking_rows(start, min(last, start + chunk - 1), n_enterprises, every):
+            bookings.append(b)
+            items.extend(its)
+        await conn.copy_records_to_table("booking", records=bookings, columns=BOOKING_COLS)
+        await conn.copy_records_to_table("booking_item", records=items, columns=ITEM_COLS)
+        n_items += len(items)
+    await fix_sequences(conn)
+    await conn.execute("VACUUM ANALYZE enterprise, app_user, booking, booking_item")
+    return n_items
+
+
+async def fix_sequences(conn: asyncpg.Connection) -> None:
+    for table in ("enterprise", "app_user", "booking", "booking_item"):
+        await conn.execute(
+            f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+            f"(SELECT COALESCE(MAX(id), 0) + 1 FROM {table}), false)"
+        )
+
+
+async def new_drafts(n: int) -> list[int]:
+    """Fresh drafts of the measured user, one per import run."""
+    conn = await asyncpg.connect(DATABASE_URL)
+    try:
+        ids = []
+        for _ in range(n):
+            ids.append(
+                await conn.fetchval(
+                    "INSERT INTO booking (enterprise, created_by, status, client_name) "
+                    "VALUES ($1, $2, '草稿', '南京测试仪表有限公司') RETURNING id",
+                    MEASURED_ENTERPRISE,
+                    user_id_of(MEASURED_ENTERPRISE),
+                )
+            )
+        return ids
+    finally:
+        await conn.close()
+
+
+async def db_counts() -> dict[str, int]:
+    conn = await asyncpg.connect(DATABASE_URL)
+    try:
+        return {
+            "bookings": await conn.fetchval("SELECT count(*) FROM booking"),
+            "instruments": await conn.fetchval("SELECT count(*) FROM booking_item"),
+            "measured_bookings": await conn.fetchval(
+                "SELECT count(*) FROM booking WHERE enterprise = $1", MEASURED_ENTERPRISE
+            ),
+        }
+    finally:
+        await conn.close()
+
+
+# ------------------------------------------------------------------------------ client side
+
+
+@dataclass
+class Session:
+    session: str
+    csrf: str
+
+    @property
+    def cookie(self) -> str:
+        return f"session={self.session}; csrftoken={self.csrf}"
+
+    def headers(self, htmx: bool = False, post: bool = False) -> dict[str, str]:
+        h = {"Cookie": self.cookie}
+        if post:
+            h["X-CSRFToken"] = self.csrf
+        if htmx:
+            h["HX-Request"] = "true"
+        return h
+
+
+def login(base: str) -> Session:
+    with httpx.Client(base_url=base, follow_redirects=False, timeout=30) as c:
+        r = c.get("/login")
+        r.raise_for_status()
+        csrf = c.cookies.get("csrftoken")
+        if not csrf:
+            raise SystemExit("GET /login set no csrftoken cookie")
+        r = c.post(
+            "/login",
+            data={"username": USERNAME, "password": PASSWORD},
+            headers={"X-CSRFToken": csrf},
+        )
+        if r.status_code != 303 or not c.cookies.get("session"):
+            raise SystemExit(f"login failed: {r.status_code} {r.text[:500]}")
+        return Session(session=c.cookies["session"], csrf=csrf)
+
+
+def check(r: httpx.Response, marker: str, what: str) -> None:
+    if r.status_code != 200 or marker not in r.text:
+        raise SystemExit(
+            f"{what}: HTTP {r.status_code}, {marker!r} not in the answer:\n{r.text[:800]}"
+        )
+
+
+def prepare_fragment(base: str, sess: Session) -> tuple[str, bytes]:
+    """The draft and one row of it; returns the URL and the body that updates that row."""
+    with httpx.Client(base_url=base, timeout=30) as c:
+        r = c.get("/bookings/new", headers=sess.headers())
+        check(r, "/submit", "GET /bookings/new")
+        m = re.search(r'action="/bookings/(\d+)/submit"', r.text)
+        if not m:
+            raise SystemExit("no draft id in GET /bookings/new")
+        draft = int(m.group(1))
+        url = f"/bookings/{draft}/items"
+        form = {**BOOKING_FORM, **INSTRUMENT_FORM}
+        r = c.post(url, data=form, headers=sess.headers(htmx=True, post=True))
+        check(r, "器具已添加", f"POST {url} (add the first row)")
+        ids = re.findall(r'name="item_ids" value="(\d+)"', r.text)
+        if not ids:
+            raise SystemExit("the added row is not in the fragment")
+        body = urlencode({**form, "item_id": ids[0]}).encode()
+        r = c.post(
+            url,
+            content=body,
+            headers={
+                **sess.headers(htmx=True, post=True),
+                "Content-Type": "application/x-www-form-urlencoded",
+            },
+        )
+        check(r, "器具已添加", f"POST {url} (update the row)")
+        return url, body
+
+
+# ------------------------------------------------------------------------------ CPU use
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def _machine_busy() -> int:
+    """Jiffies all CPUs spent running processes (user, nice, system) or stolen by the host.
+
+    Interrupt and softirq time is left out: loopback networking of the load itself is
+    mostly there, and it belongs to no process.
+    """
+    with open("/proc/stat") as f:
+        user, nice, system, _idle, _iowait, _irq, _softirq, steal = (
+            int(x) for x in f.readline().split()[1:9]
+        )
+    return user + nice + system + steal
+
+
+def _proc_jiffies(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            parts = f.read().rsplit(")", 1)[1].split()
+        return int(parts[11]) + int(parts[12])  # utime + stime
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
+def _pids_of(match: Any) -> list[int]:
+    pids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/cmdline", "rb") as f:
+                    cmdline = f.read().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                continue
+            if match(cmdline):
+                pids.append(int(entry))
+    return pids
+
+
+@dataclass
+class CpuUse:
+    """Cores used during a measured run: the server, its PostgreSQL backends + Redis, the
+    load generator, and everything else on the machine (other people's work: noise)."""
+
+    server: float = 0.0
+    db: float = 0.0
+    loadgen: float = 0.0
+    others: float = 0.0
+
+    def __str__(self) -> str:
+        return (
+            f"CPU cores: server {self.server:.2f}, postgres+redis {self.db:.2f}, "
+            f"load generator {self.loadgen:.2f}, others {self.others:.2f}"
+        )
+
+
+class CpuMeter:
+    def __init__(self, server_pid: int | None) -> None:
+        import resource
+
+        self.resource = resource
+        self.server_pid = server_pid
+        self.db_pids = _pids_of(
+            lambda c: (c.startswith("postgres:") and DB_NAME in c) or "redis-server" in c
+        )
+        self.t = time.monotonic()
+        self.busy = _machine_busy()
+        self.server = _proc_jiffies(server_pid) if server_pid else 0
+        self.db = sum(_proc_jiffies(p) for p in self.db_pids)
+        ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+        self.children = ru.ru_utime + ru.ru_stime
+
+    def stop(self) -> CpuUse:
+        elapsed = time.monotonic() - self.t
+        busy = (_machine_busy() - self.busy) / CLK_TCK
+        server = (
+            (_proc_jiffies(self.server_pid) if self.server_pid else 0) - self.server
+        ) / CLK_TCK
+        db = (sum(_proc_jiffies(p) for p in self.db_pids) - self.db) / CLK_TCK
+        ru = self.resource.getrusage(self.resource.RUSAGE_CHILDREN)
+        loadgen = ru.ru_utime + ru.ru_stime - self.children
+        others = max(0.0, busy - server - db - loadgen)
+        return CpuUse(server / elapsed, db / elapsed, loadgen / elapsed, others / elapsed)
+
+
+# ------------------------------------------------------------------------------ load
+
+
+@dataclass
+class Load:
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    requests: int
+    errors: int
+    raw: dict[str, Any] = field(default_factory=dict)
+    cpu: CpuUse = field(default_factory=CpuUse)
+
+    def per_request(self, cores: float) -> float:
+        """CPU milliseconds per request of something that used ``cores`` during the run."""
+        seconds = self.raw.get("duration_us", 0) / 1e6
+        return cores * seconds / self.requests * 1000 if self.requests else 0.0
+
+    @property
+    def server_ms(self) -> float:
+        return self.per_request(self.cpu.server)
+
+    @property
+    def db_ms(self) -> float:
+        return self.per_request(self.cpu.db)
+
+
+def run_load(
+    url: str,
+    seconds: float,
+    connections: int,
+    headers: dict[str, str],
+    tmp: Path,
+    method: str = "GET",
+    body: bytes = b"",
+    server_pid: int | None = None,
+) -> Load:
+    body_file = ""
+    if body:
+        body_file = str(tmp / "body.bin")
+        Path(body_file).write_bytes(body)
+    if shutil.which("wrk"):
+        cmd = [
+            *pin("loadgen"), "wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s",
+            "--timeout", "30s", "-s", str(BENCH / "report.lua"),
+        ]  # fmt: skip
+        for k, v in headers.items():
+            cmd += ["-H", f"{k}: {v}"]
+        cmd.append(url)
+    else:
+        cmd = [
+            *pin("loadgen"), sys.executable, str(BENCH / "loadgen.py"), url, "--method", method,
+            "--duration", str(seconds), "--connections", str(connections),
+        ]  # fmt: skip
+        for k, v in headers.items():
+            cmd += ["--header", f"{k}: {v}"]
+        if body_file:
+            cmd += ["--body-file", body_file]
+    env = {**os.environ, "BENCH_METHOD": method, "BENCH_BODY_FILE": body_file}
+    meter = CpuMeter(server_pid)
+    proc = PROCS.start(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        out, err = proc.communicate(timeout=seconds + 60)
+    finally:
+        PROCS.stop(proc)
+    cpu = meter.stop()
+    line = next((ln for ln in out.decode().splitlines() if ln.startswith("BENCH_JSON ")), None)
+    if line is None:
+        raise SystemExit(f"load generator printed no figures:\n{out.decode()}\n{err.decode()}")
+    raw = json.loads(line.removeprefix("BENCH_JSON "))
+    errors = sum(raw[k] for k in raw if k.startswith("err_"))
+    return Load(
+        rps=raw["requests"] / (raw["duration_us"] / 1e6),
+        p50_ms=raw["p50_us"] / 1000,
+        p99_ms=raw["p99_us"] / 1000,
+        requests=raw["requests"],
+        errors=errors,
+        raw=raw,
+        cpu=cpu,
+    )
+
+
+def measure(
+    label: str,
+    server: Server,
+    path: str,
+    args: argparse.Namespace,
+    headers: dict[str, str],
+    tmp: Path,
+    method: str = "GET",
+    body: bytes = b"",
+) -> Load:
+    url = server.base + path
+    run_load(url, args.warmup, args.connections, headers, tmp, method, body)
+    load = run_load(
+        url, args.duration, args.connections, headers, tmp, method, body, server.proc.pid
+    )
+    note = f", {load.errors} ERRORS" if load.errors else ""
+    log(
+        f"  {label}: {load.rps:,.0f} req/s, p50 {load.p50_ms:.1f} ms, "
+        f"p99 {load.p99_ms:.1f} ms ({load.requests:,} requests{note})\n"
+        f"    CPU per request: server {load.server_ms:.3f} ms, postgres+redis {load.db_ms:.3f} ms; "
+        f"{load.cpu}"
+    )
+    return load
+
+
+# ------------------------------------------------------------------------------ import
+
+
+def build_import_file(rows: int) -> bytes:
+    from app.services.instrument_xlsx import BOOKING_COLUMNS, IMPORT_SHEET_TITLE, build_template
+
+    wb = openpyxl.load_workbook(BytesIO(build_template(BOOKING_COLUMNS)))
+    ws = wb[IMPORT_SHEET_TITLE]
+    for i in range(1, rows + 1):
+        values = {
+            "name": NAMES[i % len(NAMES)],
+            "equipment_no": f"SB-2026-{i:05d}",
+            "serial_no": f"{20230000 + i:010d}",
+            "model": f"M-{i % 97}",
+            "measuring_range": "0-100 ℃",
+            "accuracy_class": "0.5级",
+            "supply_voltage": "AC 220 V",
+            "manufacturer": MAKERS[i % len(MAKERS)],
+            "verification_requirement": "依据 JJG 检定",
+            "certificate_type": "检定证书" if i % 3 else "校准证书",
+            "quantity": 1 + i % 3,
+            "remark": "" if i % 5 else "附件齐全",
+        }
+        ws.append([values[c.key] for c in BOOKING_COLUMNS])
+    out = BytesIO()
+    wb.save(out)
+    return out.getvalue()
+
+
+def bare_read(data: bytes) -> int:
+    from app.services.instrument_xlsx import IMPORT_SHEET_TITLE
+
+    wb = openpyxl.load_workbook(BytesIO(data), read_only=True)
+    n = 0
+    for _ in wb[IMPORT_SHEET_TITLE].iter_rows(values_only=True):
+        n += 1
+    wb.close()
+    return n
+
+
+def timed(fn: Any, *a: Any) -> float:
+    t = time.perf_counter()
+    fn(*a)
+    return time.perf_counter() - t
+
+
+def post_import(
+    server: Server, sess: Session, booking_id: int, data: bytes, rows: int
+) -> tuple[float, str]:
+    """One import request, timed end to end; returns (seconds, "" or what went wrong)."""
+    log_size = server.log.stat().st_size
+    with httpx.Client(base_url=server.base, timeout=600) as c:
+        t = time.perf_counter()
+        r = c.post(
+            f"/bookings/{booking_id}/import",
+            files={"file": ("器具导入.xlsx", data, XLSX)},
+            headers=sess.headers(htmx=True, post=True),
+        )
+        elapsed = time.perf_counter() - t
+    if r.status_code == 200 and f"已导入{rows}个器具" in r.text:
+        return elapsed, ""
+    # The server's own word on it: the last line of the traceback it logged, if any.
+    with open(server.log, "rb") as f:
+        f.seek(log_size)
+        logged = [ln for ln in f.read().decode(errors="replace").splitlines() if ln.strip()]
+    reason = next((ln for ln in reversed(logged) if "Error" in ln or "Exception" in ln), "")
+    if not reason:
+        m = re.search(r'class="notice notice-error"[^>]*>(.*?)</', r.text, re.S)
+        reason = re.sub(r"<[^>]+>", " ", m.group(1)).strip() if m else r.text[:200]
+    return elapsed, f"HTTP {r.status_code}: {reason.strip()[:160]}"
+
+
+@dataclass
+class ImportResult:
+    rows: int
+    size: int
+    app: list[float]
+    bare: list[float]
+    parse: list[float]
+    error: str
+
+
+def measure_import(
+    rows: int,
+    runs: int,
+    sess: Session,
+    env: dict[str, str],
+    tmp: Path,
+    profile: Path | None,
+) -> ImportResult:
+    from app.services.instrument_xlsx import BOOKING_COLUMNS, read_instruments
+
+    data = build_import_file(rows)
+    bare_times = [timed(bare_read, data) for _ in range(runs)]
+    parse_times = [timed(read_instruments, data, BOOKING_COLUMNS) for _ in range(runs)]
+    drafts = asyncio.run(new_drafts(runs))
+    srv = start_server(f"app-import-{rows}", ["app.asgi:app"], env, tmp, profile)
+    times, error = [], ""
+    try:
+        for d in drafts:
+            elapsed, error = post_import(srv, sess, d, data, rows)
+            if error:
+                break
+            times.append(elapsed)
+    finally:
+        PROCS.stop(srv.proc)
+    res = ImportResult(rows, len(data), times, bare_times, parse_times, error)
+    shown = ", ".join(f"{x:.2f}" for x in times) + " s" if times else f"FAILED ({error})"
+    log(
+        f"  {rows:,} rows, {len(data) / 1024:,.0f} KiB: POST import {shown}; bare read "
+        + ", ".join(f"{x:.2f}" for x in bare_times)
+        + " s; read_instruments in-process "
+        + ", ".join(f"{x:.2f}" for x in parse_times)
+        + " s"
+    )
+    return res
+
+
+# ------------------------------------------------------------------------------ report
+
+
+def git_state() -> str:
+    """The commit measured, and whether app/ had changes not yet committed."""
+    try:
+        head = subprocess.run(
+            ["git", "log", "-1", "--format=%h %s"], cwd=ROOT, capture_output=True, text=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "app", "migrations"],
+            cwd=ROOT, capture_output=True, text=True,
+        ).stdout.strip()  # fmt: skip
+    except OSError:
+        return "unknown (no git)"
+    return f"{head[:70]}" + (" + uncommitted changes in app/" if dirty else "")
+
+
+def log(msg: str) -> None:
+    print(msg, flush=True)
+
+
+def width(s: str) -> int:
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in s)
+
+
+def pad(s: str, n: int, right: bool = False) -> str:
+    fill = " " * max(0, n - width(s))
+    return fill + s if right else s + fill
+
+
+def print_table(rows: list[list[str]], header: list[str], right: set[int]) -> None:
+    widths = [max(width(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    line = "  ".join(pad(h, widths[i], i in right) for i, h in enumerate(header))
+    log(line)
+    log("-" * width(line))
+    for r in rows:
+        log("  ".join(pad(c, widths[i], i in right) for i, c in enumerate(r)))
+
+
+def verdict(ok: bool) -> str:
+    return "PASS" if ok else "MISS"
+
+
+def result(ok: bool, cpu_ok: bool) -> str:
+    """The verdict on rps, and the CPU-based one too when the two disagree (noise)."""
+    return verdict(ok) if ok == cpu_ok else f"{verdict(ok)} (cpu: {verdict(cpu_ok)})"
+
+
+def print_profile(path: Path, title: str, top: int) -> None:
+    import pstats
+
+    if not path.exists():
+        log(f"(no profile written for {title})")
+        return
+    log(f"\n=== cProfile: {title} ({path}) — top {top} by own time ===")
+    stats = pstats.Stats(str(path))
+    stats.sort_stats("tottime").print_stats(top)
+    log(f"=== {title} — app functions by cumulative time ===")
+    stats.sort_stats("cumulative").print_stats(str(ROOT / "app"), top)
+
+
+# ------------------------------------------------------------------------------ main
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="预约管理 benchmark (ratios to a bare app)")
+    parser.add_argument("--connections", type=int, default=20)
+    parser.add_argument("--duration", type=int, default=10, help="measured seconds")
+    parser.add_argument("--warmup", type=int, default=2, help="warm-up seconds")
+    parser.add_argument("--enterprises", type=int, default=1000)
+    parser.add_argument("--bookings", type=int, default=100_000)
+    parser.add_argument("--first-bookings", type=int, default=1000)
+    parser.add_argument(
+        "--share", type=float, default=0.1, help="share of all bookings owned by the measured one"
+    )
+    parser.add_argument("--import-rows", type=int, default=5000)
+    parser.add_argument("--import-runs", type=int, default=3)
+    parser.add_argument(
+        "--fallback-rows", type=int, default=2000, help="rows to time if the full import fails"
+    )
+    parser.add_argument(
+        "--pin",
+        choices=("server", "both", "none"),
+        default="server",
+        help="taskset: the server on CPU 0 (default); both: and the load generator on CPU 1",
+    )
+    parser.add_argument("--keep-db", action="store_true", help="leave jlkf_bench for inspection")
+    parser.add_argument("--profile", metavar="DIR", help="run the app under cProfile into DIR")
+    args = parser.parse_args()
+    PINNING["server"] = "" if args.pin == "none" else "0"
+    PINNING["loadgen"] = "1" if args.pin == "both" else ""
+    signal.signal(signal.SIGTERM, _sigterm)
+    # Ctrl-C stops the run and cleans up even when started in the background (SIG_IGN there).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    tmp = Path(tempfile.mkdtemp(prefix="jlkf-bench-"))
+    started = time.monotonic()
+    try:
+        run(args, tmp)
+    except KeyboardInterrupt:
+        log("\ninterrupted")
+    finally:
+        PROCS.stop_all()
+        if not args.keep_db:
+            try:
+                asyncio.run(drop_database())
+            except Exception as exc:  # noqa: BLE001 - best effort on the way out
+                log(f"(could not drop {DB_NAME}: {exc})")
+        shutil.rmtree(tmp, ignore_errors=True)
+        log(f"total {time.monotonic() - started:.0f} s")
+    sys.exit(0)
+
+
+def run(args: argparse.Namespace, tmp: Path) -> None:
+    if not shutil.which("wrk"):
+        log(
+            "NOTE: wrk is not installed (apt-get install wrk); falling back to bench/loadgen.py "
+            "(asyncio + httpx), which is much slower: the bare app's figures will be the load "
+            "generator's limit, so the ratios flatter the app."
+        )
+    every = max(1, round(1 / args.share))
+    env = app_env(tmp)
+    log(f"code: {git_state()}")
+    profile_dir = Path(args.profile).resolve() if args.profile else None
+    if profile_dir:
+        profile_dir.mkdir(parents=True, exist_ok=True)
+        log("NOTE: --profile: the app runs under cProfile; its figures are not comparable.")
+
+    def prof(name: str) -> Path | None:
+        return profile_dir / f"{name}.prof" if profile_dir else None
+
+    loadgen = "wrk" if shutil.which("wrk") else "bench/loadgen.py"
+    log(
+        f"cpus: {os.cpu_count()}; server: {' '.join(pin('server')) or 'not pinned'}; load "
+        f"generator: {loadgen} {' '.join(pin('loadgen')) or 'not pinned'}, "
+        f"{args.connections} connections, "
+        f"{args.warmup} s warm-up + {args.duration} s"
+    )
+
+    # 1. database, Redis, schema
+    t = time.perf_counter()
+    asyncio.run(recreate_database())
+    flush_redis()
+    migrate(env)
+    took = time.perf_counter() - t
+    log(f"database {DB_NAME} re-created, Redis db 13 flushed, migrated ({took:.1f} s)")
+
+    async def seed_first() -> int:
+        conn = await asyncpg.connect(DATABASE_URL)
+        try:
+            await seed_accounts(conn, args.enterprises)
+            return await seed_bookings(conn, 1, args.first_bookings, args.enterprises, every)
+        finally:
+            await conn.close()
+
+    t = time.perf_counter()
+    n_items = asyncio.run(seed_first())
+    counts = asyncio.run(db_counts())
+    log(f"seeded {args.enterprises:,} enterprises, {counts['bookings']:,} bookings "
+        f"({counts['measured_bookings']:,} of the measured enterprise), {n_items:,} instruments "
+        f"({time.perf_counter() - t:.1f} s)")  # fmt: skip
+
+    # 2. the baseline
+    log("baseline: bench/bare_app.py")
+    bare = start_server("bare", ["--app-dir", str(BENCH), "bare_app:app"], env, tmp, None)
+    try:
+        r = httpx.get(bare.base + "/")
+        check(r, "bare baseline", "bare GET /")
+        frag_body = urlencode({**BOOKING_FORM, **INSTRUMENT_FORM, "item_id": "1"}).encode()
+        form_headers = {"Content-Type": "application/x-www-form-urlencoded"}
+        r = httpx.post(bare.base + "/fragment", content=frag_body, headers=form_headers)
+        check(r, "器具已添加", "bare POST /fragment")
+        bare_get = measure("bare GET /", bare, "/", args, {}, tmp)
+        bare_post = measure(
+            "bare POST /fragment", bare, "/fragment", args, form_headers, tmp, "POST", frag_body
+        )
+    finally:
+        PROCS.stop(bare.proc)
+
+    # 3. the page at 1,000 bookings
+    log(f"app: 预约记录 at {counts['bookings']:,} bookings")
+    app_target = ["app.asgi:app"]
+    srv = start_server("app-page-1k", app_target, env, tmp, prof("page_1k"))
+    try:
+        sess = login(srv.base)
+        check(
+            httpx.get(srv.base + "/bookings", headers=sess.headers()), "预约记录", "GET /bookings"
+        )
+        page_1k = measure("GET /bookings", srv, "/bookings", args, sess.headers(), tmp)
+        check(
+            httpx.get(srv.base + "/bookings", headers=sess.headers()), "预约记录", "GET /bookings"
+        )
+    finally:
+        PROCS.stop(srv.proc)
+    if profile_dir:
+        print_profile(prof("page_1k"), "GET /bookings at 1k", 25)
+
+    # 4. seed on to 100,000 bookings
+    t = time.perf_counter()
+
+    async def seed_rest() -> int:
+        conn = await asyncpg.connect(DATABASE_URL)
+        try:
+            return await seed_bookings(
+                conn, args.first_bookings + 1, args.bookings, args.enterprises, every
+            )
+        finally:
+            await conn.close()
+
+    asyncio.run(seed_rest())
+    counts = asyncio.run(db_counts())
+    log(f"seeded to {counts['bookings']:,} bookings ({counts['measured_bookings']:,} of the "
+        f"measured enterprise), {counts['instruments']:,} instruments "
+        f"({time.perf_counter() - t:.1f} s)")  # fmt: skip
+
+    # 5. the page at 100,000 bookings, the fragment
+    log(f"app: 预约记录 at {counts['bookings']:,} bookings")
+    srv = start_server("app-page-100k", app_target, env, tmp, prof("page_100k"))
+    try:
+        check(
+            httpx.get(srv.base + "/bookings", headers=sess.headers()), "预约记录", "GET /bookings"
+        )
+        page_100k = measure("GET /bookings", srv, "/bookings", args, sess.headers(), tmp)
+        check(
+            httpx.get(srv.base + "/bookings", headers=sess.headers()), "预约记录", "GET /bookings"
+        )
+    finally:
+        PROCS.stop(srv.proc)
+    if profile_dir:
+        print_profile(prof("page_100k"), "GET /bookings at 100k", 25)
+
+    log("app: 【添加器具】 POST /bookings/{draft}/items (HX-Request, update path)")
+    srv = start_server("app-fragment", app_target, env, tmp, prof("fragment"))
+    try:
+        url, body = prepare_fragment(srv.base, sess)
+        frag_headers = {
+            **sess.headers(htmx=True, post=True),
+            "Content-Type": "application/x-www-form-urlencoded",
+        }
+        fragment = measure(f"POST {url}", srv, url, args, frag_headers, tmp, "POST", body)
+        r = httpx.post(srv.base + url, content=body, headers=frag_headers)
+        check(r, "器具已添加", f"POST {url}")
+    finally:
+        PROCS.stop(srv.proc)
+    if profile_dir:
+        print_profile(prof("fragment"), "POST items (fragment)", 25)
+
+    # 6. the import, end to end, against a bare openpyxl read of the same file
+    log(f"import: {args.import_rows:,}-row template, median of {args.import_runs}")
+    imports = [measure_import(args.import_rows, args.import_runs, sess, env, tmp, prof("import"))]
+    if imports[0].error and args.fallback_rows and args.fallback_rows < args.import_rows:
+        log(f"  the {args.import_rows:,}-row import failed: timing {args.fallback_rows:,} rows too")
+        imports.append(
+            measure_import(
+                args.fallback_rows, args.import_runs, sess, env, tmp, prof("import_fallback")
+            )
+        )
+    if profile_dir:
+        print_profile(prof("import"), "POST import", 30)
+
+    # 7. the table
+    third = 1 / 3
+    rows: list[list[str]] = []
+    failures: list[str] = []
+
+    def load_row(
+        label: str, load: Load, base: Load, base_label: str, target: float, cpu_ratio: float
+    ) -> None:
+        ratio = load.rps / base.rps
+        err = f" ({load.errors} err)" if load.errors else ""
+        rows.append(
+            [
+                label, f"{load.rps:,.0f}{err}", f"{load.p50_ms:.1f}", f"{load.p99_ms:.1f}",
+                f"{load.server_ms:.2f}", base_label, f"{base.rps:,.0f}", f"{base.p50_ms:.1f}",
+                f"{base.p99_ms:.1f}", f"{base.server_ms:.2f}", f"{ratio:.3f}", f"{cpu_ratio:.3f}",
+                f"≥ {target:.3f}", result(ratio >= target and not load.errors, cpu_ratio >= target),
+            ]
+        )  # fmt: skip
+
+    def cpu_ratio(load: Load, base: Load) -> float:
+        return base.server_ms / load.server_ms if load.server_ms else 0.0
+
+    load_row(
+        "GET /bookings @1k", page_1k, bare_get, "bare GET", third, cpu_ratio(page_1k, bare_get)
+    )
+    load_row(
+        "GET /bookings @100k",
+        page_100k,
+        bare_get,
+        "bare GET",
+        third,
+        cpu_ratio(page_100k, bare_get),
+    )
+    # Scaling: the whole CPU a page costs (server + PostgreSQL), 1k over 100k.
+    total_1k, total_100k = page_1k.server_ms + page_1k.db_ms, page_100k.server_ms + page_100k.db_ms
+    load_row(
+        "GET /bookings 100k vs 1k", page_100k, page_1k, "page @1k", 0.8,
+        total_1k / total_100k if total_100k else 0.0,
+    )  # fmt: skip
+    load_row(
+        "POST items (添加器具)",
+        fragment,
+        bare_post,
+        "bare POST",
+        third,
+        cpu_ratio(fragment, bare_post),
+    )
+    for res in imports:
+        bare_imp = statistics.median(res.bare)
+        label = f"POST import {res.rows} rows"
+        if res.error:
+            rows.append(
+                [
+                    label, "-", "FAILED", "-", "-", "openpyxl read", "-", f"{bare_imp * 1000:,.0f}",
+                    "-", "-", "-", "-", "≤ 2.00×", "FAIL",
+                ]
+            )  # fmt: skip
+            failures.append(f"{label}: {res.error}")
+            continue
+        imp = statistics.median(res.app)
+        ratio = imp / bare_imp
+        rows.append(
+            [
+                label, "-", f"{imp * 1000:,.0f}", "-", "-", "openpyxl read", "-",
+                f"{bare_imp * 1000:,.0f}", "-", "-", f"{ratio:.2f}×", "-", "≤ 2.00×",
+                verdict(ratio <= 2.0),
+            ]
+        )  # fmt: skip
+    log("")
+    log(
+        f"{args.connections} connections, {args.warmup} s warm-up + {args.duration} s each. rps = "
+        "requests/s; p50/p99 = latency in ms; cpu = server CPU ms per request. ratio = rps over "
+        "the baseline's (the target); cpu-ratio = the same from CPU per request, which other "
+        "processes on the machine disturb much less (100k vs 1k: server + PostgreSQL CPU). "
+        "Import: median wall time of one request (p50 column) against a bare openpyxl read."
+    )
+    print_table(
+        rows,
+        [
+            "measurement",
+            "rps",
+            "p50",
+            "p99",
+            "cpu",
+            "baseline",
+            "b.rps",
+            "b.p50",
+            "b.p99",
+            "b.cpu",
+            "ratio",
+            "cpu-ratio",
+            "target",
+            "result",
+        ],  # fmt: skip
+        right={1, 2, 3, 4, 6, 7, 8, 9, 10, 11},
+    )
+    for f in failures:
+        log(f"FAIL {f}")
+    loads = {
+        "bare GET": bare_get, "bare POST": bare_post, "page @1k": page_1k,
+        "page @100k": page_100k, "fragment": fragment,
+    }  # fmt: skip
+    log("CPU during each measured run (cores; 'others' is work of other processes = noise):")
+    for name, load in loads.items():
+        log(f"  {name:<11} {load.cpu}")
+    busy = [name for name, load in loads.items() if load.cpu.others > 0.3]
+    if busy:
+        log(
+            f"NOTE: other processes used > 0.3 cores during {', '.join(busy)}: the rps figures "
+            "are disturbed; trust the cpu-ratio column more."
+        )
+    if profile_dir:
+        log("NOTE: measured under cProfile: the ratios above are not the real ones.")
+
+
+if __name__ == "__main__":
+    main()
