@@ -35,6 +35,8 @@ from app.services.tenancy import NotFound, Scope
 from app.settings import get_settings
 
 PER_PAGE = 20
+# Messages after a redirect, by key: the page never shows text taken from the URL.
+DONE = {"created": "已新增", "saved": "已保存"}
 CUSTODY_COLUMNS = [
     ("name", "器具名称"),
     ("serial_no", "出厂编号"),
@@ -99,7 +101,7 @@ class InstrumentController(Controller):
         """器具托管 list; an htmx filter, search or sort gets only the rows."""
         template = "instruments/_list.html" if fragment(request) else "instruments/index.html"
         return await _list_page(
-            request, template, notice=request.query_params.get("notice", ""), error=""
+            request, template, notice=DONE.get(request.query_params.get("done", ""), ""), error=""
         )
 
     @get("/new")
@@ -119,7 +121,7 @@ class InstrumentController(Controller):
             )
         except FormError as e:
             return _form(request, form, e.errors, None)
-        return go(request, "/instruments?notice=已新增")
+        return go(request, "/instruments?done=created")
 
     @post("/edit", status_code=200)
     async def edit_ticked(self, request: Request) -> Template | Redirect | ClientRedirect:
@@ -162,7 +164,7 @@ class InstrumentController(Controller):
             raise NotFoundException("器具不存在") from None
         except FormError as e:
             return _form(request, form, e.errors, instrument_id)
-        return go(request, "/instruments?notice=已保存")
+        return go(request, "/instruments?done=saved")
 
     @post("/delete", status_code=200)
     async def delete(self, request: Request) -> Template:

@@ -241,3 +241,10 @@ async def test_import_of_3000_new_and_updated_rows(client: AsyncTestClient) -> N
     assert await Instrument.count() == 3000
     last = await Instrument.select().where(Instrument.name == "压力表2999").first()
     assert last["valid_until"] == date(2026, 2, 28) and last["remark"] == ""
+
+
+async def test_messages_are_never_taken_from_the_url(client: AsyncTestClient) -> None:
+    await company_user(client)
+    r = await client.get("/instruments?done=您的账号已冻结请拨打电话")
+    assert "您的账号已冻结" not in r.text
+    assert "已保存" in (await client.get("/instruments?done=saved")).text
