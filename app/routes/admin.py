@@ -27,6 +27,12 @@ def _date(raw: str | None) -> date | None:
         return None
 
 
+def _check_action(form: dict[str, str]) -> None:
+    """通过 or 驳回 must be chosen by its button, never implied."""
+    if form.get("action") not in ("approve", "reject"):
+        raise FormError({"": "请点击【通过】或【驳回】"})
+
+
 class AdminController(Controller):
     path = "/admin"
     guards = [platform_admin_required]
@@ -52,6 +58,7 @@ class AdminController(Controller):
     async def review(self, request: Request, enterprise_id: FromPath[int]) -> Any:
         form = await form_data(request)
         try:
+            _check_action(form)
             await admin.review_registration(
                 enterprise_id,
                 form.get("action") == "approve",
@@ -203,6 +210,7 @@ class AdminController(Controller):
         form = await form_data(request)
         try:
             booking, rows = await bookings.admin_get(booking_id)
+            _check_action(form)
             await bookings.review(
                 booking["booking_no"],
                 form.get("action") == "approve",

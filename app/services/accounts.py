@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+import anyio
 from piccolo.engine import engine_finder
 
 from app.security import DUMMY_HASH, hash_password, now, verify_password
@@ -80,28 +81,46 @@ async def request_code(phone: str, purpose: str, ip: str) -> int:
     if err := mobile_error(phone):
         raise FormError({"phone": err})
     t = now()
+    code = f"{secrets.randbelow(10**6):06d}"
+    # Insert first, then count the codes up to and including this one: parallel requests
+    # cannot all slip under a limit, as they could when counting before inserting.
+    mine = (
+        await SmsCode.insert(
+            SmsCode(
+                phone=phone,
+                purpose=purpose,
+                code_hash=_code_hash(phone, purpose, code),
+                ip=ip[:64],
+                created_at=t,
+                expires_at=t + CODE_TTL,
+            )
+        ).returning(SmsCode.id)
+    )[0]["id"]
+    error = None
     for window, limit in PHONE_LIMITS:
         recent = (
             await SmsCode.select(SmsCode.created_at)
-            .where((SmsCode.phone == phone) & (SmsCode.created_at > t - window))
+            .where(
+                (SmsCode.phone == phone) & (SmsCode.created_at > t - window) & (SmsCode.id <= mine)
+            )
             .order_by(SmsCode.created_at)
         )
-        if len(recent) >= limit:
+        if len(recent) > limit:
             wait = int((recent[0]["created_at"] + window - t).total_seconds()) + 1
-            raise FormError({"phone": _wait_message(window, wait)})
+            error = {"phone": _wait_message(window, wait)}
+            break
     window, limit = IP_LIMIT
-    if await SmsCode.count().where((SmsCode.ip == ip) & (SmsCode.created_at > t - window)) >= limit:
-        raise FormError({"phone": "当前网络获取验证码过于频繁，请1小时后再试"})
-    code = f"{secrets.randbelow(10**6):06d}"
-    await SmsCode.insert(
-        SmsCode(
-            phone=phone,
-            purpose=purpose,
-            code_hash=_code_hash(phone, purpose, code),
-            ip=ip[:64],
-            expires_at=t + CODE_TTL,
+    if (
+        error is None
+        and await SmsCode.count().where(
+            (SmsCode.ip == ip[:64]) & (SmsCode.created_at > t - window) & (SmsCode.id <= mine)
         )
-    )
+        > limit
+    ):
+        error = {"phone": "当前网络获取验证码过于频繁，请1小时后再试"}
+    if error:
+        await SmsCode.delete().where(SmsCode.id == mine)
+        raise FormError(error)
     if purpose == "register" or await _has_account(phone):
         await sms.queue(
             phone,
@@ -137,13 +156,20 @@ async def check_code(phone: str, purpose: str, code: str) -> str | None:
         return "验证码已使用，请重新获取"
     if row["expires_at"] < now():
         return "验证码已过期，请重新获取"
-    if row["attempts"] >= CODE_MAX_TRIES:
+    # Take the try before comparing, in one statement: parallel guesses cannot exceed 5.
+    taken = (
+        await SmsCode.update({SmsCode.attempts: SmsCode.attempts + 1})
+        .where(
+            (SmsCode.id == row["id"])
+            & (SmsCode.attempts < CODE_MAX_TRIES)
+            & (SmsCode.used == False)  # noqa: E712
+        )
+        .returning(SmsCode.attempts)
+    )
+    if not taken:
         return "验证码错误次数过多，请重新获取"
     if not hmac.compare_digest(row["code_hash"], _code_hash(phone, purpose, code)):
-        await SmsCode.update({SmsCode.attempts: SmsCode.attempts + 1}).where(
-            SmsCode.id == row["id"]
-        )
-        left = CODE_MAX_TRIES - row["attempts"] - 1
+        left = CODE_MAX_TRIES - taken[0]["attempts"]
         return f"验证码错误，还可尝试{left}次" if left else "验证码错误次数过多，请重新获取"
     # Single use even under concurrent submits: only one UPDATE flips it.
     claimed = (
@@ -225,7 +251,7 @@ async def register(form: dict[str, str], ip: str) -> int:
         await enterprise.save()
         user = User(
             username=f["username"],
-            password_hash=hash_password(f["password"]),
+            password_hash=await anyio.to_thread.run_sync(hash_password, f["password"]),
             name=f["contact_name"],
             phone=f["contact_phone"],
             enterprise=enterprise.id,
@@ -263,8 +289,9 @@ async def _login_state(user_row: dict[str, Any]) -> str | None:
     return None
 
 
-async def login_held(username: str, ip: str) -> bool:
-    """5 failures in 15 minutes hold the account and the source address for 15 minutes."""
+async def _failures(username: str, ip: str, upto: int) -> int:
+    """Failed tries in the last 15 minutes up to attempt ``upto``, by the account (since its
+    last success) or from the address, whichever is more."""
     since = now() - LOGIN_WINDOW
     last_ok = (
         await LoginAttempt.select(LoginAttempt.at)
@@ -277,25 +304,35 @@ async def login_held(username: str, ip: str) -> bool:
         .first()
     )
     user_since = max(since, last_ok["at"]) if last_ok else since
-    failed = LoginAttempt.success == False  # noqa: E712
+    failed = (LoginAttempt.success == False) & (LoginAttempt.id <= upto)  # noqa: E712
     by_user = await LoginAttempt.count().where(
         (LoginAttempt.username == username) & failed & (LoginAttempt.at > user_since)
     )
-    if by_user >= LOGIN_MAX_FAILURES:
-        return True
     by_ip = await LoginAttempt.count().where(
         (LoginAttempt.ip == ip) & failed & (LoginAttempt.at > since)
     )
-    return by_ip >= LOGIN_MAX_FAILURES
+    return max(by_user, by_ip)
 
 
 async def login_password(username: str, password: str, ip: str) -> int:
-    """账号 + 密码 login. Returns the user id; raises FormError with one message for both."""
+    """账号 + 密码 login. Returns the user id; raises FormError with one message for both.
+
+    5 failures in 15 minutes hold the account and the source address for 15 minutes. The
+    try is recorded as a failure before the password is checked and counted with the ones
+    before it, so parallel guesses cannot slip past the limit.
+    """
     username = username.strip()
     if not username or not password:
         raise FormError({"": "请输入账号和密码"})
-    username = username[:50]
-    if await login_held(username, ip):
+    username, ip = username[:50], ip[:64]
+    attempt = (
+        await LoginAttempt.insert(LoginAttempt(username=username, ip=ip, success=False)).returning(
+            LoginAttempt.id
+        )
+    )[0]["id"]
+    if await _failures(username, ip, attempt) > LOGIN_MAX_FAILURES:
+        # Held: this try is not counted, so waiting 15 minutes is enough.
+        await LoginAttempt.delete().where(LoginAttempt.id == attempt)
         await audit.record("登录", "失败", username=username, ip=ip, detail="已锁定")
         raise FormError({"": LOCKED})
     row = (
@@ -303,13 +340,18 @@ async def login_password(username: str, password: str, ip: str) -> int:
         .where(User.username == username)
         .first()
     )
-    ok = verify_password(row["password_hash"] if row else DUMMY_HASH, password) and row is not None
-    await LoginAttempt.insert(LoginAttempt(username=username, ip=ip[:64], success=ok))
+    # Argon2 is CPU work: off the event loop. An unknown name is checked against a dummy
+    # hash, so both cases take the same time.
+    ok = await anyio.to_thread.run_sync(
+        verify_password, row["password_hash"] if row else DUMMY_HASH, password
+    )
+    ok = ok and row is not None
     if not ok or row is None:
         await audit.record("登录", "失败", username=username, ip=ip, detail="用户名或密码错误")
-        if await login_held(username, ip):
+        if await _failures(username, ip, attempt) >= LOGIN_MAX_FAILURES:
             raise FormError({"": LOCKED})
         raise FormError({"": BAD_LOGIN})
+    await LoginAttempt.update({LoginAttempt.success: True}).where(LoginAttempt.id == attempt)
     if reason := await _login_state(row):
         await audit.record(
             "登录", "失败", username=username, user_id=row["id"], ip=ip, detail=reason
@@ -320,9 +362,8 @@ async def login_password(username: str, password: str, ip: str) -> int:
     return int(row["id"])
 
 
-async def phone_accounts(phone: str) -> list[dict[str, Any]]:
-    """Every active account with this phone (creating a 协议用户 account on first use)."""
-    rows = (
+async def _active_by_phone(phone: str) -> list[dict[str, Any]]:
+    return (
         await User.select(
             User.id,
             User.username,
@@ -335,36 +376,41 @@ async def phone_accounts(phone: str) -> list[dict[str, Any]]:
         .where((User.phone == phone) & (User.is_active == True))  # noqa: E712
         .order_by(User.id)
     )
+
+
+async def phone_accounts(phone: str) -> list[dict[str, Any]]:
+    """Every active account with this phone (creating a 协议用户 account on first use)."""
+    rows = await _active_by_phone(phone)
     contract = (
         await ContractPhone.select(ContractPhone.enterprise)
         .where(ContractPhone.phone == phone)
         .first()
     )
     if contract and not any(r["enterprise"] == contract["enterprise"] for r in rows):
-        ent = (
-            await Enterprise.select(Enterprise.name)
-            .where(Enterprise.id == contract["enterprise"])
+        # The contract phone's account: created at its first login, or enabled again when
+        # the admin lists the phone once more.
+        ent_id = contract["enterprise"]
+        earlier = (
+            await User.select(User.id)
+            .where(
+                (User.phone == phone) & (User.enterprise == ent_id) & (User.role == "contract_user")
+            )
             .first()
         )
-        user = User(
-            username=await _free_username(f"xy{phone}"),
-            name=ent["name"] if ent else "",
-            phone=phone,
-            enterprise=contract["enterprise"],
-            role="contract_user",
-        )
-        await user.save()
-        rows.append(
-            {
-                "id": user.id,
-                "username": user.username,
-                "name": user.name,
-                "is_active": True,
-                "enterprise": contract["enterprise"],
-                "role": "contract_user",
-                "enterprise.name": ent["name"] if ent else "",
-            }
-        )
+        if earlier:
+            await User.update({User.is_active: True}).where(User.id == earlier["id"])
+        else:
+            ent = await Enterprise.select(Enterprise.name).where(Enterprise.id == ent_id).first()
+            await User.insert(
+                User(
+                    username=await _free_username(f"xy{phone}"),
+                    name=ent["name"] if ent else "",
+                    phone=phone,
+                    enterprise=ent_id,
+                    role="contract_user",
+                )
+            )
+        rows = await _active_by_phone(phone)
     return rows
 
 
@@ -432,15 +478,17 @@ async def reset_password(form: dict[str, str], ip: str) -> int:
         errors["password2"] = "两次输入的密码不一致"
     if errors:
         raise FormError(errors)
-    user = await User.select(User.id, User.phone).where(User.username == f["username"]).first()
-    if user is None or user["phone"] != f["phone"]:
-        # One message: does not tell which of the two is wrong.
-        raise FormError({"phone": "用户名与手机号不匹配"})
+    # The code first: only the phone's owner learns whether it belongs to the username.
     if err := await check_code(f["phone"], "reset", f["code"]):
         raise FormError({"code": err})
-    await User.update({User.password_hash: hash_password(f["password"])}).where(
-        User.id == user["id"]
-    )
+    user = await User.select(User.id, User.phone).where(User.username == f["username"]).first()
+    if user is None or user["phone"] != f["phone"]:
+        await audit.record(
+            "重置密码", "失败", username=f["username"], ip=ip, detail="用户名与手机号不匹配"
+        )
+        raise FormError({"phone": "用户名与手机号不匹配，请重新获取验证码后再试"})
+    new_hash = await anyio.to_thread.run_sync(hash_password, f["password"])
+    await User.update({User.password_hash: new_hash}).where(User.id == user["id"])
     from app.security import end_user_sessions
 
     await end_user_sessions(user["id"])

@@ -6,7 +6,7 @@ from typing import Any
 
 from piccolo.engine import engine_finder
 
-from app.security import CurrentUser, now
+from app.security import CurrentUser, end_user_sessions, now
 from app.services import audit, sms
 from app.services.accounts import FormError
 from app.services.tenancy import NotFound
@@ -229,6 +229,18 @@ async def save_contract_customer(
         await ContractPhone.insert(
             *[ContractPhone(enterprise=enterprise_id, phone=p) for p in phones]
         )
+        # A phone taken off the contract loses its account at once.
+        dropped = (
+            await User.update({User.is_active: False})
+            .where(
+                (User.enterprise == enterprise_id)
+                & (User.role == "contract_user")
+                & User.phone.not_in(phones)
+            )
+            .returning(User.id)
+        )
+    for row in dropped:
+        await end_user_sessions(row["id"])
     await audit.record(
         "协议客户",
         user=by,

@@ -402,8 +402,12 @@ async def test_forgot_password(client: AsyncTestClient) -> None:
     }
     r = await post(client, "/forgot", {**reset, "password2": "Mismatch2026"})
     assert "两次输入的密码不一致" in r.text and f'value="{form["username"]}"' in r.text
+    r = await post(client, "/forgot", {**reset, "username": "somebody-else"})
+    assert "用户名与手机号不匹配" in r.text  # told only with a right code for that phone
     r = await post(client, "/forgot", {**reset, "phone": "13800009999"})
-    assert "用户名与手机号不匹配" in r.text
+    assert "请先获取短信验证码" in r.text
+    await post(client, "/sms-code", {"purpose": "reset", "phone": form["contact_phone"]}, htmx=True)
+    reset["code"] = await last_code(client, form["contact_phone"])
     r = await post(client, "/forgot", reset)
     assert r.status_code == 303 and r.headers["location"] == "/login?notice=reset"
     assert "密码已重置" in (await client.get("/login?notice=reset")).text

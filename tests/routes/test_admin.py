@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from litestar.testing import AsyncTestClient
 
 from app.tables import AuditLog, ContractPhone, Enterprise
@@ -54,6 +56,9 @@ async def test_reject_needs_reason_and_tells_by_sms(client: AsyncTestClient) -> 
     ent = await Enterprise.select().first()
     r = await post(client, f"/admin/registrations/{ent['id']}/review", {"action": "reject"})
     assert "驳回时请填写原因" in r.text
+    # Enter in the reason field sends no action: nothing is decided.
+    r = await post(client, f"/admin/registrations/{ent['id']}/review", {"reason": "资料不全"})
+    assert "请点击【通过】或【驳回】" in r.text
     assert (await Enterprise.select().first())["status"] == "pending"
     r = await post(
         client,
@@ -155,3 +160,46 @@ async def test_admin_sees_platform_menu(client: AsyncTestClient) -> None:
     r = await client.get("/")
     for label in ("平台管理", "注册审核", "协议客户", "短信记录", "操作日志"):
         assert label in r.text
+
+
+async def test_phone_taken_off_contract_loses_its_account(client: AsyncTestClient) -> None:
+    from datetime import timedelta
+
+    from app.security import cookie_name, now
+    from app.tables import SmsCode, SmsMessage, User
+    from tests.conftest import last_code, set_session_cookie
+
+    phone = "13611112222"
+    await _admin(client)
+    good = {"name": "协议丙", "uscc": uscc(40), "contract_no": "HT-9", "phones": phone}
+    await post(client, "/admin/contracts", good)
+    ent = await Enterprise.select().first()
+    await post(client, "/logout")
+
+    async def phone_login() -> Any:
+        await SmsCode.update({SmsCode.created_at: now() - timedelta(minutes=5)}).where(
+            SmsCode.phone == phone
+        )
+        await SmsMessage.delete().where(SmsMessage.phone == phone)
+        await post(client, "/sms-code", {"purpose": "login", "phone": phone}, htmx=True)
+        await run_jobs(client)
+        sent = await outbox(phone)
+        code = (await last_code(client, phone)) if sent else "000000"
+        return await post(client, "/login/phone", {"phone": phone, "code": code})
+
+    assert (await phone_login()).status_code == 303
+    contract_cookie = client.cookies.get(cookie_name())
+    await login(client, "admin", "Admin12345x")
+    r = await post(client, f"/admin/contracts/{ent['id']}", {**good, "phones": "13611113333"})
+    assert r.status_code == 303
+    set_session_cookie(client, contract_cookie)
+    assert (await client.get("/")).status_code == 303  # its session ended
+    r = await phone_login()
+    assert not await outbox(phone)  # no code is sent to a phone without an account
+    assert r.status_code == 200 and "验证码错误" in r.text
+    # Listed again, the same account comes back (no second one).
+    await login(client, "admin", "Admin12345x")
+    await post(client, f"/admin/contracts/{ent['id']}", good)
+    await post(client, "/logout")
+    assert (await phone_login()).status_code == 303
+    assert await User.count().where(User.phone == phone) == 1

@@ -122,6 +122,9 @@ async def test_admin_review_screen(client: AsyncTestClient) -> None:
     assert "温度计1" in r.text and "通过" in r.text
     r = await post(client, f"/admin/bookings/{b['id']}/review", {"action": "reject"})
     assert "驳回时请填写原因" in r.text
+    r = await post(client, f"/admin/bookings/{b['id']}/review", {"reason": "型号不全"})
+    assert "请点击【通过】或【驳回】" in r.text
+    assert (await Booking.select().first())["status"] == "待审核"
     r = await post(client, f"/admin/bookings/{b['id']}/review", {"action": "approve"})
     assert r.status_code == 303
     assert (await Booking.select().first())["status"] == "已通过"
