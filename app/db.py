@@ -61,7 +61,7 @@ async def bulk_insert(table: type[Table], rows: list[dict[str, Any]]) -> None:
     records = [tuple(row[c] for c in columns) for row in rows]
     name = table._meta.tablename
     engine = table._meta.db
-    async with engine.transaction() as tx:
+    async with write_transaction() as tx:
         if isinstance(engine, PostgresEngine):
             await tx.connection.copy_records_to_table(name, records=records, columns=columns)
         else:
@@ -69,3 +69,21 @@ async def bulk_insert(table: type[Table], rows: list[dict[str, Any]]) -> None:
             await tx.connection.executemany(
                 f"INSERT INTO {name} ({', '.join(columns)}) VALUES ({marks})", records
             )
+
+
+def write_transaction() -> Any:
+    """A transaction that writes. On SQLite it is IMMEDIATE: it takes the write lock at BEGIN,
+    so a second writer waits (busy timeout) instead of failing when it upgrades a read."""
+    from piccolo.engine import engine_finder
+    from piccolo.engine.sqlite import TransactionType
+
+    engine = engine_finder()
+    if isinstance(engine, SQLiteEngine):
+        return engine.transaction(transaction_type=TransactionType.immediate)
+    return engine.transaction()
+
+
+def row_locks() -> bool:
+    """Whether SELECT ... FOR UPDATE exists (PostgreSQL). SQLite's IMMEDIATE transaction
+    already holds the whole database."""
+    return get_settings().is_postgres

@@ -14,8 +14,8 @@ from datetime import timedelta
 from typing import Any
 
 import anyio
-from piccolo.engine import engine_finder
 
+from app.db import write_transaction
 from app.security import DUMMY_HASH, hash_password, now, verify_password
 from app.services import audit, sms
 from app.services.validators import (
@@ -239,7 +239,7 @@ async def register(form: dict[str, str], ip: str) -> int:
     # The code is only spent once everything else is right, so a typo elsewhere costs nothing.
     if err := await check_code(f["contact_phone"], "register", f["code"]):
         raise FormError({"code": err})
-    async with engine_finder().transaction():
+    async with write_transaction():
         enterprise = Enterprise(
             name=f["name"],
             uscc=f["uscc"],

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from piccolo.engine import engine_finder
-
+from app.db import write_transaction
 from app.security import CurrentUser, end_user_sessions, now
 from app.services import audit, sms
 from app.services.accounts import FormError
@@ -204,7 +203,7 @@ async def save_contract_customer(
             errors["phones"] = f"手机号 {'，'.join(clash)} 已属于其他协议客户"
     if errors:
         raise FormError(errors)
-    async with engine_finder().transaction():
+    async with write_transaction():
         values = {
             Enterprise.name: f["name"],
             Enterprise.uscc: f["uscc"],

@@ -13,9 +13,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import anyio
-from piccolo.engine import engine_finder
 
-from app.db import bulk_insert
+from app.db import bulk_insert, row_locks, write_transaction
 from app.security import CurrentUser, now
 from app.services import audit, sms
 from app.services.accounts import FormError
@@ -153,7 +152,9 @@ def _booking_values(form: dict[str, str]) -> dict[str, str]:
 
 
 async def _editable(scope: Scope, booking_id: int) -> dict[str, Any]:
-    booking = await get_booking(scope, booking_id)
+    """The booking, if it may still change. Called inside a write transaction it locks the
+    row, so a review cannot approve it between this check and the write that follows."""
+    booking = await get_scoped(Booking, scope, booking_id, lock=True)
     if booking["status"] not in EDITABLE:
         raise FormError({"": f"该预约{booking['status']}，不能再修改"})
     return booking
@@ -183,44 +184,48 @@ async def save_item(scope: Scope, booking_id: int, form: dict[str, str]) -> dict
     A draft also keeps the booking fields typed so far, even when the row is refused.
     Returns the booking as it is now. (The hottest handler: five statements in all.)
     """
-    booking = await _editable(scope, booking_id)
-    if booking["status"] == "草稿":
-        values = _booking_values(form)
-        await Booking.update(values).where(Booking.id == booking_id)
-        booking.update(values)
     clean, errors = validate_fields(form, BOOKING_COLUMNS)
+    async with write_transaction():
+        booking = await _editable(scope, booking_id)
+        if booking["status"] == "草稿":
+            values = _booking_values(form)
+            await Booking.update(values).where(Booking.id == booking_id)
+            booking.update(values)
     if errors:
         raise FormError(errors)
     item_id = form.get("item_id") or ""
-    if not item_id:
-        await BookingItem.insert(
-            BookingItem(booking=booking_id, enterprise=booking["enterprise"], **clean)
-        )
-    elif not item_id.isdigit() or not await BookingItem.update(clean).where(
-        (BookingItem.id == int(item_id))
-        & (BookingItem.booking == booking_id)
-        & in_scope(BookingItem, scope)
-    ).returning(BookingItem.id):
-        raise NotFound
-    booking["item_count"] = await _recount(booking_id)
+    async with write_transaction():
+        booking = await _editable(scope, booking_id)
+        if not item_id:
+            await BookingItem.insert(
+                BookingItem(booking=booking_id, enterprise=booking["enterprise"], **clean)
+            )
+        elif not item_id.isdigit() or not await BookingItem.update(clean).where(
+            (BookingItem.id == int(item_id))
+            & (BookingItem.booking == booking_id)
+            & in_scope(BookingItem, scope)
+        ).returning(BookingItem.id):
+            raise NotFound
+        booking["item_count"] = await _recount(booking_id)
     return booking
 
 
 async def delete_items(scope: Scope, booking_id: int, item_ids: Iterable[int]) -> int:
     """【删除】 the ticked rows. A row of another booking or enterprise is NotFound."""
-    await _editable(scope, booking_id)
     ids = sorted(set(item_ids))
-    if not ids:
-        raise FormError({"": "请先勾选要删除的器具"})
-    found = await BookingItem.count().where(
-        BookingItem.id.is_in(ids)
-        & (BookingItem.booking == booking_id)
-        & in_scope(BookingItem, scope)
-    )
-    if found != len(ids):
-        raise NotFound
-    await BookingItem.delete().where(BookingItem.id.is_in(ids))
-    await _recount(booking_id)
+    async with write_transaction():
+        await _editable(scope, booking_id)
+        if not ids:
+            raise FormError({"": "请先勾选要删除的器具"})
+        found = await BookingItem.count().where(
+            BookingItem.id.is_in(ids)
+            & (BookingItem.booking == booking_id)
+            & in_scope(BookingItem, scope)
+        )
+        if found != len(ids):
+            raise NotFound
+        await BookingItem.delete().where(BookingItem.id.is_in(ids))
+        await _recount(booking_id)
     return len(ids)
 
 
@@ -244,19 +249,18 @@ async def _insert_items(booking: dict[str, Any], rows: list[dict[str, Any]]) -> 
 
 
 async def add_rows(scope: Scope, booking_id: int, rows: list[dict[str, Any]]) -> int:
-    """Copy instrument rows (from the register or history) into an editable booking."""
-    booking = await _editable(scope, booking_id)
-    return await _insert_items(booking, rows)
+    """Copy instrument rows (from the register, history or a file) into an editable booking."""
+    async with write_transaction():
+        booking = await _editable(scope, booking_id)
+        return await _insert_items(booking, rows)
 
 
 async def import_items(scope: Scope, booking_id: int, data: bytes) -> int:
     """【点击上传】: all rows or none (ImportRefused lists every error)."""
-    booking = await _editable(scope, booking_id)
+    await _editable(scope, booking_id)  # a read-only booking refuses before parsing
     # Parsing takes a while for a big file: off the event loop, so other requests go on.
     rows = await anyio.to_thread.run_sync(read_instruments, data, BOOKING_COLUMNS)
-    for r in rows:
-        r["quantity"] = r["quantity"] or 1
-    return await _insert_items(booking, rows)
+    return await add_rows(scope, booking_id, rows)
 
 
 HISTORY_SEARCH = ("name", "serial_no", "model", "equipment_no", "manufacturer")
@@ -441,21 +445,24 @@ async def delete_bookings(
     ids = sorted(set(ids))
     if not ids:
         raise FormError({"": "请先勾选要删除的预约"})
-    rows = await Booking.select(Booking.id, Booking.booking_no, Booking.status).where(
-        Booking.id.is_in(ids) & in_scope(Booking, scope)
-    )
-    if len(rows) != len(ids):
-        raise NotFound
+    async with write_transaction():
+        # Locked: a booking approved a moment ago is kept, not deleted.
+        query = Booking.select(Booking.id, Booking.booking_no, Booking.status).where(
+            Booking.id.is_in(ids) & in_scope(Booking, scope)
+        )
+        rows = await (query.lock_rows() if row_locks() else query)
+        if len(rows) != len(ids):
+            raise NotFound
+        gone = [r["id"] for r in rows if r["status"] != "已通过"]
+        if gone:
+            await BookingItem.delete().where(BookingItem.booking.is_in(gone))
+            await Booking.delete().where(Booking.id.is_in(gone))
     kept = [
         f"{r['booking_no'] or '草稿'}：已通过审核，已转为检测业务，不能删除"
         for r in rows
         if r["status"] == "已通过"
     ]
-    gone = [r["id"] for r in rows if r["status"] != "已通过"]
     if gone:
-        async with engine_finder().transaction():
-            await BookingItem.delete().where(BookingItem.booking.is_in(gone))
-            await Booking.delete().where(Booking.id.is_in(gone))
         await audit.record(
             "删除预约",
             user=by,

@@ -13,9 +13,8 @@ from datetime import date, timedelta
 from typing import Any
 
 import anyio
-from piccolo.engine import engine_finder
 
-from app.db import bulk_insert
+from app.db import bulk_insert, write_transaction
 from app.security import CurrentUser, now
 from app.services import audit, bookings, sms
 from app.services.accounts import FormError
@@ -197,7 +196,7 @@ async def delete(scope: Scope, ids: Iterable[int], by: CurrentUser, ip: str) -> 
 async def upsert(scope: Scope, rows: list[dict[str, Any]]) -> tuple[int, int]:
     """Add new instruments, update those already registered (same 名称+出厂编号+型号规格)."""
     added = updated = 0
-    async with engine_finder().transaction():
+    async with write_transaction():
         existing = {
             (r["name"], r["serial_no"], r["model"]): r["id"]
             for r in await Instrument.select(

@@ -44,9 +44,17 @@ def in_scope(table: type[Table], scope: Scope) -> Any:
     return table.enterprise.is_in(list(scope.enterprise_ids))  # type: ignore[attr-defined]
 
 
-async def get_scoped(table: type[Table], scope: Scope, row_id: int, *where: Any) -> dict[str, Any]:
-    """One row by id inside the scope (and ``where``), or NotFound."""
-    row = await table.select().where(table.id == row_id, in_scope(table, scope), *where).first()
+async def get_scoped(
+    table: type[Table], scope: Scope, row_id: int, *where: Any, lock: bool = False
+) -> dict[str, Any]:
+    """One row by id inside the scope (and ``where``), or NotFound. ``lock`` (inside a write
+    transaction) holds the row until it ends, so its state cannot change meanwhile."""
+    from app.db import row_locks
+
+    query = table.select().where(table.id == row_id, in_scope(table, scope), *where)
+    if lock and row_locks():
+        query = query.lock_rows()
+    row = await query.first()
     if row is None:
         raise NotFound
     return row
