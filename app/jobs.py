@@ -10,6 +10,7 @@ import asyncio
 import logging
 from typing import Any
 
+from app.clock import seconds_until
 from app.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -62,18 +63,6 @@ async def close() -> None:
         await pool.aclose()
 
 
-def seconds_until_next(hour: int, minute: int = 0) -> float:
-    """Seconds from now to the next ``hour:minute`` China time."""
-    from datetime import datetime, timedelta
-    from zoneinfo import ZoneInfo
-
-    now = datetime.now(ZoneInfo("Asia/Shanghai"))
-    target = now.replace(hour=hour, minute=minute, second=0, microsecond=0)
-    if target <= now:
-        target += timedelta(days=1)
-    return (target - now).total_seconds()
-
-
 async def daily_scheduler() -> None:
     """Embedded mode's cron: the reminder once at start (catching up) and daily at 08:00.
 
@@ -85,4 +74,4 @@ async def daily_scheduler() -> None:
     while True:
         await enqueue("remind_due_instruments")
         await DatabaseSessionStore().purge_expired()  # Redis expires its sessions itself
-        await asyncio.sleep(seconds_until_next(8))
+        await asyncio.sleep(seconds_until(8))

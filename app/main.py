@@ -11,7 +11,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
-from zoneinfo import ZoneInfo
 
 from litestar import Litestar, MediaType, Request, Response, Router, get
 from litestar.config.csrf import CSRFConfig
@@ -31,6 +30,7 @@ from litestar.static_files import create_static_files_router
 from litestar.status_codes import HTTP_303_SEE_OTHER
 from litestar.template.config import TemplateConfig
 
+from app.clock import TZ
 from app.routes import _render
 from app.routes.admin import AdminController
 from app.routes.api import BEARER, LabApiController
@@ -43,7 +43,6 @@ from app.settings import get_settings
 
 HERE = Path(__file__).resolve().parent
 log = logging.getLogger("app")
-TZ = ZoneInfo("Asia/Shanghai")
 
 
 def localtime(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:

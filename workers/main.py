@@ -7,6 +7,7 @@ from typing import Any
 from arq import cron
 from arq.connections import RedisSettings
 
+from app.clock import TZ
 from app.settings import get_settings
 from workers.tasks import remind_due_instruments, send_sms
 
@@ -25,8 +26,11 @@ async def shutdown(ctx: dict[str, Any]) -> None:
 
 class WorkerSettings:
     functions = [send_sms, remind_due_instruments]
-    # 08:00 China time; unique=True (the default) keeps two workers from both running it.
-    cron_jobs = [cron(remind_due_instruments, hour={0}, minute={0}, run_at_startup=True)]
+    # The reminder at 08:00 China time, whatever the host's time zone (and once at start-up,
+    # catching up after a restart; it is idempotent). unique=True keeps two workers from
+    # both running it.
+    timezone = TZ
+    cron_jobs = [cron(remind_due_instruments, hour={8}, minute={0}, run_at_startup=True)]
     on_startup = startup
     on_shutdown = shutdown
     redis_settings = RedisSettings.from_dsn(get_settings().redis_url or "redis://127.0.0.1:6379")

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
+from datetime import date, timedelta
 
+from app.clock import day_start
 from app.security import CurrentUser
 from app.tables import AuditLog
 
@@ -20,6 +21,10 @@ EVENTS = (
     "证书上传",
     "用户管理",
     "企业管理",
+    "基础信息",
+    "提交预约",
+    "删除预约",
+    "器具托管",
 )
 
 
@@ -63,9 +68,9 @@ async def search(
     if event:
         where.append(AuditLog.event == event)
     if start:
-        where.append(AuditLog.at >= datetime.combine(start, time.min).astimezone())
+        where.append(AuditLog.at >= day_start(start))
     if end:
-        where.append(AuditLog.at < datetime.combine(end + timedelta(days=1), time.min).astimezone())
+        where.append(AuditLog.at < day_start(end + timedelta(days=1)))
     query = AuditLog.select().order_by(AuditLog.id, ascending=False)
     count = AuditLog.count()
     if where:

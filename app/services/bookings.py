@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import anyio
 
+from app.clock import today
 from app.db import bulk_insert, row_locks, write_transaction
 from app.security import CurrentUser, now
 from app.services import audit, sms
@@ -23,7 +23,6 @@ from app.services.tenancy import NotFound, Scope, get_scoped, in_scope
 from app.services.validators import mobile_error, normalize_phone
 from app.tables import BasicInfo, Booking, BookingItem
 
-TZ = ZoneInfo("Asia/Shanghai")
 STATUSES = ("草稿", "待审核", "已通过", "已驳回")
 EDITABLE = ("草稿", "待审核", "已驳回")
 ITEM_KEYS = tuple(c.key for c in BOOKING_COLUMNS)
@@ -60,10 +59,6 @@ PREFILL = {
     "contact_phone": "phone",
 }
 PHONE_CHARS = set("0123456789-+() 转")
-
-
-def today() -> date:
-    return datetime.now(TZ).date()
 
 
 # ------------------------------------------------------------------------------ 基础信息

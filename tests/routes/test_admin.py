@@ -203,3 +203,27 @@ async def test_phone_taken_off_contract_loses_its_account(client: AsyncTestClien
     await post(client, "/logout")
     assert (await phone_login()).status_code == 303
     assert await User.count().where(User.phone == phone) == 1
+
+
+async def test_audit_date_filter_is_china_time(client: AsyncTestClient) -> None:
+    """An event at 00:30 China time (16:30 UTC the day before) is found on its China date."""
+    from datetime import UTC, datetime
+
+    from app.tables import AuditLog
+
+    await _admin(client)
+    await AuditLog.insert(
+        AuditLog(at=datetime(2026, 3, 9, 16, 30, tzinfo=UTC), event="登录", username="night-owl")
+    )
+    r = await client.get("/admin/audit?start=2026-03-10&end=2026-03-10")
+    assert "night-owl" in r.text and "2026-03-10 00:30" in r.text
+    r = await client.get("/admin/audit?start=2026-03-09&end=2026-03-09")
+    assert "night-owl" not in r.text
+
+
+def test_worker_cron_runs_at_8_china_time() -> None:
+    from app.clock import TZ
+    from workers.main import WorkerSettings
+
+    assert WorkerSettings.timezone is TZ
+    assert WorkerSettings.cron_jobs[0].hour == {8}
