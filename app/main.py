@@ -91,6 +91,9 @@ def _wants_json(request: Request) -> bool:
 def _error_page(request: Request, status: int, title: str, message: str) -> Response[Any]:
     if _wants_json(request):
         return Response({"detail": message, "status_code": status}, status_code=status)
+    if request.headers.get("hx-request"):
+        # htmx swaps no error answer; app.js shows this text in the page's error bar.
+        return Response(message, status_code=status, media_type=MediaType.TEXT)
     user = request.scope.get("user")
     return Template(
         template_name="error.html",

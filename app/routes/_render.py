@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 from litestar import Request
 from litestar.response import Redirect, Template
@@ -128,3 +129,12 @@ def fragment(request: Request) -> bool:
     """Answer with the partial only: an htmx swap, but not htmx restoring history after
     Back (that request wants the whole page)."""
     return bool(request.htmx) and not request.htmx.history_restore_request
+
+
+def list_query(request: Request) -> dict[str, str]:
+    """The query of the list the user is looking at. After a POST made from it (删除 and the
+    like) that is HX-Current-URL (htmx) or the Referer, not the action's own URL."""
+    if request.method == "GET":
+        return dict(request.query_params)
+    current = request.headers.get("hx-current-url") or request.headers.get("referer", "")
+    return dict(parse_qsl(urlsplit(current).query))

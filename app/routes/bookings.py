@@ -12,7 +12,17 @@ from litestar.params import FromPath
 from litestar.response import Redirect, Template
 from litestar_htmx import ClientRedirect
 
-from app.routes._render import client_ip, form_data, fragment, go, page, page_number, pager, picker
+from app.routes._render import (
+    client_ip,
+    form_data,
+    fragment,
+    go,
+    list_query,
+    page,
+    page_number,
+    pager,
+    picker,
+)
 from app.security import customer_required, enterprise_admin_required
 from app.services import bookings
 from app.services.accounts import FormError
@@ -125,6 +135,26 @@ def history_picker(url: str, target: str, swap: str = "outerHTML") -> dict[str, 
     }
 
 
+async def _records(request: Request, template: str, **extra: Any) -> Template:
+    """预约记录 with the filters and page of the list the user is on."""
+    qp = list_query(request)
+    p = page_number(qp.get("page"))
+    filters = {k: qp.get(k, "").strip() for k in ("status", "start", "end", "q")}
+    rows, total = await bookings.list_bookings(
+        await _scope(request), page=p, per_page=PER_PAGE, **filters
+    )
+    return page(
+        template,
+        request,
+        rows=rows,
+        pager=pager(total, p, PER_PAGE),
+        filters=filters,
+        statuses=bookings.STATUSES,
+        submitted=qp.get("submitted", ""),
+        **extra,
+    )
+
+
 class BookingController(Controller):
     path = "/bookings"
     guards = [customer_required]
@@ -132,54 +162,29 @@ class BookingController(Controller):
     @get("/")
     async def records(self, request: Request) -> Template:
         """预约记录. An htmx filter change gets only the rows."""
-        qp = request.query_params
-        p = page_number(qp.get("page"))
-        filters = {k: qp.get(k, "").strip() for k in ("status", "start", "end", "q")}
-        rows, total = await bookings.list_bookings(
-            await _scope(request), page=p, per_page=PER_PAGE, **filters
-        )
         template = "bookings/_records.html" if fragment(request) else "bookings/records.html"
-        response = page(
-            template,
-            request,
-            rows=rows,
-            pager=pager(total, p, PER_PAGE),
-            filters=filters,
-            statuses=bookings.STATUSES,
-            submitted=qp.get("submitted", ""),
-            kept=[],
-            deleted=None,
-        )
+        response = await _records(request, template, kept=[], deleted=None)
         response.headers["Vary"] = "HX-Request"
         return response
 
     @post("/delete", status_code=200)
     async def delete(self, request: Request) -> Template:
+        """【删除】 the ticked bookings; the list comes back with the filters it had."""
         form = await request.form()
-        scope = await _scope(request)
         try:
             deleted, kept = await bookings.delete_bookings(
-                scope, _ids(form, "ids"), request.scope["user"], client_ip(request)
+                await _scope(request),
+                _ids(form, "ids"),
+                request.scope["user"],
+                client_ip(request),
             )
             error = ""
         except NotFound:
             raise NotFoundException("预约不存在") from None
         except FormError as e:
             deleted, kept, error = 0, [], e.errors[""]
-        rows, total = await bookings.list_bookings(scope, per_page=PER_PAGE)
         template = "bookings/_records.html" if request.htmx else "bookings/records.html"
-        return page(
-            template,
-            request,
-            rows=rows,
-            pager=pager(total, 1, PER_PAGE),
-            filters={},
-            statuses=bookings.STATUSES,
-            submitted="",
-            kept=kept,
-            deleted=deleted,
-            error=error,
-        )
+        return await _records(request, template, kept=kept, deleted=deleted, error=error)
 
     @get("/new")
     async def new(self, request: Request) -> Template:

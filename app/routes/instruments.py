@@ -18,7 +18,17 @@ from litestar.params import FromPath
 from litestar.response import File, Redirect, Template
 from litestar_htmx import ClientRedirect
 
-from app.routes._render import client_ip, form_data, fragment, go, page, page_number, pager, picker
+from app.routes._render import (
+    client_ip,
+    form_data,
+    fragment,
+    go,
+    list_query,
+    page,
+    page_number,
+    pager,
+    picker,
+)
 from app.routes.bookings import XLSX, _ids, _scope, _section, history_picker
 from app.security import customer_required
 from app.services import bookings, instruments
@@ -49,7 +59,7 @@ CUSTODY_COLUMNS = [
 
 
 def _filters(request: Request) -> dict[str, str]:
-    qp = request.query_params
+    qp = list_query(request)
     state = qp.get("state", "all")
     return {
         "q": qp.get("q", "").strip(),
@@ -60,7 +70,7 @@ def _filters(request: Request) -> dict[str, str]:
 
 async def _list_page(request: Request, template: str, **extra: Any) -> Template:
     f = _filters(request)
-    p = page_number(request.query_params.get("page"))
+    p = page_number(list_query(request).get("page"))
     rows, total = await instruments.list_instruments(
         await _scope(request), page=p, per_page=PER_PAGE, **f
     )

@@ -213,6 +213,26 @@
   /* ------------------------------------------------------------------
    * 5. Dialogs: [data-open-dialog="id"] opens, [data-close-dialog] closes
    * ------------------------------------------------------------------ */
+  // An htmx request that fails (expired page, a file too large, a server error, no network)
+  // swaps nothing: say so in the page's error bar instead of doing nothing visible.
+  const showError = (text) => {
+    const bar = document.getElementById('htmx-error');
+    if (!bar) { window.alert(text); return; }
+    bar.textContent = text;
+    bar.hidden = false;
+    bar.scrollIntoView({ block: 'nearest' });
+  };
+  document.addEventListener('htmx:responseError', (e) => {
+    const xhr = e.detail.xhr;
+    const plain = (xhr.getResponseHeader('Content-Type') || '').startsWith('text/plain');
+    showError(plain && xhr.responseText ? xhr.responseText : '操作失败，请刷新页面后重试');
+  });
+  document.addEventListener('htmx:sendError', () => showError('网络连接失败，请检查网络后重试'));
+  document.addEventListener('htmx:beforeRequest', () => {
+    const bar = document.getElementById('htmx-error');
+    if (bar) bar.hidden = true;
+  });
+
   // A picker's form ([data-close-on-success]) closes its dialog once htmx has its answer;
   // closing on click would cancel the submit htmx is about to send.
   document.addEventListener('htmx:afterRequest', (e) => {

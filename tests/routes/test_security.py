@@ -60,3 +60,16 @@ async def test_session_cookie_is_httponly_samesite(client: AsyncTestClient) -> N
     r = await post(client, "/login", {"username": form["username"], "password": form["password"]})
     cookie = r.headers["set-cookie"].lower()
     assert "httponly" in cookie and "samesite=lax" in cookie and "path=/" in cookie
+
+
+async def test_htmx_errors_come_back_as_a_short_text(client: AsyncTestClient) -> None:
+    await company_user(client, n=4, phone="13800000004")
+    r = await client.post(
+        "/bookings/99999/items",
+        data={"name": "x"},
+        headers={"HX-Request": "true", "X-CSRFToken": "stale"},
+    )
+    assert r.status_code == 403 and r.headers["content-type"].startswith("text/plain")
+    assert "刷新页面" in r.text and "<html" not in r.text
+    r = await client.get("/bookings/99999/history", headers={"HX-Request": "true"})
+    assert r.status_code == 404 and "<html" not in r.text
