@@ -87,3 +87,23 @@ def row_locks() -> bool:
     """Whether SELECT ... FOR UPDATE exists (PostgreSQL). SQLite's IMMEDIATE transaction
     already holds the whole database."""
     return get_settings().is_postgres
+
+
+def matches(column: Any, text: str) -> Any:
+    """``column`` contains ``text``, ignoring case on both databases (SQLite's LIKE already
+    does for ASCII; PostgreSQL needs ILIKE, which Piccolo would warn about on SQLite)."""
+    pattern = f"%{text}%"
+    return column.ilike(pattern) if get_settings().is_postgres else column.like(pattern)
+
+
+def any_matches(columns: list[Any], text: str) -> Any:
+    """Any of ``columns`` contains ``text``."""
+    condition = matches(columns[0], text)
+    for column in columns[1:]:
+        condition = condition | matches(column, text)
+    return condition
+
+
+def like_operator() -> str:
+    """The case-insensitive LIKE of raw SQL."""
+    return "ILIKE" if get_settings().is_postgres else "LIKE"

@@ -230,9 +230,17 @@ async def register(form: dict[str, str], ip: str) -> int:
         errors["password2"] = "两次输入的密码不一致"
     if f["agree"] not in ("1", "on", "true"):
         errors["agree"] = "请阅读并勾选免责声明"
-    if "uscc" not in errors and await Enterprise.exists().where(Enterprise.uscc == f["uscc"]):
+    # A rejected application may be made again: it is replaced (it never had any data).
+    earlier = (
+        await Enterprise.select(Enterprise.id, Enterprise.status)
+        .where(Enterprise.uscc == f["uscc"])
+        .first()
+    )
+    rejected = earlier["id"] if earlier and earlier["status"] == "rejected" else None
+    if "uscc" not in errors and earlier and rejected is None:
         errors["uscc"] = "该统一社会信用代码已注册，如忘记账号请联系平台管理员"
-    if "username" not in errors and await User.exists().where(User.username == f["username"]):
+    taken = await User.select(User.enterprise).where(User.username == f["username"]).first()
+    if "username" not in errors and taken and (rejected is None or taken["enterprise"] != rejected):
         errors["username"] = "该登录账号已被使用"
     if errors:
         raise FormError(errors)
@@ -240,6 +248,11 @@ async def register(form: dict[str, str], ip: str) -> int:
     if err := await check_code(f["contact_phone"], "register", f["code"]):
         raise FormError({"code": err})
     async with write_transaction():
+        if rejected is not None:
+            await User.delete().where(User.enterprise == rejected)
+            await Enterprise.delete().where(
+                (Enterprise.id == rejected) & (Enterprise.status == "rejected")
+            )
         enterprise = Enterprise(
             name=f["name"],
             uscc=f["uscc"],

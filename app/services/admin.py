@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.db import write_transaction
+from app.db import any_matches, write_transaction
 from app.security import CurrentUser, end_user_sessions, now
 from app.services import audit, sms
 from app.services.accounts import FormError
@@ -23,8 +23,7 @@ async def registrations(
     if status in STATUS_LABELS:
         where.append(Enterprise.status == status)
     if keyword:
-        like = f"%{keyword}%"
-        where.append(Enterprise.name.like(like) | Enterprise.uscc.like(like))
+        where.append(any_matches([Enterprise.name, Enterprise.uscc], keyword))
     rows = (
         await Enterprise.select()
         .where(*where)
@@ -121,11 +120,8 @@ async def contract_customers(
 ) -> tuple[list[dict[str, Any]], int]:
     where = [Enterprise.is_contract == True]  # noqa: E712
     if keyword:
-        like = f"%{keyword}%"
         where.append(
-            Enterprise.name.like(like)
-            | Enterprise.uscc.like(like)
-            | Enterprise.contract_no.like(like)
+            any_matches([Enterprise.name, Enterprise.uscc, Enterprise.contract_no], keyword)
         )
     rows = (
         await Enterprise.select()

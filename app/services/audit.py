@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 from app.clock import day_start
+from app.db import any_matches
 from app.security import CurrentUser
 from app.tables import AuditLog
 
@@ -61,10 +62,7 @@ async def search(
     """Newest first; keyword matches the user name, address or detail."""
     where = []
     if keyword:
-        like = f"%{keyword}%"
-        where.append(
-            AuditLog.username.like(like) | AuditLog.detail.like(like) | AuditLog.ip.like(like)
-        )
+        where.append(any_matches([AuditLog.username, AuditLog.detail, AuditLog.ip], keyword))
     if event:
         where.append(AuditLog.event == event)
     if start:

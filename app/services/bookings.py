@@ -14,7 +14,7 @@ from typing import Any
 import anyio
 
 from app.clock import today
-from app.db import bulk_insert, row_locks, write_transaction
+from app.db import any_matches, bulk_insert, like_operator, row_locks, write_transaction
 from app.security import CurrentUser, now
 from app.services import audit, sms
 from app.services.accounts import FormError
@@ -272,7 +272,8 @@ async def history(
     )
     args: list[Any] = []
     if q:
-        where += " AND (" + " OR ".join(f"i.{c} LIKE {{}}" for c in HISTORY_SEARCH) + ")"
+        op = like_operator()
+        where += " AND (" + " OR ".join(f"i.{c} {op} {{}}" for c in HISTORY_SEARCH) + ")"
         args += [f"%{q}%"] * len(HISTORY_SEARCH)
     grouped = (
         f"SELECT MAX(i.id) AS id FROM booking_item i WHERE {where} "
@@ -385,11 +386,8 @@ def _list_where(scope: Scope, status: str, start: str, end: str, q: str) -> list
     if end:
         where.append(Booking.expected_date <= end)
     if q:
-        like = f"%{q}%"
         where.append(
-            Booking.booking_no.like(like)
-            | Booking.client_name.like(like)
-            | Booking.contact_name.like(like)
+            any_matches([Booking.booking_no, Booking.client_name, Booking.contact_name], q)
         )
     return where
 
@@ -550,8 +548,7 @@ async def admin_list(
     if status in STATUSES:
         where.append(Booking.status == status)
     if q:
-        like = f"%{q}%"
-        where.append(Booking.booking_no.like(like) | Booking.client_name.like(like))
+        where.append(any_matches([Booking.booking_no, Booking.client_name], q))
     total = await Booking.count().where(*where)
     rows = (
         await Booking.select(*LIST_COLUMNS, Booking.mobile, Booking.contact_name)

@@ -14,7 +14,7 @@ from typing import Any
 
 import anyio
 
-from app.db import bulk_insert, write_transaction
+from app.db import any_matches, bulk_insert, write_transaction
 from app.security import CurrentUser, now
 from app.services import audit, bookings, sms
 from app.services.accounts import FormError
@@ -80,12 +80,7 @@ def _where(scope: Scope, q: str, state: str) -> list[Any]:
     elif state == "ok":
         where.append(Instrument.valid_until > soon)
     if q:
-        like = f"%{q}%"
-        cond = None
-        for key in SEARCH:
-            c = getattr(Instrument, key).like(like)
-            cond = c if cond is None else cond | c
-        where.append(cond)
+        where.append(any_matches([getattr(Instrument, key) for key in SEARCH], q))
     return where
 
 

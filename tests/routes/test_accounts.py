@@ -469,3 +469,22 @@ async def test_database_sessions_are_purged_after_idle_timeout() -> None:
     )
     await store.purge_expired()
     assert await store.get("old") is None and await store.get("fresh") is not None
+
+
+async def test_rejected_company_can_apply_again(client: AsyncTestClient) -> None:
+    first = await register_company(client, n=21, phone="13800000210", username="again")
+    await Enterprise.update(
+        {Enterprise.status: "rejected", Enterprise.reject_reason: "地址不全"}
+    ).where(Enterprise.uscc == first["uscc"])
+    form = await _register_form(
+        client,
+        phone="13800000211",
+        uscc=first["uscc"],
+        username="again",
+        address="南京市江宁区完整地址8号",
+    )
+    r = await post(client, "/register", form)
+    assert "待审核" in r.text
+    ent = await Enterprise.select().where(Enterprise.uscc == first["uscc"]).first()
+    assert ent["status"] == "pending" and ent["address"] == "南京市江宁区完整地址8号"
+    assert await Enterprise.count() == 1 and await User.count() == 1

@@ -355,3 +355,14 @@ async def test_import_of_5000_rows(client: AsyncTestClient) -> None:
     assert "已导入5000个器具" in r.text
     assert await BookingItem.count() == 5000
     assert (await Booking.select().first())["item_count"] == 10000
+
+
+async def test_keyword_search_ignores_case(client: AsyncTestClient) -> None:
+    """预约单号 typed in lower case is found on PostgreSQL as on SQLite."""
+    await company_user(client)
+    b = await submitted_booking(client)
+    r = await client.get(f"/bookings?q={b['booking_no'].lower()}")
+    assert b["booking_no"] in r.text
+    booking_id = await open_form(client)
+    r = await client.get(f"/bookings/{booking_id}/history?q=SB-1".lower())
+    assert "温度计1" in r.text
