@@ -64,14 +64,13 @@ async def close() -> None:
 
 
 async def daily_scheduler() -> None:
-    """Embedded mode's cron: the reminder once at start (catching up) and daily at 08:00.
+    """Embedded mode's cron: the reminder and the clean-up once at start (catching up) and
+    daily at 08:00.
 
     Production runs the same job through arq's cron (workers/main.py). The job is
     idempotent, so a restart that runs it again sends nothing twice.
     """
-    from app.security import DatabaseSessionStore
-
     while True:
         await enqueue("remind_due_instruments")
-        await DatabaseSessionStore().purge_expired()  # Redis expires its sessions itself
+        await enqueue("daily_cleanup")
         await asyncio.sleep(seconds_until(8))

@@ -208,7 +208,7 @@ def create_app() -> Litestar:
             header_name="x-csrftoken",
             cookie_secure=settings.secure_cookies,
             cookie_samesite="lax",
-            exclude=["/api/"],
+            exclude=["^/api/"],  # a regex: only paths that start with it,
         ),
         middleware=[DefineMiddleware(SessionAuthMiddleware)],
         before_send=[add_security_headers],

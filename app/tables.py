@@ -15,6 +15,7 @@ from piccolo.columns import (
     Timestamptz,
     Varchar,
 )
+from piccolo.columns.base import OnDelete
 from piccolo.columns.defaults.timestamptz import TimestamptzNow
 from piccolo.table import Table
 
@@ -139,7 +140,8 @@ class Booking(Table):
     """预约送检: a booking, from 草稿 (the draft kept while the form is filled) to review."""
 
     enterprise = ForeignKey(Enterprise, index=True)
-    created_by = ForeignKey(User, null=True, default=None, index=True)
+    # Deleting a sub-account must not delete the bookings it made.
+    created_by = ForeignKey(User, null=True, default=None, index=True, on_delete=OnDelete.set_null)
     booking_no = Varchar(length=30, null=True, default=None, unique=True)  # 预约单号
     # 草稿 / 待审核 / 已通过 / 已驳回
     status = Varchar(length=10, default="草稿", index=True)

@@ -9,7 +9,7 @@ from arq.connections import RedisSettings
 
 from app.clock import TZ
 from app.settings import get_settings
-from workers.tasks import remind_due_instruments, send_sms
+from workers.tasks import daily_cleanup, remind_due_instruments, send_sms
 
 
 async def startup(ctx: dict[str, Any]) -> None:
@@ -25,12 +25,15 @@ async def shutdown(ctx: dict[str, Any]) -> None:
 
 
 class WorkerSettings:
-    functions = [send_sms, remind_due_instruments]
+    functions = [send_sms, remind_due_instruments, daily_cleanup]
     # The reminder at 08:00 China time, whatever the host's time zone (and once at start-up,
     # catching up after a restart; it is idempotent). unique=True keeps two workers from
     # both running it.
     timezone = TZ
-    cron_jobs = [cron(remind_due_instruments, hour={8}, minute={0}, run_at_startup=True)]
+    cron_jobs = [
+        cron(remind_due_instruments, hour={8}, minute={0}, run_at_startup=True),
+        cron(daily_cleanup, hour={3}, minute={30}),
+    ]
     on_startup = startup
     on_shutdown = shutdown
     redis_settings = RedisSettings.from_dsn(get_settings().redis_url or "redis://127.0.0.1:6379")

@@ -31,7 +31,17 @@ async def remind_due_instruments(ctx: dict[str, Any]) -> int:
     return await instruments.remind_due()
 
 
+async def daily_cleanup(ctx: dict[str, Any]) -> None:
+    """Old throttling records, and expired sessions kept in the database (embedded mode)."""
+    from app.security import DatabaseSessionStore
+    from app.services.accounts import purge_old_records
+
+    await purge_old_records()
+    await DatabaseSessionStore().purge_expired()
+
+
 TASKS: dict[str, Callable[..., Awaitable[Any]]] = {
     "send_sms": send_sms,
     "remind_due_instruments": remind_due_instruments,
+    "daily_cleanup": daily_cleanup,
 }

@@ -523,3 +523,9 @@ async def ensure_admin(username: str, password: str) -> tuple[bool, str]:
         )
     )
     return True, password
+
+
+async def purge_old_records() -> None:
+    """Throttling records are needed for a day at most (the daily code cap)."""
+    await LoginAttempt.delete().where(LoginAttempt.at < now() - timedelta(days=2))
+    await SmsCode.delete().where(SmsCode.created_at < now() - timedelta(days=2))

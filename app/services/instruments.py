@@ -124,11 +124,12 @@ def _complete(clean: dict[str, Any]) -> dict[str, Any]:
     return clean
 
 
-async def _identity_taken(scope: Scope, clean: dict[str, Any], except_id: int | None) -> bool:
+async def _identity_taken(enterprise_id: int, clean: dict[str, Any], except_id: int | None) -> bool:
+    """Another instrument of that enterprise has the same 名称 + 出厂编号 + 型号规格."""
     row = (
         await Instrument.select(Instrument.id)
         .where(
-            (Instrument.enterprise == scope.enterprise_id)
+            (Instrument.enterprise == enterprise_id)
             & (Instrument.name == clean["name"])
             & (Instrument.serial_no == clean["serial_no"])
             & (Instrument.model == clean["model"])
@@ -146,10 +147,14 @@ async def save(
     instrument_id: int | None = None,
 ) -> int:
     """【新增】 / 【编辑】: the same checks as an imported row."""
+    # A parent account may edit a subsidiary's instrument: its own enterprise is the one.
+    enterprise_id = scope.enterprise_id
     if instrument_id is not None:
-        await get(scope, instrument_id)
+        enterprise_id = (await get(scope, instrument_id))["enterprise"]
     clean, errors = validate_fields(form, REGISTER_COLUMNS)
-    if not errors and await _identity_taken(scope, clean, instrument_id):
+    for key in TEXT_KEYS:
+        clean[key] = clean[key] or ""
+    if not errors and await _identity_taken(enterprise_id, clean, instrument_id):
         errors["serial_no"] = "器具托管中已有同名称、同出厂编号、同型号规格的器具"
     if errors:
         raise FormError(errors)

@@ -7,6 +7,8 @@ runs. Delivery claims the message atomically, so a job that runs twice sends onc
 from __future__ import annotations
 
 import json
+import re
+from datetime import timedelta
 from typing import Any
 
 from app.security import now
@@ -14,6 +16,8 @@ from app.settings import get_settings
 from app.tables import SmsMessage
 
 SIGN = "【计量客户服务平台】"
+CODE_RE = re.compile(r"验证码为\d{6}")
+STUCK_AFTER = timedelta(minutes=5)
 
 
 async def queue(
@@ -70,10 +74,16 @@ def _backend() -> Any:
 
 
 async def deliver(message_id: int) -> str:
-    """Send a queued message once. Raises on provider failure so arq retries it."""
+    """Send a queued message once. Raises on provider failure so arq retries it.
+
+    A message left 发送中 by a worker that died is claimed again after STUCK_AFTER.
+    """
+    claimable = SmsMessage.status.is_in(["待发送", "发送失败"]) | (
+        (SmsMessage.status == "发送中") & (SmsMessage.created_at < now() - STUCK_AFTER)
+    )
     claimed = (
         await SmsMessage.update({SmsMessage.status: "发送中"})
-        .where((SmsMessage.id == message_id) & (SmsMessage.status.is_in(["待发送", "发送失败"])))
+        .where((SmsMessage.id == message_id) & claimable)
         .returning(SmsMessage.phone, SmsMessage.kind, SmsMessage.params)
     )
     if not claimed:
@@ -97,9 +107,17 @@ async def deliver(message_id: int) -> str:
             {SmsMessage.status: "发送失败", SmsMessage.error: str(exc)[:500]}
         ).where(SmsMessage.id == message_id)
         raise
-    await SmsMessage.update(
-        {SmsMessage.status: "已发送", SmsMessage.provider_ref: ref, SmsMessage.sent_at: now()}
-    ).where(SmsMessage.id == message_id)
+    done: dict[Any, Any] = {
+        SmsMessage.status: "已发送",
+        SmsMessage.provider_ref: ref,
+        SmsMessage.sent_at: now(),
+    }
+    if row["kind"] == "code":
+        # Delivered by a real provider: the code is stored only as a hash from now on.
+        text = await SmsMessage.select(SmsMessage.text).where(SmsMessage.id == message_id).first()
+        done[SmsMessage.text] = CODE_RE.sub("验证码为******", text["text"] if text else "")
+        done[SmsMessage.params] = "{}"
+    await SmsMessage.update(done).where(SmsMessage.id == message_id)
     return "sent"
 
 

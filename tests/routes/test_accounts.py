@@ -488,3 +488,25 @@ async def test_rejected_company_can_apply_again(client: AsyncTestClient) -> None
     ent = await Enterprise.select().where(Enterprise.uscc == first["uscc"]).first()
     assert ent["status"] == "pending" and ent["address"] == "南京市江宁区完整地址8号"
     assert await Enterprise.count() == 1 and await User.count() == 1
+
+
+async def test_old_throttling_records_are_purged() -> None:
+    from app.services.accounts import purge_old_records
+
+    await LoginAttempt.insert(
+        LoginAttempt(username="a", ip="1", at=now() - timedelta(days=3)),
+        LoginAttempt(username="b", ip="1"),
+    )
+    await SmsCode.insert(
+        SmsCode(
+            phone="1",
+            purpose="login",
+            code_hash="x",
+            ip="1",
+            created_at=now() - timedelta(days=3),
+            expires_at=now(),
+        )
+    )
+    await purge_old_records()
+    assert [r["username"] for r in await LoginAttempt.select()] == ["b"]
+    assert await SmsCode.count() == 0

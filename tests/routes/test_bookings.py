@@ -366,3 +366,13 @@ async def test_keyword_search_ignores_case(client: AsyncTestClient) -> None:
     booking_id = await open_form(client)
     r = await client.get(f"/bookings/{booking_id}/history?q=SB-1".lower())
     assert "温度计1" in r.text
+
+
+async def test_deleting_an_account_keeps_its_bookings(client: AsyncTestClient) -> None:
+    from app.tables import User
+
+    await company_user(client)
+    b = await submitted_booking(client)
+    await User.delete().where(User.id == b["created_by"])
+    row = await Booking.select().where(Booking.id == b["id"]).first()
+    assert row is not None and row["created_by"] is None

@@ -105,3 +105,32 @@ async def test_failed_provider_is_retried_and_recorded(
     row = await SmsMessage.select().where(SmsMessage.id == message_id).first()
     assert row["status"] == "已发送" and row["provider_ref"] == "biz-42"
     assert len(calls) == 2 and "provider down" in row["error"]
+
+
+async def test_provider_delivered_code_is_not_kept_in_clear(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    class Ok:
+        async def send(self, phone: str, template: str, params: dict[str, str]) -> str:
+            assert params == {"code": "123456"}
+            return "biz-1"
+
+    monkeypatch.setattr(sms, "_backend", lambda: Ok())
+    message_id = await _message()
+    assert await sms.deliver(message_id) == "sent"
+    row = await SmsMessage.select().where(SmsMessage.id == message_id).first()
+    assert "123456" not in row["text"] and "******" in row["text"] and row["params"] == "{}"
+
+
+async def test_message_left_sending_by_a_dead_worker_is_sent_later() -> None:
+    from datetime import timedelta
+
+    from app.security import now
+
+    message_id = await _message()
+    await SmsMessage.update({SmsMessage.status: "发送中"}).where(SmsMessage.id == message_id)
+    assert await sms.deliver(message_id) == "skipped"  # another worker may be sending it
+    await SmsMessage.update({SmsMessage.created_at: now() - timedelta(minutes=6)}).where(
+        SmsMessage.id == message_id
+    )
+    assert await sms.deliver(message_id) == "outbox"
