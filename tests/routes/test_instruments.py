@@ -206,6 +206,8 @@ async def test_other_enterprise_gets_404(client: AsyncTestClient) -> None:
     await company_user(client, n=1, phone="13800000001")
     await add(client, **reg(1))
     theirs = (await Instrument.select().first())["id"]
+    await submitted_booking(client)
+    their_history = (await BookingItem.select().first())["id"]
     await post(client, "/logout")
     await company_user(client, n=2, phone="13800000002")
     mine = await open_form(client)
@@ -215,11 +217,13 @@ async def test_other_enterprise_gets_404(client: AsyncTestClient) -> None:
         await post(client, "/instruments/delete", {"ids": [str(theirs)]}),
         await post(client, "/instruments/to-booking", {"ids": [str(theirs)]}),
         await post(client, f"/bookings/{mine}/custody", {"custody_ids": [str(theirs)]}),
+        await post(client, "/instruments/history", {"history_ids": [str(their_history)]}),
         await post(client, "/instruments/edit", {"ids": [str(theirs)]}),
     ]
     assert [r.status_code for r in checks] == [404] * len(checks)
     assert "压力表1" not in (await client.get("/instruments")).text
     assert "压力表1" not in (await client.get(f"/bookings/{mine}/custody")).text
+    assert "温度计1" not in (await client.get("/instruments/history")).text
     rows = list(
         openpyxl.load_workbook(io.BytesIO((await client.get("/instruments/export.xlsx")).content))
         .worksheets[0]
