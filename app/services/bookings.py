@@ -180,28 +180,28 @@ async def save_item(scope: Scope, booking_id: int, form: dict[str, str]) -> dict
     Returns the booking as it is now. (The hottest handler: five statements in all.)
     """
     clean, errors = validate_fields(form, BOOKING_COLUMNS)
+    item_id = form.get("item_id") or ""
     async with write_transaction():
         booking = await _editable(scope, booking_id)
         if booking["status"] == "草稿":
             values = _booking_values(form)
             await Booking.update(values).where(Booking.id == booking_id)
             booking.update(values)
+        if not errors:
+            if not item_id:
+                await BookingItem.insert(
+                    BookingItem(booking=booking_id, enterprise=booking["enterprise"], **clean)
+                )
+            elif not item_id.isdigit() or not await BookingItem.update(clean).where(
+                (BookingItem.id == int(item_id))
+                & (BookingItem.booking == booking_id)
+                & in_scope(BookingItem, scope)
+            ).returning(BookingItem.id):
+                raise NotFound
+            booking["item_count"] = await _recount(booking_id)
     if errors:
+        # Raised after the commit: the draft keeps the booking fields typed so far.
         raise FormError(errors)
-    item_id = form.get("item_id") or ""
-    async with write_transaction():
-        booking = await _editable(scope, booking_id)
-        if not item_id:
-            await BookingItem.insert(
-                BookingItem(booking=booking_id, enterprise=booking["enterprise"], **clean)
-            )
-        elif not item_id.isdigit() or not await BookingItem.update(clean).where(
-            (BookingItem.id == int(item_id))
-            & (BookingItem.booking == booking_id)
-            & in_scope(BookingItem, scope)
-        ).returning(BookingItem.id):
-            raise NotFound
-        booking["item_count"] = await _recount(booking_id)
     return booking
 
 
