@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any
 
@@ -80,6 +81,30 @@ async def _section(
         request,
         **await _section_context(booking, item, errors, notice),
     )
+
+
+async def section_action(
+    request: Request,
+    booking_id: int,
+    action: Callable[[Scope], Awaitable[int]],
+    done: str,
+) -> Template:
+    """Run a change of the 器具列表 (删除, a picker's 【确定】) and answer with the section
+    (or the whole form without JavaScript) saying what was done or what was wrong."""
+    scope = await _scope(request)
+    try:
+        notice, errors = done.format(n=await action(scope)), {}
+    except NotFound:
+        raise NotFoundException("预约或器具不存在") from None
+    except FormError as e:
+        notice, errors = "", e.errors
+    try:
+        booking = await bookings.get_booking(scope, booking_id)
+    except NotFound:
+        raise NotFoundException("预约不存在") from None
+    if not request.htmx:
+        return await _form_page(request, booking, item_errors=errors, notice=notice)
+    return await _section(request, booking, errors=errors, notice=notice)
 
 
 async def _form_page(
@@ -253,19 +278,13 @@ class BookingController(Controller):
 
     @post("/{booking_id:int}/items/delete", status_code=200)
     async def delete_items(self, request: Request, booking_id: FromPath[int]) -> Template:
-        scope = await _scope(request)
-        form = await request.form()
-        try:
-            booking = await bookings.get_booking(scope, booking_id)
-            n = await bookings.delete_items(scope, booking_id, _ids(form, "item_ids"))
-            notice, errors = f"已删除{n}个器具", {}
-        except NotFound:
-            raise NotFoundException("器具不存在") from None
-        except FormError as e:
-            notice, errors = "", e.errors
-        if not request.htmx:
-            return await _form_page(request, booking, item_errors=errors, notice=notice)
-        return await _section(request, booking, errors=errors, notice=notice)
+        ids = _ids(await request.form(), "item_ids")
+        return await section_action(
+            request,
+            booking_id,
+            lambda scope: bookings.delete_items(scope, booking_id, ids),
+            "已删除{n}个器具",
+        )
 
     @post("/{booking_id:int}/import", status_code=200)
     async def import_items(self, request: Request, booking_id: FromPath[int]) -> Template:
@@ -325,20 +344,12 @@ class BookingController(Controller):
 
     @post("/{booking_id:int}/history", status_code=200)
     async def copy_history(self, request: Request, booking_id: FromPath[int]) -> Template:
-        scope = await _scope(request)
-        form = await request.form()
-        try:
-            booking = await bookings.get_booking(scope, booking_id)
-            n = await bookings.copy_history(scope, booking_id, _ids(form, "history_ids"))
-            notice, errors = f"已添加{n}个器具", {}
-        except NotFound:
-            raise NotFoundException("器具不存在") from None
-        except FormError as e:
-            notice, errors = "", e.errors
-        if not request.htmx:
-            return await _form_page(request, booking, item_errors=errors, notice=notice)
-        return await _section(
-            request, await bookings.get_booking(scope, booking_id), errors=errors, notice=notice
+        ids = _ids(await request.form(), "history_ids")
+        return await section_action(
+            request,
+            booking_id,
+            lambda scope: bookings.copy_history(scope, booking_id, ids),
+            "已添加{n}个器具",
         )
 
     @post("/{booking_id:int}/submit", status_code=200)

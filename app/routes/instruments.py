@@ -29,7 +29,7 @@ from app.routes._render import (
     pager,
     picker,
 )
-from app.routes.bookings import XLSX, _ids, _scope, _section, history_picker
+from app.routes.bookings import XLSX, _ids, _scope, history_picker, section_action
 from app.security import customer_required
 from app.services import bookings, instruments
 from app.services.accounts import FormError
@@ -339,15 +339,10 @@ class CustodyPickerController(Controller):
 
     @post("/", status_code=200)
     async def copy(self, request: Request, booking_id: FromPath[int]) -> Template:
-        scope = await _scope(request)
-        form = await request.form()
-        try:
-            n = await instruments.copy_to_booking(scope, booking_id, _ids(form, "custody_ids"))
-            notice, errors = f"已添加{n}个器具", {}
-        except NotFound:
-            raise NotFoundException("器具不存在") from None
-        except FormError as e:
-            notice, errors = "", e.errors
-        return await _section(
-            request, await bookings.get_booking(scope, booking_id), errors=errors, notice=notice
+        ids = _ids(await request.form(), "custody_ids")
+        return await section_action(
+            request,
+            booking_id,
+            lambda scope: instruments.copy_to_booking(scope, booking_id, ids),
+            "已添加{n}个器具",
         )

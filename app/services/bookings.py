@@ -294,9 +294,8 @@ async def history(
     return rows, total
 
 
-async def copy_history(scope: Scope, booking_id: int, item_ids: Iterable[int]) -> int:
-    """【确定】 in the history picker: copy the chosen instruments into this booking."""
-    await _editable(scope, booking_id)
+async def history_items(scope: Scope, item_ids: Iterable[int]) -> list[dict[str, Any]]:
+    """The instruments ticked in a history picker; one outside the scope is NotFound."""
     ids = sorted(set(item_ids))
     if not ids:
         raise FormError({"": "请先勾选器具"})
@@ -305,7 +304,13 @@ async def copy_history(scope: Scope, booking_id: int, item_ids: Iterable[int]) -
     )
     if len(rows) != len(ids):
         raise NotFound
-    return await add_rows(scope, booking_id, rows)
+    return rows
+
+
+async def copy_history(scope: Scope, booking_id: int, item_ids: Iterable[int]) -> int:
+    """【确定】 in the history picker: copy the chosen instruments into this booking."""
+    await _editable(scope, booking_id)
+    return await add_rows(scope, booking_id, await history_items(scope, item_ids))
 
 
 def validate_booking(values: dict[str, str]) -> dict[str, str]:

@@ -20,7 +20,7 @@ from app.services import audit, bookings, sms
 from app.services.accounts import FormError
 from app.services.instrument_xlsx import REGISTER_COLUMNS, read_instruments, validate_fields
 from app.services.tenancy import NotFound, Scope, get_scoped, in_scope
-from app.tables import BasicInfo, BookingItem, Enterprise, Instrument
+from app.tables import BasicInfo, Enterprise, Instrument
 
 DUE_DAYS = 30
 FILTERS = {"all": "全部", "overdue": "已超期", "due": "即将到期", "ok": "正常"}
@@ -237,15 +237,7 @@ async def import_file(scope: Scope, data: bytes, by: CurrentUser, ip: str) -> tu
 
 async def add_from_history(scope: Scope, item_ids: Iterable[int]) -> tuple[int, int]:
     """【从历史预约数据选择】: put earlier booked instruments into the register."""
-    ids = sorted(set(item_ids))
-    if not ids:
-        raise FormError({"": "请先勾选器具"})
-    rows = await BookingItem.select().where(
-        BookingItem.id.is_in(ids) & in_scope(BookingItem, scope)
-    )
-    if len(rows) != len(ids):
-        raise NotFound
-    return await upsert(scope, rows)
+    return await upsert(scope, await bookings.history_items(scope, item_ids))
 
 
 async def export_batch(
