@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 from playwright.async_api import expect
 
-from tests.browser.conftest import open_menu_if_phone, shot, wait_for_sms
+from tests.browser.conftest import shot, wait_for_sms
+from tests.browser.helpers import field, log_in, log_out, menu_link, open_page
 from tests.conftest import make_admin, uscc
 
 COMPANY = "测试计量单位1"
@@ -41,39 +42,8 @@ async def a_minute_later(phone: str) -> None:
     await SmsMessage.delete().where((SmsMessage.phone == phone) & (SmsMessage.kind == "code"))
 
 
-def field(page: Any, label: str) -> Any:
-    """The input labelled exactly ``label`` (its label may start with the red 星号)."""
-    return page.get_by_label(re.compile(rf"^\*?{re.escape(label)}$"))
-
-
-async def log_in(page: Any, username: str, password: str) -> None:
-    if not page.url.split("?")[0].endswith("/login"):
-        await page.goto("/login")
-    await page.get_by_label("账号").fill(username)
-    await field(page, "密码").fill(password)
-    await page.get_by_role("button", name="登录", exact=True).click()
-
-
-async def log_out(page: Any) -> None:
-    await page.get_by_role("banner").get_by_role("button", name="退出").click()
-    await expect(page.get_by_role("status")).to_contain_text("您已安全退出")
-    await expect(page.get_by_role("heading", name="用户登录")).to_be_visible()
-
-
-def admin_link(page: Any, label: str) -> Any:
-    """平台管理 › ``label`` in the sidebar."""
-    group = (
-        page.get_by_role("navigation", name="主菜单")
-        .get_by_role("listitem")
-        .filter(has=page.get_by_text("平台管理", exact=True))
-    )
-    return group.get_by_role("link", name=label, exact=True)
-
-
 async def open_admin_page(page: Any, label: str) -> None:
-    await open_menu_if_phone(page)
-    await admin_link(page, label).click()
-    await expect(page.get_by_role("heading", name=label, level=1)).to_be_visible()
+    await open_page(page, "平台管理", label)
 
 
 async def fill_registration(page: Any, uscc_code: str) -> None:
@@ -247,19 +217,21 @@ async def test_phone_menu_folds(page: Any) -> None:
     menu = page.get_by_role("button", name="菜单")
     await expect(menu).to_have_attribute("aria-expanded", "false")
     await expect(page.get_by_role("navigation", name="主菜单")).to_be_hidden()
-    await expect(admin_link(page, "注册审核")).to_be_hidden()
+    await expect(menu_link(page, "平台管理", "注册审核")).to_be_hidden()
     assert await page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
 
     await menu.click()
     await expect(menu).to_have_attribute("aria-expanded", "true")
     await expect(page.get_by_text("平台管理", exact=True)).to_be_visible()
     for label in ("注册审核", "短信记录"):
-        await expect(admin_link(page, label)).to_be_visible()
-        await expect(admin_link(page, label)).to_be_in_viewport(ratio=1)  # drawer slid in
+        await expect(menu_link(page, "平台管理", label)).to_be_visible()
+        await expect(menu_link(page, "平台管理", label)).to_be_in_viewport(
+            ratio=1
+        )  # drawer slid in
     await shot(page, "menu-open")
     assert await page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
 
-    await admin_link(page, "注册审核").click()
+    await menu_link(page, "平台管理", "注册审核").click()
     await expect(page.get_by_role("heading", name="注册审核", level=1)).to_be_visible()
-    await expect(admin_link(page, "注册审核")).to_be_hidden()
+    await expect(menu_link(page, "平台管理", "注册审核")).to_be_hidden()
     assert await page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")

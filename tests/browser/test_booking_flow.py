@@ -16,7 +16,16 @@ from playwright.async_api import expect
 
 from tests.browser import conftest as browser
 from tests.browser.conftest import open_menu_if_phone, wait_for_sms
-from tests.browser.test_accounts_flow import field, log_in, log_out, open_admin_page
+from tests.browser.helpers import (
+    field,
+    fill_fields,
+    instrument_rows,
+    log_in,
+    log_out,
+    notice,
+    open_page,
+)
+from tests.browser.test_accounts_flow import open_admin_page
 from tests.conftest import make_admin, uscc
 from tests.routes.test_bookings import BASIC, xlsx, xlsx_row
 
@@ -142,45 +151,12 @@ async def shot(page: Any, name: str) -> None:
     )
 
 
-def menu_link(page: Any, group: str, label: str) -> Any:
-    """``group`` › ``label`` in the sidebar."""
-    item = (
-        page.get_by_role("navigation", name="主菜单")
-        .get_by_role("listitem")
-        .filter(has=page.get_by_text(group, exact=True))
-    )
-    return item.get_by_role("link", name=label, exact=True)
-
-
-async def open_page(page: Any, group: str, label: str, heading: str | None = None) -> None:
-    await open_menu_if_phone(page)
-    await menu_link(page, group, label).click()
-    await expect(page.get_by_role("heading", name=heading or label, level=1)).to_be_visible()
-
-
-def item_rows(page: Any) -> Any:
-    """The rows of the 器具列表 (not its header)."""
-    return page.locator("#instrument-table tbody").get_by_role("row")
-
-
-def notice(page: Any, text: str) -> Any:
-    return page.get_by_role("status").filter(has_text=text)
-
-
-async def fill_instrument(page: Any, values: dict[str, str]) -> None:
-    for label, value in values.items():
-        if label == "证书类型":
-            await field(page, label).select_option(label=value)
-        else:
-            await field(page, label).fill(value)
-
-
 async def add_instrument(page: Any, values: dict[str, str], rows_after: int) -> None:
-    await fill_instrument(page, values)
+    await fill_fields(page, values)
     await page.get_by_role("button", name="添加器具").click()
     await expect(notice(page, "器具已添加")).to_be_visible()
-    await expect(item_rows(page)).to_have_count(rows_after)
-    await expect(item_rows(page).filter(has_text=values["器具名称"])).to_have_count(1)
+    await expect(instrument_rows(page)).to_have_count(rows_after)
+    await expect(instrument_rows(page).filter(has_text=values["器具名称"])).to_have_count(1)
     await expect(field(page, "器具名称")).to_have_value("")  # the fields are blank again
 
 
@@ -213,7 +189,7 @@ async def test_booking_end_to_end(page: Any, tmp_path: Path) -> None:
     await open_page(page, "预约管理", "预约送检")
     for label, value in PREFILLED.items():
         await expect(field(page, label)).to_have_value(value)
-    await expect(item_rows(page)).to_have_text(["暂无数据"])
+    await expect(instrument_rows(page)).to_have_text(["暂无数据"])
     await field(page, "预计送检日期").fill(tomorrow)
     await field(page, "送检人").fill(SENDER)
 
@@ -227,7 +203,7 @@ async def test_booking_end_to_end(page: Any, tmp_path: Path) -> None:
 
     # ---- 4. 【添加器具】, first without 器具名称
     first = instrument(1)
-    await fill_instrument(page, {**first, "器具名称": ""})
+    await fill_fields(page, {**first, "器具名称": ""})
     await page.get_by_role("button", name="添加器具").click()
     name = field(page, "器具名称")
     await expect(name).to_have_attribute("aria-invalid", "true")
@@ -236,18 +212,18 @@ async def test_booking_end_to_end(page: Any, tmp_path: Path) -> None:
     for label, value in first.items():
         if label != "器具名称":
             await expect(field(page, label)).to_have_value(value)
-    await expect(item_rows(page)).to_have_text(["暂无数据"])
+    await expect(instrument_rows(page)).to_have_text(["暂无数据"])
     await shot(page, "booking-item-error")
 
     await add_instrument(page, first, 1)
     await add_instrument(page, instrument(2), 2)
     await add_instrument(page, instrument(3), 3)
-    await expect(item_rows(page).nth(2)).to_contain_text("校准证书")
+    await expect(instrument_rows(page).nth(2)).to_contain_text("校准证书")
     await expect(page.get_by_text("共 3 行，器具数量合计 6")).to_be_visible()
     assert page.url == form_url and navigations == [], navigations
 
     # ---- 5. double-click the second row: its values load into the fields
-    await item_rows(page).nth(1).get_by_role("cell", name="温度计2", exact=True).dblclick()
+    await instrument_rows(page).nth(1).get_by_role("cell", name="温度计2", exact=True).dblclick()
     await expect(field(page, "器具名称")).to_have_value("温度计2")
     await expect(field(page, "出厂编号")).to_have_value(instrument(2)["出厂编号"])
     await expect(field(page, "器具数量")).to_have_value("2")
@@ -255,9 +231,9 @@ async def test_booking_end_to_end(page: Any, tmp_path: Path) -> None:
     await field(page, "器具名称").fill("压力表2")
     await page.get_by_role("button", name="添加器具").click()
     await expect(notice(page, "器具已添加")).to_be_visible()
-    await expect(item_rows(page)).to_have_count(3)
-    await expect(item_rows(page).nth(1)).to_contain_text("压力表2")
-    await expect(item_rows(page).filter(has_text="温度计2")).to_have_count(0)
+    await expect(instrument_rows(page)).to_have_count(3)
+    await expect(instrument_rows(page).nth(1)).to_contain_text("压力表2")
+    await expect(instrument_rows(page).filter(has_text="温度计2")).to_have_count(0)
 
     # ---- 6. tick the first row → 【删除】 (confirm)
     dialogs: list[str] = []
@@ -271,8 +247,8 @@ async def test_booking_end_to_end(page: Any, tmp_path: Path) -> None:
     await page.get_by_role("button", name="删除", exact=True).click()
     await expect(notice(page, "已删除1个器具")).to_be_visible()
     assert dialogs == ["确定删除勾选的器具吗？"]
-    await expect(item_rows(page)).to_have_count(2)
-    await expect(item_rows(page).filter(has_text="温度计1")).to_have_count(0)
+    await expect(instrument_rows(page)).to_have_count(2)
+    await expect(instrument_rows(page).filter(has_text="温度计1")).to_have_count(0)
 
     # ---- 7. 【导入器具】: 模板下载, upload two rows
     await page.get_by_role("button", name="导入器具").click()
@@ -294,9 +270,9 @@ async def test_booking_end_to_end(page: Any, tmp_path: Path) -> None:
     await shot(page, "booking-import")
     await dialog.get_by_role("button", name="关闭").click()
     await expect(dialog).to_be_hidden()
-    await expect(item_rows(page)).to_have_count(4)
-    await expect(item_rows(page).filter(has_text="温度计11")).to_have_count(1)
-    await expect(item_rows(page).filter(has_text="温度计12")).to_have_count(1)
+    await expect(instrument_rows(page)).to_have_count(4)
+    await expect(instrument_rows(page).filter(has_text="温度计11")).to_have_count(1)
+    await expect(instrument_rows(page).filter(has_text="温度计12")).to_have_count(1)
 
     # ---- 8. 【从历史预约数据选择】
     await page.get_by_role("button", name="从历史预约数据选择").click()
@@ -316,14 +292,14 @@ async def test_booking_end_to_end(page: Any, tmp_path: Path) -> None:
     await picker.get_by_role("button", name="确定").click()
     await expect(picker).to_be_hidden()
     await expect(notice(page, "已添加1个器具")).to_be_visible()
-    await expect(item_rows(page).filter(has_text="历史压力表")).to_have_count(1)
-    await expect(item_rows(page)).to_have_count(5)
+    await expect(instrument_rows(page).filter(has_text="历史压力表")).to_have_count(1)
+    await expect(instrument_rows(page)).to_have_count(5)
     await expect(page.get_by_text("共 5 行，器具数量合计 10")).to_be_visible()
     assert page.url == form_url and navigations == [], navigations
 
     # ---- 9. reload: the draft keeps its rows and what was typed
     await page.reload()
-    await expect(item_rows(page)).to_have_count(5)
+    await expect(instrument_rows(page)).to_have_count(5)
     await expect(field(page, "送检人")).to_have_value(SENDER)
     await expect(field(page, "预计送检日期")).to_have_value(tomorrow)
     await shot(page, "booking-form")
@@ -392,7 +368,7 @@ async def test_booking_end_to_end(page: Any, tmp_path: Path) -> None:
     await expect(page.get_by_role("heading", name="预约送检", level=1)).to_be_visible()
     await expect(page.get_by_text(f"预约单号：{booking_no}")).to_be_visible()
     await expect(notice(page, "只能查看")).to_contain_text("该预约已通过，只能查看。")
-    await expect(item_rows(page)).to_have_count(5)
+    await expect(instrument_rows(page)).to_have_count(5)
     await expect(field(page, "送检人")).to_have_value(SENDER)
     await expect(field(page, "送检人")).to_be_disabled()
     for label in ("提交", "添加器具", "删除", "导入器具", "从历史预约数据选择"):

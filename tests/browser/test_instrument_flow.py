@@ -15,8 +15,7 @@ import openpyxl
 from playwright.async_api import expect
 
 from tests.browser import conftest as browser
-from tests.browser.conftest import open_menu_if_phone
-from tests.browser.test_accounts_flow import field, log_in
+from tests.browser.helpers import field, fill_fields, instrument_rows, log_in, notice, open_page
 from tests.conftest import uscc
 from tests.routes.test_instruments import reg, xlsx
 
@@ -70,38 +69,9 @@ async def shot(page: Any, name: str) -> None:
     await browser.shot(page, f"instruments-{name}")
 
 
-async def open_page(page: Any, group: str, label: str, heading: str | None = None) -> None:
-    """``group`` › ``label`` in the sidebar (behind 菜单 on a phone)."""
-    await open_menu_if_phone(page)
-    item = (
-        page.get_by_role("navigation", name="主菜单")
-        .locator("li.menu-group")
-        .filter(has=page.get_by_text(group, exact=True))
-    )
-    await item.get_by_role("link", name=label, exact=True).click()
-    await expect(page.get_by_role("heading", name=heading or label, level=1)).to_be_visible()
-
-
 def register_rows(page: Any) -> Any:
     """The rows of the 器具托管 list (not its header)."""
     return page.locator("#instrument-list tbody").get_by_role("row")
-
-
-def booking_rows(page: Any) -> Any:
-    """The rows of the booking's 器具列表."""
-    return page.locator("#instrument-table tbody").get_by_role("row")
-
-
-def notice(page: Any, text: str) -> Any:
-    return page.get_by_role("status").filter(has_text=text)
-
-
-async def fill(page: Any, values: dict[str, str]) -> None:
-    for label, value in values.items():
-        if label == "证书类型":
-            await field(page, label).select_option(label=value)
-        else:
-            await field(page, label).fill(value)
 
 
 async def no_sideways_scroll(page: Any) -> bool:
@@ -157,7 +127,7 @@ async def test_instrument_register_end_to_end(page: Any, tmp_path: Path) -> None
     await expect(register_rows(page)).to_have_text(["暂无数据"])
     await page.get_by_role("link", name="新增", exact=True).click()
     await expect(page.get_by_role("heading", name="新增器具", level=1)).to_be_visible()
-    await fill(page, {**overdue, "器具名称": ""})
+    await fill_fields(page, {**overdue, "器具名称": ""})
     await page.get_by_role("button", name="确定", exact=True).click()
     name = field(page, "器具名称")
     await expect(name).to_have_attribute("aria-invalid", "true")
@@ -178,7 +148,7 @@ async def test_instrument_register_end_to_end(page: Any, tmp_path: Path) -> None
 
     await page.get_by_role("link", name="新增", exact=True).click()
     await expect(page.get_by_role("heading", name="新增器具", level=1)).to_be_visible()
-    await fill(page, second)
+    await fill_fields(page, second)
     await page.get_by_role("button", name="确定", exact=True).click()
     await expect(notice(page, "已新增")).to_be_visible()
     await expect(register_rows(page)).to_have_count(2)
@@ -285,9 +255,9 @@ async def test_instrument_register_end_to_end(page: Any, tmp_path: Path) -> None
         re.compile(r"/bookings/new\?from_register=1#instrument-section$")
     )
     await expect(page.get_by_text("已从器具托管加入1个器具")).to_be_visible()
-    await expect(booking_rows(page)).to_have_count(1)
-    await expect(booking_rows(page).first).to_contain_text("压力表A")
-    await expect(booking_rows(page).first).to_contain_text("P0001")
+    await expect(instrument_rows(page)).to_have_count(1)
+    await expect(instrument_rows(page).first).to_contain_text("压力表A")
+    await expect(instrument_rows(page).first).to_contain_text("P0001")
     await shot(page, "to-booking")
 
     await field(page, "预计送检日期").fill(tomorrow)
@@ -302,8 +272,8 @@ async def test_instrument_register_end_to_end(page: Any, tmp_path: Path) -> None
     await picker.get_by_role("button", name="确定", exact=True).click()
     await expect(picker).to_be_hidden()
     await expect(notice(page, "已添加1个器具")).to_be_visible()
-    await expect(booking_rows(page)).to_have_count(2)
-    await expect(booking_rows(page).filter(has_text="万用表C")).to_have_count(1)
+    await expect(instrument_rows(page)).to_have_count(2)
+    await expect(instrument_rows(page).filter(has_text="万用表C")).to_have_count(1)
     # What was typed above the swapped 器具信息 is still there.
     await expect(field(page, "预计送检日期")).to_have_value(tomorrow)
     for label, value in BOOKING_LABELS.items():
