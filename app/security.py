@@ -11,7 +11,7 @@ import hashlib
 import json
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any, Protocol
 
 from argon2 import PasswordHasher
@@ -21,6 +21,7 @@ from litestar.exceptions import NotAuthorizedException, PermissionDeniedExceptio
 from litestar.handlers.base import BaseRouteHandler
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.clock import now
 from app.settings import get_settings
 
 IDLE_TIMEOUT = timedelta(minutes=30)
@@ -46,10 +47,6 @@ def verify_password(password_hash: str, password: str) -> bool:
 
 # A hash to verify against when the username is unknown, so both cases take the same time.
 DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
-
-
-def now() -> datetime:
-    return datetime.now(UTC)
 
 
 def _key_hash(key: str) -> str:

@@ -16,8 +16,9 @@ from piccolo.columns import (
     Varchar,
 )
 from piccolo.columns.base import OnDelete
-from piccolo.columns.defaults.timestamptz import TimestamptzNow
 from piccolo.table import Table
+
+from app.clock import Now
 
 
 class Enterprise(Table):
@@ -37,7 +38,7 @@ class Enterprise(Table):
     is_contract = Boolean(default=False)  # 协议客户
     contract_no = Varchar(length=100, default="")
     parent = ForeignKey("self", null=True, default=None)  # 企业管理: subsidiaries
-    created_at = Timestamptz(default=TimestamptzNow())
+    created_at = Timestamptz(default=Now())
     reviewed_at = Timestamptz(null=True, default=None)
 
 
@@ -59,7 +60,7 @@ class User(Table, tablename="app_user"):
     # platform_admin / enterprise_admin / sub_account / contract_user
     role = Varchar(length=20)
     is_active = Boolean(default=True)
-    created_at = Timestamptz(default=TimestamptzNow())
+    created_at = Timestamptz(default=Now())
     last_login_at = Timestamptz(null=True, default=None)
 
 
@@ -70,7 +71,7 @@ class SmsCode(Table):
     purpose = Varchar(length=20)  # register / login / reset
     code_hash = Varchar(length=64)
     ip = Varchar(length=64, index=True)
-    created_at = Timestamptz(default=TimestamptzNow(), index=True)
+    created_at = Timestamptz(default=Now(), index=True)
     expires_at = Timestamptz()
     attempts = Integer(default=0)
     used = Boolean(default=False)
@@ -87,7 +88,7 @@ class SmsMessage(Table):
     error = Text(default="")
     provider_ref = Varchar(length=100, default="")
     dedupe_key = Varchar(length=200, null=True, default=None, unique=True)
-    created_at = Timestamptz(default=TimestamptzNow(), index=True)
+    created_at = Timestamptz(default=Now(), index=True)
     sent_at = Timestamptz(null=True, default=None)
 
 
@@ -97,13 +98,13 @@ class LoginAttempt(Table):
     username = Varchar(length=50, index=True)
     ip = Varchar(length=64, index=True)
     success = Boolean(default=False)
-    at = Timestamptz(default=TimestamptzNow(), index=True)
+    at = Timestamptz(default=Now(), index=True)
 
 
 class AuditLog(Table):
     """操作日志: append-only record of security-relevant events."""
 
-    at = Timestamptz(default=TimestamptzNow(), index=True)
+    at = Timestamptz(default=Now(), index=True)
     user_id = Integer(null=True, default=None)
     username = Varchar(length=50, default="", index=True)
     ip = Varchar(length=64, default="")
@@ -118,8 +119,8 @@ class WebSession(Table):
     key_hash = Varchar(length=64, unique=True)
     user_id = Integer(null=True, default=None, index=True)
     data = Text(default="{}")
-    created_at = Timestamptz(default=TimestamptzNow())
-    last_seen = Timestamptz(default=TimestamptzNow())
+    created_at = Timestamptz(default=Now())
+    last_seen = Timestamptz(default=Now())
 
 
 class BasicInfo(Table):
@@ -133,7 +134,7 @@ class BasicInfo(Table):
     contact_name = Varchar(length=50, default="")  # 委托单位联系人
     contact_mobile = Varchar(length=20, default="")  # 委托单位联系人手机
     contact_phone = Varchar(length=30, default="")  # 委托单位电话
-    updated_at = Timestamptz(default=TimestamptzNow())
+    updated_at = Timestamptz(default=Now())
 
 
 class Booking(Table):
@@ -156,7 +157,7 @@ class Booking(Table):
     sender = Varchar(length=50, default="")  # 送检人
     item_count = Integer(default=0)  # 器具数量: the sum of the rows' quantities
     reject_reason = Text(default="")
-    created_at = Timestamptz(default=TimestamptzNow())
+    created_at = Timestamptz(default=Now())
     submitted_at = Timestamptz(null=True, default=None)
     reviewed_at = Timestamptz(null=True, default=None)
 
@@ -202,5 +203,5 @@ class Instrument(Table):
     cycle_months = Integer(null=True, default=None)  # 检定周期（月）
     last_verified_on = Date(null=True, default=None)  # 上次检定日期
     valid_until = Date(null=True, default=None, index=True)  # 有效期至
-    created_at = Timestamptz(default=TimestamptzNow())
-    updated_at = Timestamptz(default=TimestamptzNow())
+    created_at = Timestamptz(default=Now())
+    updated_at = Timestamptz(default=Now())

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import time
 from typing import Any
 
 from litestar import Controller, Request, get, post
@@ -12,6 +11,7 @@ from litestar.response import Redirect, Response, Template
 from litestar.status_codes import HTTP_303_SEE_OTHER
 from litestar_htmx import ClientRedirect
 
+from app import clock
 from app.routes._render import client_ip, form_data, page
 from app.security import cookie_name, end_session, start_session
 from app.services import accounts, audit
@@ -65,7 +65,7 @@ def _read_choose_token(token: str) -> tuple[str, list[int]] | None:
         expected = _choose_token(phone, ids, int(issued)).rsplit("|", 1)[1]
     except ValueError:
         return None
-    if not hmac.compare_digest(mac, expected) or time.time() - int(issued) > CHOOSE_TTL:
+    if not hmac.compare_digest(mac, expected) or clock.timestamp() - int(issued) > CHOOSE_TTL:
         return None
     return phone, ids
 
@@ -178,7 +178,7 @@ class AuthController(Controller):
             return await _logged_in(request, found[0]["id"], "/")
         # Several accounts share this phone: let the verified owner pick one.
         token = _choose_token(
-            form.get("phone", "").strip(), [a["id"] for a in found], int(time.time())
+            form.get("phone", "").strip(), [a["id"] for a in found], int(clock.timestamp())
         )
         return page(
             "auth/choose_account.html",

@@ -13,6 +13,7 @@ from litestar.params import FromPath
 from litestar.response import Redirect, Template
 from litestar_htmx import ClientRedirect
 
+from app import clock
 from app.routes._render import (
     client_ip,
     form_data,
@@ -131,7 +132,7 @@ async def _form_page(
         cert_types=CERTIFICATE_TYPES,
         fields=bookings.BOOKING_FIELDS,
         editable=booking["status"] in bookings.EDITABLE,
-        today=bookings.today().isoformat(),
+        today=clock.today().isoformat(),
     )
 
 

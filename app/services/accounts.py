@@ -15,8 +15,9 @@ from typing import Any
 
 import anyio
 
+from app.clock import now
 from app.db import write_transaction
-from app.security import DUMMY_HASH, hash_password, now, verify_password
+from app.security import DUMMY_HASH, hash_password, verify_password
 from app.services import audit, sms
 from app.services.validators import (
     mobile_error,

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from app.clock import now
 from app.db import any_matches, write_transaction
-from app.security import CurrentUser, end_user_sessions, now
+from app.security import CurrentUser, end_user_sessions
 from app.services import audit, sms
 from app.services.accounts import FormError
 from app.services.tenancy import NotFound

@@ -13,9 +13,9 @@ from typing import Any
 
 import anyio
 
-from app.clock import today
+from app.clock import now, today
 from app.db import any_matches, bulk_insert, like_operator, row_locks, write_transaction
-from app.security import CurrentUser, now
+from app.security import CurrentUser
 from app.services import audit, sms
 from app.services.accounts import FormError
 from app.services.instrument_xlsx import BOOKING_COLUMNS, read_instruments, validate_fields

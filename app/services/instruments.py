@@ -14,8 +14,10 @@ from typing import Any
 
 import anyio
 
+from app import clock
+from app.clock import now
 from app.db import any_matches, bulk_insert, write_transaction
-from app.security import CurrentUser, now
+from app.security import CurrentUser
 from app.services import audit, bookings, sms
 from app.services.accounts import FormError
 from app.services.instrument_xlsx import REGISTER_COLUMNS, read_instruments, validate_fields
@@ -61,7 +63,7 @@ def due_state(valid_until: date | None, today: date | None = None) -> str:
     """已超期 / 即将到期 / 正常, or 未设置 when there is no 有效期至."""
     if valid_until is None:
         return "未设置"
-    today = today or bookings.today()
+    today = today or clock.today()
     if valid_until < today:
         return "已超期"
     if valid_until <= today + timedelta(days=DUE_DAYS):
@@ -71,7 +73,7 @@ def due_state(valid_until: date | None, today: date | None = None) -> str:
 
 def _where(scope: Scope, q: str, state: str) -> list[Any]:
     where: list[Any] = [in_scope(Instrument, scope)]
-    today = bookings.today()
+    today = clock.today()
     soon = today + timedelta(days=DUE_DAYS)
     if state == "overdue":
         where.append(Instrument.valid_until < today)
@@ -288,7 +290,7 @@ async def remind_due(today: date | None = None) -> int:
     Running it twice (or after a worker restart) sends nothing more: the message's
     dedupe key is unique in the database.
     """
-    today = today or bookings.today()
+    today = today or clock.today()
     soon = today + timedelta(days=DUE_DAYS)
     rows = (
         await Instrument.select(

@@ -11,7 +11,7 @@ import re
 from datetime import timedelta
 from typing import Any
 
-from app.security import now
+from app.clock import now
 from app.settings import get_settings
 from app.tables import SmsMessage
 

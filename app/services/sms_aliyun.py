@@ -23,11 +23,12 @@ import hmac
 import json
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
 import httpx
+
+from app import clock
 
 __all__ = [
     "API_VERSION",
@@ -171,7 +172,7 @@ class AliyunSmsBackend:
             "SignatureMethod": "HMAC-SHA1",
             "SignatureNonce": uuid.uuid4().hex,
             "SignatureVersion": "1.0",
-            "Timestamp": datetime.now(UTC).strftime(_TIMESTAMP_FORMAT),
+            "Timestamp": clock.wall_now().strftime(_TIMESTAMP_FORMAT),
             "Version": API_VERSION,
             "PhoneNumbers": phone,
             "SignName": cfg.sign_name,

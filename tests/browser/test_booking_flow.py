@@ -80,7 +80,8 @@ def instrument(n: int, **over: str) -> dict[str, str]:
 
 async def company_with_history() -> None:
     """An approved company with its admin account and one earlier, submitted booking."""
-    from app.security import hash_password, now
+    from app.clock import now
+    from app.security import hash_password
     from app.tables import Booking, BookingItem, Enterprise, User
 
     ent = Enterprise(
@@ -164,7 +165,7 @@ async def add_instrument(page: Any, values: dict[str, str], rows_after: int) -> 
 
 
 async def test_booking_end_to_end(page: Any, tmp_path: Path) -> None:
-    from app.services.bookings import today
+    from app.clock import today
     from app.tables import Booking
 
     tomorrow = (today() + timedelta(days=1)).isoformat()

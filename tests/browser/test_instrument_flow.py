@@ -82,7 +82,7 @@ async def no_sideways_scroll(page: Any) -> bool:
 
 
 async def test_instrument_register_end_to_end(page: Any, tmp_path: Path) -> None:
-    from app.services.bookings import today
+    from app.clock import today
     from app.services.instrument_xlsx import REGISTER_COLUMNS
     from app.services.instruments import computed_valid_until
     from app.tables import Booking, BookingItem, Instrument

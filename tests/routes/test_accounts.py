@@ -7,7 +7,8 @@ from datetime import timedelta
 import pytest
 from litestar.testing import AsyncTestClient
 
-from app.security import _key_hash, cookie_name, now, session_store
+from app.clock import now
+from app.security import _key_hash, cookie_name, session_store
 from app.tables import AuditLog, ContractPhone, Enterprise, LoginAttempt, SmsCode, User
 from tests.conftest import (
     approve_company,

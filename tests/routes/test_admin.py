@@ -165,7 +165,8 @@ async def test_admin_sees_platform_menu(client: AsyncTestClient) -> None:
 async def test_phone_taken_off_contract_loses_its_account(client: AsyncTestClient) -> None:
     from datetime import timedelta
 
-    from app.security import cookie_name, now
+    from app.clock import now
+    from app.security import cookie_name
     from app.tables import SmsCode, SmsMessage, User
     from tests.conftest import last_code, set_session_cookie
 

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import io
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Any
 
 import openpyxl
 from litestar.testing import AsyncTestClient
 
+from app.clock import today
 from app.services.instrument_xlsx import BOOKING_COLUMNS, build_template
 from app.tables import AuditLog, Booking, BookingItem
 from tests.conftest import company_user, post
 
-TOMORROW = (date.today() + timedelta(days=1)).isoformat()
+TOMORROW = (today() + timedelta(days=1)).isoformat()
 BASIC = {
     "client_name": "南京测试仪表有限公司",
     "cert_name": "南京测试仪表有限公司（证书）",
@@ -225,7 +226,7 @@ async def test_submit_checks_and_numbers_once(client: AsyncTestClient) -> None:
     r = await post(client, f"/bookings/{booking_id}/submit", BOOKING)
     assert "请至少添加一个器具" in r.text
     await add(client, booking_id, instrument(1))
-    yesterday = (date.today() - timedelta(days=1)).isoformat()
+    yesterday = (today() - timedelta(days=1)).isoformat()
     r = await post(
         client,
         f"/bookings/{booking_id}/submit",

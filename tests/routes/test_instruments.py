@@ -10,13 +10,14 @@ from typing import Any
 import openpyxl
 from litestar.testing import AsyncTestClient
 
+from app.clock import today
 from app.services.instrument_xlsx import REGISTER_COLUMNS, build_template
 from app.services.instruments import add_months, computed_valid_until
 from app.tables import BookingItem, Instrument
 from tests.conftest import company_user, post
 from tests.routes.test_bookings import BOOKING, open_form, submitted_booking
 
-TODAY = date.today()
+TODAY = today()
 
 
 def reg(n: int, **over: str) -> dict[str, str]:

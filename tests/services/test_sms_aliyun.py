@@ -22,6 +22,7 @@ from urllib.parse import parse_qsl, quote, urlsplit
 
 import pytest
 
+from app import clock
 from app.services.sms_aliyun import (
     AliyunConfig,
     AliyunSmsBackend,
@@ -240,7 +241,7 @@ class FakeDysmsapi:
             ts = datetime.strptime(params["Timestamp"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
         except ValueError:
             return error(400, "InvalidTimeStamp.Format", "Specified time stamp is invalid.")
-        if abs(datetime.now(UTC) - ts) > timedelta(minutes=15):
+        if abs(clock.wall_now() - ts) > timedelta(minutes=15):
             return error(400, "InvalidTimeStamp.Expired", "Specified time stamp is expired.")
 
         received_signature = params.pop("Signature")

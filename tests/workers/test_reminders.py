@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Any
 
 from arq.connections import RedisSettings
 from arq.worker import Worker
 
+from app.clock import today
 from app.services import instruments
 from app.tables import BasicInfo, Enterprise, Instrument, SmsMessage
 from tests.conftest import run_jobs, uscc
 from tests.workers.test_send_sms import REDIS_URL, pool  # noqa: F401  (fixture)
 from workers.main import WorkerSettings
 
-TODAY = date.today()
+TODAY = today()
 
 
 async def _register() -> dict[str, int]:

@@ -125,7 +125,7 @@ async def test_provider_delivered_code_is_not_kept_in_clear(
 async def test_message_left_sending_by_a_dead_worker_is_sent_later() -> None:
     from datetime import timedelta
 
-    from app.security import now
+    from app.clock import now
 
     message_id = await _message()
     await SmsMessage.update({SmsMessage.status: "发送中"}).where(SmsMessage.id == message_id)
