@@ -9,6 +9,10 @@ import asyncio
 import os
 import sys
 
+from piccolo.apps.migrations.commands.forwards import run_forwards
+
+from app.db import make_engine
+from app.services.accounts import ensure_admin
 from app.settings import ROOT, get_settings
 
 
@@ -17,13 +21,9 @@ async def migrate() -> None:
     os.environ.setdefault("PICCOLO_CONF", "piccolo_conf")
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
-    from piccolo.apps.migrations.commands.forwards import run_forwards
-
     result = await run_forwards("all")
     if not result.success:
         raise SystemExit(f"migrations failed: {result.message}")
-    from app.db import make_engine
-
     engine = make_engine()
     if not get_settings().is_postgres:
         # WAL lets readers go on while one request writes (a persistent setting of the file).
@@ -31,8 +31,6 @@ async def migrate() -> None:
 
 
 async def bootstrap() -> None:
-    from app.services.accounts import ensure_admin
-
     settings = get_settings()
     created, password = await ensure_admin(settings.admin_username, settings.admin_password)
     url = f"http://{settings.host}:{settings.port}/login"

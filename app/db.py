@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import asyncpg
+from piccolo.engine import engine_finder
 from piccolo.engine.base import Engine
 from piccolo.engine.postgres import PostgresEngine
-from piccolo.engine.sqlite import SQLiteEngine
+from piccolo.engine.sqlite import SQLiteEngine, TransactionType
 from piccolo.table import Table
 
 from app.settings import get_settings
@@ -34,7 +35,6 @@ class _NoResetConnection(asyncpg.Connection):  # type: ignore[misc]
 
 async def start_pool() -> None:
     """Open the PostgreSQL pool (production); SQLite has none."""
-    from piccolo.engine import engine_finder
 
     engine = engine_finder()
     if isinstance(engine, PostgresEngine) and get_settings().db_pool:
@@ -42,7 +42,6 @@ async def start_pool() -> None:
 
 
 async def close_pool() -> None:
-    from piccolo.engine import engine_finder
 
     engine = engine_finder()
     if isinstance(engine, PostgresEngine) and engine.pool is not None:
@@ -74,8 +73,6 @@ async def bulk_insert(table: type[Table], rows: list[dict[str, Any]]) -> None:
 def write_transaction() -> Any:
     """A transaction that writes. On SQLite it is IMMEDIATE: it takes the write lock at BEGIN,
     so a second writer waits (busy timeout) instead of failing when it upgrades a read."""
-    from piccolo.engine import engine_finder
-    from piccolo.engine.sqlite import TransactionType
 
     engine = engine_finder()
     if isinstance(engine, SQLiteEngine):

@@ -8,21 +8,32 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
+
+from arq import create_pool
+from arq.connections import ArqRedis, RedisSettings
 
 from app.clock import seconds_until
 from app.settings import get_settings
 
 log = logging.getLogger(__name__)
 
-_pools: dict[int, Any] = {}
+Task = Callable[..., Awaitable[Any]]
+# The job functions by name, filled by ``@task`` in workers/tasks.py (imported by
+# app.main): the queue knows them by name and never imports the workers.
+TASKS: dict[str, Task] = {}
+_pools: dict[int, ArqRedis] = {}
 _tasks: set[asyncio.Task[Any]] = set()
 
 
-async def _arq_pool() -> Any:
-    from arq import create_pool
-    from arq.connections import RedisSettings
+def task(fn: Task) -> Task:
+    """Register a job function under its name."""
+    TASKS[fn.__name__] = fn
+    return fn
 
+
+async def _arq_pool() -> ArqRedis:
     loop_id = id(asyncio.get_running_loop())
     pool = _pools.get(loop_id)
     if pool is None:
@@ -37,7 +48,6 @@ async def enqueue(name: str, *args: Any, job_id: str | None = None) -> None:
         pool = await _arq_pool()
         await pool.enqueue_job(name, *args, _job_id=job_id)
         return
-    from workers.tasks import TASKS
 
     async def run() -> None:
         try:

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+
+from redis.asyncio import Redis
 
 from app.settings import get_settings
 
-_clients: dict[int, Any] = {}
+_clients: dict[int, Redis] = {}
 
 
-def get_redis() -> Any:
-    from redis.asyncio import Redis
-
+def get_redis() -> Redis:
     loop_id = id(asyncio.get_running_loop())
     client = _clients.get(loop_id)
     if client is None:

@@ -180,7 +180,7 @@ async def run_jobs(client: AsyncTestClient | None = None) -> None:
 
 def set_session_cookie(client: AsyncTestClient, value: str) -> None:
     """Replace the session cookie, as an attacker or a stale tab would send it."""
-    from app.security import cookie_name
+    from app.security.sessions import cookie_name
 
     client.cookies.delete(cookie_name())
     client.cookies.set(cookie_name(), value, domain="testserver.local")

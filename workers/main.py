@@ -8,19 +8,16 @@ from arq import cron
 from arq.connections import RedisSettings
 
 from app.clock import TZ
+from app.db import close_pool, start_pool
 from app.settings import get_settings
 from workers.tasks import daily_cleanup, remind_due_instruments, send_sms
 
 
 async def startup(ctx: dict[str, Any]) -> None:
-    from app.db import start_pool
-
     await start_pool()
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:
-    from app.db import close_pool
-
     await close_pool()
 
 

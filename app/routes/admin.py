@@ -6,16 +6,18 @@ from datetime import date
 from typing import Any
 
 from litestar import Controller, Request, get, post
-from litestar.exceptions import NotFoundException
 from litestar.params import FromPath
 from litestar.response import Redirect, Template
 from litestar_htmx import ClientRedirect
 
-from app.routes._render import client_ip, form_data, go, page, page_number, pager
-from app.security import platform_admin_required
+from app.security.guards import platform_admin_required
 from app.services import admin, audit, bookings, sms
-from app.services.accounts import FormError
+from app.services.errors import Conflict, FormError
 from app.services.instrument_xlsx import BOOKING_COLUMNS
+from app.web.errors import field_errors, form_again, on_error
+from app.web.lists import page_number, pager
+from app.web.pages import go, page
+from app.web.requests import client_ip, current_user, form_data
 
 PER_PAGE = 20
 
@@ -33,6 +35,69 @@ def _check_action(form: dict[str, str]) -> None:
         raise FormError({"": "请点击【通过】或【驳回】"})
 
 
+async def _registrations(request: Request, status: str, q: str, p: int, **extra: Any) -> Template:
+    rows, total = await admin.registrations(status, q.strip(), p, PER_PAGE)
+    return page(
+        "admin/registrations.html",
+        request,
+        rows=rows,
+        status=status,
+        q=q,
+        pager=pager(total, p, PER_PAGE),
+        labels=admin.STATUS_LABELS,
+        **extra,
+    )
+
+
+async def _review_again(request: Request, exc: FormError | Conflict) -> Template:
+    """注册审核 again, the failed card showing its message and the reason typed."""
+    form = await form_data(request)
+    return await _registrations(
+        request,
+        "pending",
+        "",
+        1,
+        errors=field_errors(exc),
+        failed_id=request.path_params["enterprise_id"],
+        reason=form.get("reason", ""),
+    )
+
+
+async def _booking_detail(request: Request, booking_id: int, **extra: Any) -> Template:
+    booking, rows = await bookings.admin_get(booking_id)
+    context = {"errors": {}, "reason": "", **extra}
+    return page(
+        "admin/booking_detail.html",
+        request,
+        booking=booking,
+        rows=rows,
+        columns=BOOKING_COLUMNS,
+        **context,
+    )
+
+
+async def _booking_review_again(request: Request, exc: FormError | Conflict) -> Template:
+    form = await form_data(request)
+    return await _booking_detail(
+        request,
+        request.path_params["booking_id"],
+        errors=field_errors(exc),
+        reason=form.get("reason", ""),
+    )
+
+
+async def _contract_again(request: Request, exc: FormError | Conflict) -> Template:
+    form = await form_data(request)
+    errors = field_errors(exc)
+    return page(
+        "admin/contract_form.html",
+        request,
+        values=form,
+        errors=errors,
+        ent_id=request.path_params["enterprise_id"],
+    )
+
+
 class AdminController(Controller):
     path = "/admin"
     guards = [platform_admin_required]
@@ -40,48 +105,27 @@ class AdminController(Controller):
     @get("/registrations")
     async def registrations(self, request: Request) -> Template:
         qp = request.query_params
-        p = page_number(qp.get("page"))
-        status, q = qp.get("status", "pending"), qp.get("q", "")
-        rows, total = await admin.registrations(status, q.strip(), p, PER_PAGE)
-        return page(
-            "admin/registrations.html",
+        return await _registrations(
             request,
-            rows=rows,
-            status=status,
-            q=q,
-            pager=pager(total, p, PER_PAGE),
-            labels=admin.STATUS_LABELS,
+            qp.get("status", "pending"),
+            qp.get("q", ""),
+            page_number(qp.get("page")),
             errors={},
         )
 
-    @post("/registrations/{enterprise_id:int}/review", status_code=200)
-    async def review(self, request: Request, enterprise_id: FromPath[int]) -> Any:
+    @post("/registrations/{enterprise_id:int}/review", status_code=200, opt=on_error(_review_again))
+    async def review(
+        self, request: Request, enterprise_id: FromPath[int]
+    ) -> Redirect | ClientRedirect:
         form = await form_data(request)
-        try:
-            _check_action(form)
-            await admin.review_registration(
-                enterprise_id,
-                form.get("action") == "approve",
-                form.get("reason", ""),
-                request.scope["user"],
-                client_ip(request),
-            )
-        except admin.NotFound:
-            raise NotFoundException("注册申请不存在") from None
-        except FormError as e:
-            rows, total = await admin.registrations("pending", "", 1, PER_PAGE)
-            return page(
-                "admin/registrations.html",
-                request,
-                rows=rows,
-                status="pending",
-                q="",
-                pager=pager(total, 1, PER_PAGE),
-                labels=admin.STATUS_LABELS,
-                errors=e.errors,
-                failed_id=enterprise_id,
-                reason=form.get("reason", ""),
-            )
+        _check_action(form)
+        await admin.review_registration(
+            enterprise_id,
+            form.get("action") == "approve",
+            form.get("reason", ""),
+            current_user(request),
+            client_ip(request),
+        )
         return go(request, "/admin/registrations?done=1")
 
     @get("/contracts")
@@ -98,48 +142,29 @@ class AdminController(Controller):
     async def contract_new(self, request: Request) -> Template:
         return page("admin/contract_form.html", request, values={}, errors={}, ent_id=None)
 
-    @post("/contracts", status_code=200)
-    async def contract_create(self, request: Request) -> Template | Redirect | ClientRedirect:
+    @post("/contracts", status_code=200, opt=form_again("admin/contract_form.html", ent_id=None))
+    async def contract_create(self, request: Request) -> Redirect | ClientRedirect:
         form = await form_data(request)
-        try:
-            await admin.save_contract_customer(
-                {**form, "_new": "1"}, request.scope["user"], client_ip(request)
-            )
-        except FormError as e:
-            return page(
-                "admin/contract_form.html", request, values=form, errors=e.errors, ent_id=None
-            )
+        await admin.save_contract_customer(
+            {**form, "_new": "1"}, current_user(request), client_ip(request)
+        )
         return go(request, "/admin/contracts?saved=1")
 
     @get("/contracts/{enterprise_id:int}/edit")
     async def contract_edit(self, request: Request, enterprise_id: FromPath[int]) -> Template:
-        try:
-            ent = await admin.contract_customer(enterprise_id)
-        except admin.NotFound:
-            raise NotFoundException("协议客户不存在") from None
+        ent = await admin.contract_customer(enterprise_id)
         return page(
             "admin/contract_form.html", request, values=ent, errors={}, ent_id=enterprise_id
         )
 
-    @post("/contracts/{enterprise_id:int}", status_code=200)
+    @post("/contracts/{enterprise_id:int}", status_code=200, opt=on_error(_contract_again))
     async def contract_update(
         self, request: Request, enterprise_id: FromPath[int]
-    ) -> Template | Redirect | ClientRedirect:
+    ) -> Redirect | ClientRedirect:
         form = await form_data(request)
-        try:
-            await admin.save_contract_customer(
-                form, request.scope["user"], client_ip(request), enterprise_id
-            )
-        except admin.NotFound:
-            raise NotFoundException("协议客户不存在") from None
-        except FormError as e:
-            return page(
-                "admin/contract_form.html",
-                request,
-                values=form,
-                errors=e.errors,
-                ent_id=enterprise_id,
-            )
+        await admin.save_contract_customer(
+            form, current_user(request), client_ip(request), enterprise_id
+        )
         return go(request, "/admin/contracts?saved=1")
 
     @get("/sms")
@@ -190,46 +215,27 @@ class AdminController(Controller):
 
     @get("/bookings/{booking_id:int}")
     async def booking_detail(self, request: Request, booking_id: FromPath[int]) -> Template:
-        try:
-            booking, rows = await bookings.admin_get(booking_id)
-        except admin.NotFound:
-            raise NotFoundException("预约不存在") from None
-        return page(
-            "admin/booking_detail.html",
-            request,
-            booking=booking,
-            rows=rows,
-            columns=BOOKING_COLUMNS,
-            errors={},
-            reason="",
-        )
+        return await _booking_detail(request, booking_id)
 
-    @post("/bookings/{booking_id:int}/review", status_code=200)
-    async def booking_review(self, request: Request, booking_id: FromPath[int]) -> Any:
+    @post(
+        "/bookings/{booking_id:int}/review",
+        status_code=200,
+        opt=on_error(_booking_review_again),
+    )
+    async def booking_review(
+        self, request: Request, booking_id: FromPath[int]
+    ) -> Redirect | ClientRedirect:
         """通过 / 驳回 (with a reason); the booking's 手机 gets the SMS."""
         form = await form_data(request)
-        try:
-            booking, rows = await bookings.admin_get(booking_id)
-            _check_action(form)
-            await bookings.review(
-                booking["booking_no"],
-                form.get("action") == "approve",
-                form.get("reason", ""),
-                actor=request.scope["user"].username,
-                ip=client_ip(request),
-                user=request.scope["user"],
-            )
-        except admin.NotFound:
-            raise NotFoundException("预约不存在") from None
-        except (FormError, bookings.Conflict) as e:
-            errors = e.errors if isinstance(e, FormError) else {"": str(e)}
-            return page(
-                "admin/booking_detail.html",
-                request,
-                booking=booking,
-                rows=rows,
-                columns=BOOKING_COLUMNS,
-                errors=errors,
-                reason=form.get("reason", ""),
-            )
+        booking, _ = await bookings.admin_get(booking_id)
+        _check_action(form)
+        user = current_user(request)
+        await bookings.review(
+            booking["booking_no"],
+            form.get("action") == "approve",
+            form.get("reason", ""),
+            actor=user.username,
+            ip=client_ip(request),
+            user=user,
+        )
         return go(request, f"/admin/bookings/{booking_id}?done=1")

@@ -9,16 +9,14 @@ from typing import Any
 
 from litestar import Controller, Request, get, post
 from litestar.connection import ASGIConnection
-from litestar.exceptions import HTTPException, NotAuthorizedException, NotFoundException
+from litestar.exceptions import HTTPException, NotAuthorizedException
 from litestar.handlers.base import BaseRouteHandler
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.params import FromPath, FromQuery, JSONBody
 
-from app.routes._render import client_ip
 from app.services import bookings
-from app.services.accounts import FormError
-from app.services.tenancy import NotFound
 from app.settings import get_settings
+from app.web.requests import client_ip
 
 
 def lab_token_required(connection: ASGIConnection, _: BaseRouteHandler) -> None:
@@ -131,16 +129,9 @@ class LabApiController(Controller):
         self, request: Request, booking_no: FromPath[str], data: JSONBody[ReviewIn]
     ) -> ReviewOut:
         """通过 or 驳回 (with a reason) a 待审核 booking. Repeating the call changes nothing."""
-        try:
-            row, changed = await bookings.review(
-                booking_no, data.approved, data.reason, actor="实验室系统", ip=client_ip(request)
-            )
-        except NotFound:
-            raise NotFoundException(f"预约单 {booking_no} 不存在") from None
-        except bookings.Conflict as e:
-            raise HTTPException(status_code=409, detail=str(e)) from None
-        except FormError as e:
-            raise HTTPException(status_code=400, detail=next(iter(e.errors.values()))) from None
+        row, changed = await bookings.review(
+            booking_no, data.approved, data.reason, actor="实验室系统", ip=client_ip(request)
+        )
         return ReviewOut(
             booking_no=booking_no,
             status=row["status"],

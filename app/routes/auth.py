@@ -9,14 +9,15 @@ from typing import Any
 from litestar import Controller, Request, get, post
 from litestar.response import Redirect, Response, Template
 from litestar.status_codes import HTTP_303_SEE_OTHER
-from litestar_htmx import ClientRedirect
 
 from app import clock
-from app.routes._render import client_ip, form_data, page
-from app.security import cookie_name, end_session, start_session
+from app.security.sessions import cookie_name, end_session, start_session
 from app.services import accounts, audit
-from app.services.accounts import FormError
+from app.services.errors import Conflict, FormError
 from app.settings import get_settings
+from app.web.errors import form_again, on_error
+from app.web.pages import go, page
+from app.web.requests import client_ip, form_data
 
 CHOOSE_TTL = 300  # seconds a verified phone may pick one of its accounts
 
@@ -43,11 +44,7 @@ async def _logged_in(request: Request, user_id: int, next_url: str) -> Response[
     """Start a fresh session (the pre-login id dies) and go on."""
     key = await start_session(request.cookies.get(cookie_name()), user_id)
     target = _safe_next(next_url)
-    response: Response[Any]
-    if request.headers.get("hx-request"):
-        response = ClientRedirect(redirect_to=target)
-    else:
-        response = Redirect(path=target, status_code=HTTP_303_SEE_OTHER)
+    response = go(request, target)
     _set_session_cookie(response, key)
     return response
 
@@ -68,6 +65,41 @@ def _read_choose_token(token: str) -> tuple[str, list[int]] | None:
     if not hmac.compare_digest(mac, expected) or clock.timestamp() - int(issued) > CHOOSE_TTL:
         return None
     return phone, ids
+
+
+async def _login_again(request: Request, exc: FormError | Conflict) -> Template:
+    form = await form_data(request)
+    return page(
+        "auth/login.html",
+        request,
+        values={"username": form.get("username", "")},
+        errors=exc.errors if isinstance(exc, FormError) else {},
+        next=form.get("next", ""),
+        notice="",
+    )
+
+
+def _code_field(purpose: str) -> str:
+    return {"register": "contact_phone"}.get(purpose, "phone")
+
+
+async def _code_status(request: Request, exc: FormError | Conflict | None) -> Template:
+    """The 获取验证码 answer: the status line (htmx), or the whole form again."""
+    form = await form_data(request)
+    purpose = form.get("purpose", "")
+    error = exc.first if isinstance(exc, FormError) else ""
+    if request.htmx:
+        return page("auth/_code_status.html", request, error=error, sent=not error)
+    template = {"register": "auth/register.html", "reset": "auth/forgot.html"}.get(
+        purpose, "auth/phone_login.html"
+    )
+    return page(
+        template,
+        request,
+        values=form,
+        errors={_code_field(purpose): error} if error else {},
+        notice="" if error else "验证码已发送，5分钟内有效",
+    )
 
 
 class AuthController(Controller):
@@ -92,87 +124,49 @@ class AuthController(Controller):
             notice=messages.get(notice, ""),
         )
 
-    @post("/login", status_code=200)
+    @post("/login", status_code=200, opt=on_error(_login_again))
     async def login(self, request: Request) -> Response[Any]:
         form = await form_data(request)
-        try:
-            user_id = await accounts.login_password(
-                form.get("username", ""), form.get("password", ""), client_ip(request)
-            )
-        except FormError as e:
-            return page(
-                "auth/login.html",
-                request,
-                values={"username": form.get("username", "")},
-                errors=e.errors,
-                next=form.get("next", ""),
-                notice="",
-            )
+        user_id = await accounts.login_password(
+            form.get("username", ""), form.get("password", ""), client_ip(request)
+        )
         return await _logged_in(request, user_id, form.get("next", ""))
 
     @get("/register")
     async def register_page(self, request: Request) -> Template:
         return page("auth/register.html", request, values={}, errors={}, notice="")
 
-    @post("/register", status_code=200)
-    async def register(self, request: Request) -> Template | Redirect:
-        form = await form_data(request)
-        try:
-            await accounts.register(form, client_ip(request))
-        except FormError as e:
-            return page("auth/register.html", request, values=form, errors=e.errors, notice="")
+    @post("/register", status_code=200, opt=form_again("auth/register.html", notice=""))
+    async def register(self, request: Request) -> Template:
+        await accounts.register(await form_data(request), client_ip(request))
         return page("auth/registered.html", request)
 
-    @post("/sms-code", status_code=200)
+    @post("/sms-code", status_code=200, opt=on_error(_code_status))
     async def sms_code(self, request: Request) -> Template:
         """获取验证码. htmx swaps the status line; without JS the whole form comes back."""
         form = await form_data(request)
         purpose = form.get("purpose", "")
-        field = {"register": "contact_phone"}.get(purpose, "phone")
-        error, sent = "", False
-        try:
-            await accounts.request_code(form.get(field, ""), purpose, client_ip(request))
-            sent = True
-        except FormError as e:
-            error = next(iter(e.errors.values()))
-        if request.headers.get("hx-request"):
-            return page("auth/_code_status.html", request, error=error, sent=sent)
-        template = {"register": "auth/register.html", "reset": "auth/forgot.html"}.get(
-            purpose, "auth/phone_login.html"
-        )
-        return page(
-            template,
-            request,
-            values=form,
-            errors={field: error} if error else {},
-            notice="验证码已发送，5分钟内有效" if sent else "",
-        )
+        await accounts.request_code(form.get(_code_field(purpose), ""), purpose, client_ip(request))
+        return await _code_status(request, None)
 
     @get("/forgot")
     async def forgot_page(self, request: Request) -> Template:
         return page("auth/forgot.html", request, values={}, errors={}, notice="")
 
-    @post("/forgot", status_code=200)
-    async def forgot(self, request: Request) -> Template | Redirect | ClientRedirect:
-        form = await form_data(request)
-        try:
-            await accounts.reset_password(form, client_ip(request))
-        except FormError as e:
-            return page("auth/forgot.html", request, values=form, errors=e.errors, notice="")
+    @post("/forgot", status_code=200, opt=form_again("auth/forgot.html", notice=""))
+    async def forgot(self, request: Request) -> Redirect:
+        await accounts.reset_password(await form_data(request), client_ip(request))
         return Redirect(path="/login?notice=reset", status_code=HTTP_303_SEE_OTHER)
 
     @get("/login/phone")
     async def phone_page(self, request: Request) -> Template:
         return page("auth/phone_login.html", request, values={}, errors={}, notice="")
 
-    @post("/login/phone", status_code=200)
+    @post("/login/phone", status_code=200, opt=form_again("auth/phone_login.html", notice=""))
     async def phone_login(self, request: Request) -> Response[Any]:
         form = await form_data(request)
         ip = client_ip(request)
-        try:
-            found = await accounts.login_phone(form.get("phone", ""), form.get("code", ""), ip)
-        except FormError as e:
-            return page("auth/phone_login.html", request, values=form, errors=e.errors, notice="")
+        found = await accounts.login_phone(form.get("phone", ""), form.get("code", ""), ip)
         if len(found) == 1:
             await accounts.finish_phone_login(found[0]["id"], ip)
             return await _logged_in(request, found[0]["id"], "/")

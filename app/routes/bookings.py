@@ -8,26 +8,14 @@ from typing import Any
 
 from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import UploadFile
-from litestar.exceptions import NotFoundException
 from litestar.params import FromPath
 from litestar.response import Redirect, Template
 from litestar_htmx import ClientRedirect
 
 from app import clock
-from app.routes._render import (
-    client_ip,
-    form_data,
-    fragment,
-    go,
-    list_query,
-    page,
-    page_number,
-    pager,
-    picker,
-)
-from app.security import customer_required, enterprise_admin_required
-from app.services import bookings
-from app.services.accounts import FormError
+from app.security.guards import customer_required, enterprise_admin_required
+from app.services import bookings, instruments
+from app.services.errors import Conflict, FormError
 from app.services.instrument_xlsx import (
     BOOKING_COLUMNS,
     CERTIFICATE_TYPES,
@@ -35,19 +23,25 @@ from app.services.instrument_xlsx import (
     ImportRefused,
     build_template,
 )
-from app.services.tenancy import NotFound, Scope, scope_for
+from app.services.tenancy import Scope
+from app.web.downloads import xlsx_download
+from app.web.errors import field_errors, message, on_error
+from app.web.lists import history_picker, list_query, page_number, pager, picker
+from app.web.pages import fragment, go, page
+from app.web.requests import client_ip, current_scope, current_user, form_data, ticked
 
 PER_PAGE = 20
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
-
-async def _scope(request: Request) -> Scope:
-    return await scope_for(request.scope["user"])
-
-
-def _ids(form: Any, name: str) -> list[int]:
-    """Ticked ids of a multi-value field; anything not a number is ignored."""
-    return [int(v) for v in form.getall(name, []) if isinstance(v, str) and v.isdigit()]
+# 【从托管器具选择】's columns.
+CUSTODY_COLUMNS = [
+    ("name", "器具名称"),
+    ("serial_no", "出厂编号"),
+    ("model", "型号规格"),
+    ("equipment_no", "设备编号"),
+    ("valid_until", "有效期至"),
+    ("certificate_type", "证书类型"),
+    ("quantity", "器具数量"),
+]
 
 
 async def _section_context(
@@ -68,46 +62,6 @@ async def _section_context(
     }
 
 
-async def _section(
-    request: Request,
-    booking: dict[str, Any],
-    *,
-    item: dict[str, Any] | None = None,
-    errors: dict[str, str] | None = None,
-    notice: str = "",
-) -> Template:
-    """The 器具信息 section: the instrument fields and the 器具列表 (one partial, both ways)."""
-    return page(
-        "bookings/_instruments.html",
-        request,
-        **await _section_context(booking, item, errors, notice),
-    )
-
-
-async def section_action(
-    request: Request,
-    booking_id: int,
-    action: Callable[[Scope], Awaitable[int]],
-    done: str,
-) -> Template:
-    """Run a change of the 器具列表 (删除, a picker's 【确定】) and answer with the section
-    (or the whole form without JavaScript) saying what was done or what was wrong."""
-    scope = await _scope(request)
-    try:
-        notice, errors = done.format(n=await action(scope)), {}
-    except NotFound:
-        raise NotFoundException("预约或器具不存在") from None
-    except FormError as e:
-        notice, errors = "", e.errors
-    try:
-        booking = await bookings.get_booking(scope, booking_id)
-    except NotFound:
-        raise NotFoundException("预约不存在") from None
-    if not request.htmx:
-        return await _form_page(request, booking, item_errors=errors, notice=notice)
-    return await _section(request, booking, errors=errors, notice=notice)
-
-
 async def _form_page(
     request: Request,
     booking: dict[str, Any],
@@ -118,6 +72,7 @@ async def _form_page(
     item_errors: dict[str, str] | None = None,
     notice: str = "",
 ) -> Template:
+    """预约送检 as a whole page (also the answer to every change without JavaScript)."""
     return page(
         "bookings/form.html",
         request,
@@ -136,29 +91,55 @@ async def _form_page(
     )
 
 
-PICKER_COLUMNS = [
-    ("name", "器具名称"),
-    ("serial_no", "出厂编号"),
-    ("model", "型号规格"),
-    ("equipment_no", "设备编号"),
-    ("manufacturer", "制造厂商"),
-    ("certificate_type", "证书类型"),
-    ("quantity", "器具数量"),
-]
+async def _section(
+    request: Request,
+    booking_id: int,
+    *,
+    item: dict[str, Any] | None = None,
+    errors: dict[str, str] | None = None,
+    notice: str = "",
+    values: dict[str, str] | None = None,
+    booking: dict[str, Any] | None = None,
+) -> Template:
+    """The 器具信息 section (the instrument fields and the 器具列表) for htmx; the whole
+    form without JavaScript."""
+    if booking is None:
+        booking = await bookings.get_booking(await current_scope(request), booking_id)
+    if not request.htmx:
+        return await _form_page(
+            request, booking, values=values, item=item, item_errors=errors, notice=notice
+        )
+    return page(
+        "bookings/_instruments.html",
+        request,
+        **await _section_context(booking, item, errors, notice),
+    )
 
 
-def history_picker(url: str, target: str, swap: str = "outerHTML") -> dict[str, Any]:
-    """Context of the 【从历史预约数据选择】 picker posting to ``url``."""
-    return {
-        "body_id": "history-body",
-        "get_url": url,
-        "post_url": url,
-        "post_target": target,
-        "post_swap": swap,
-        "name": "history_ids",
-        "columns": PICKER_COLUMNS,
-        "empty": "暂无历史预约器具",
-    }
+async def _section_error(request: Request, exc: FormError | Conflict) -> Template:
+    """A change of the 器具列表 refused: the section with the message."""
+    return await _section(request, request.path_params["booking_id"], errors=field_errors(exc))
+
+
+async def _item_again(request: Request, exc: FormError | Conflict) -> Template:
+    """【添加器具】 refused: the section with the typed row and each message beside its field."""
+    form = await form_data(request)
+    item: dict[str, Any] = {c.key: form.get(c.key, "") for c in BOOKING_COLUMNS}
+    item["id"] = form.get("item_id", "")
+    booking_id = request.path_params["booking_id"]
+    return await _section(request, booking_id, item=item, errors=field_errors(exc), values=form)
+
+
+async def section_action(
+    request: Request,
+    booking_id: int,
+    action: Callable[[Scope], Awaitable[int]],
+    done: str,
+) -> Template:
+    """Run a change of the 器具列表 (删除, a picker's 【确定】) and answer with the section
+    saying what was done (a refusal comes back through ``_section_error``)."""
+    n = await action(await current_scope(request))
+    return await _section(request, booking_id, notice=done.format(n=n))
 
 
 async def _records(request: Request, template: str, **extra: Any) -> Template:
@@ -167,9 +148,9 @@ async def _records(request: Request, template: str, **extra: Any) -> Template:
     p = page_number(qp.get("page"))
     filters = {k: qp.get(k, "").strip() for k in ("status", "start", "end", "q")}
     rows, total = await bookings.list_bookings(
-        await _scope(request), page=p, per_page=PER_PAGE, **filters
+        await current_scope(request), page=p, per_page=PER_PAGE, **filters
     )
-    return page(
+    response = page(
         template,
         request,
         rows=rows,
@@ -177,7 +158,26 @@ async def _records(request: Request, template: str, **extra: Any) -> Template:
         filters=filters,
         statuses=bookings.STATUSES,
         submitted=qp.get("submitted", ""),
-        **extra,
+        **{"kept": [], "deleted": None, "error": "", **extra},
+    )
+    response.headers["Vary"] = "HX-Request"
+    return response
+
+
+def _records_template(request: Request) -> str:
+    return "bookings/_records.html" if fragment(request) else "bookings/records.html"
+
+
+async def _records_error(request: Request, exc: FormError | Conflict) -> Template:
+    return await _records(request, _records_template(request), error=message(exc))
+
+
+async def _submit_again(request: Request, exc: FormError | Conflict) -> Template:
+    booking = await bookings.get_booking(
+        await current_scope(request), request.path_params["booking_id"]
+    )
+    return await _form_page(
+        request, booking, values=await form_data(request), errors=field_errors(exc)
     )
 
 
@@ -188,34 +188,23 @@ class BookingController(Controller):
     @get("/")
     async def records(self, request: Request) -> Template:
         """预约记录. An htmx filter change gets only the rows."""
-        template = "bookings/_records.html" if fragment(request) else "bookings/records.html"
-        response = await _records(request, template, kept=[], deleted=None)
-        response.headers["Vary"] = "HX-Request"
-        return response
+        return await _records(request, _records_template(request))
 
-    @post("/delete", status_code=200)
+    @post("/delete", status_code=200, opt=on_error(_records_error))
     async def delete(self, request: Request) -> Template:
         """【删除】 the ticked bookings; the list comes back with the filters it had."""
-        form = await request.form()
-        try:
-            deleted, kept = await bookings.delete_bookings(
-                await _scope(request),
-                _ids(form, "ids"),
-                request.scope["user"],
-                client_ip(request),
-            )
-            error = ""
-        except NotFound:
-            raise NotFoundException("预约不存在") from None
-        except FormError as e:
-            deleted, kept, error = 0, [], e.errors[""]
-        template = "bookings/_records.html" if request.htmx else "bookings/records.html"
-        return await _records(request, template, kept=kept, deleted=deleted, error=error)
+        deleted, kept = await bookings.delete_bookings(
+            await current_scope(request),
+            await ticked(request, "ids"),
+            current_user(request),
+            client_ip(request),
+        )
+        return await _records(request, _records_template(request), kept=kept, deleted=deleted)
 
     @get("/new")
     async def new(self, request: Request) -> Template:
         """预约送检: the user's draft (a reload or a second tab finds the same one)."""
-        booking = await bookings.open_draft(await _scope(request))
+        booking = await bookings.open_draft(await current_scope(request))
         added = request.query_params.get("from_register", "")
         notice = f"已从器具托管加入{added}个器具，请核对后提交" if added.isdigit() else ""
         return await _form_page(request, booking, notice=notice)
@@ -223,63 +212,38 @@ class BookingController(Controller):
     @get("/template.xlsx")
     async def template(self) -> Response[bytes]:
         """【模板下载】."""
-        return Response(
+        return xlsx_download(
             build_template(BOOKING_COLUMNS),
-            media_type=XLSX,
-            headers={
-                "Content-Disposition": "attachment; filename*=UTF-8''%E5%99%A8%E5%85%B7"
-                "%E5%AF%BC%E5%85%A5%E6%A8%A1%E6%9D%BF.xlsx"
-            },
+            "%E5%99%A8%E5%85%B7%E5%AF%BC%E5%85%A5%E6%A8%A1%E6%9D%BF.xlsx",  # 器具导入模板
         )
 
     @get("/{booking_id:int}")
     async def show(self, request: Request, booking_id: FromPath[int]) -> Template:
         """Opens a booking in 预约送检: editable while 草稿/待审核/已驳回, read-only after."""
-        try:
-            booking = await bookings.get_booking(await _scope(request), booking_id)
-        except NotFound:
-            raise NotFoundException("预约不存在") from None
+        booking = await bookings.get_booking(await current_scope(request), booking_id)
         return await _form_page(request, booking)
 
     @get("/{booking_id:int}/items")
     async def instruments(self, request: Request, booking_id: FromPath[int]) -> Template:
         """【清空】 (blank fields), or a double-clicked row loaded into the fields (?edit=)."""
-        scope = await _scope(request)
-        try:
-            booking = await bookings.get_booking(scope, booking_id)
-            edit = request.query_params.get("edit", "")
-            item = await bookings.get_item(scope, booking_id, int(edit)) if edit.isdigit() else {}
-        except NotFound:
-            raise NotFoundException("器具不存在") from None
-        if not request.htmx:
-            return await _form_page(request, booking, item=item)
-        return await _section(request, booking, item=item)
+        edit = request.query_params.get("edit", "")
+        item = {}
+        if edit.isdigit():
+            item = await bookings.get_item(await current_scope(request), booking_id, int(edit))
+        return await _section(request, booking_id, item=item)
 
-    @post("/{booking_id:int}/items", status_code=200)
+    @post("/{booking_id:int}/items", status_code=200, opt=on_error(_item_again))
     async def save_item(self, request: Request, booking_id: FromPath[int]) -> Template:
         """【添加器具】: validated on the server; the section comes back with the new row."""
-        scope = await _scope(request)
         form = await form_data(request)
-        try:
-            booking = await bookings.save_item(scope, booking_id, form)
-        except NotFound:
-            raise NotFoundException("预约或器具不存在") from None
-        except FormError as e:
-            item = {c.key: form.get(c.key, "") for c in BOOKING_COLUMNS}
-            item["id"] = form.get("item_id", "")
-            booking = await bookings.get_booking(scope, booking_id)
-            if not request.htmx:
-                return await _form_page(
-                    request, booking, values=form, item=item, item_errors=e.errors
-                )
-            return await _section(request, booking, item=item, errors=e.errors)
-        if not request.htmx:
-            return await _form_page(request, booking, values=form, notice="器具已添加")
-        return await _section(request, booking, notice="器具已添加")
+        booking = await bookings.save_item(await current_scope(request), booking_id, form)
+        return await _section(
+            request, booking_id, notice="器具已添加", values=form, booking=booking
+        )
 
-    @post("/{booking_id:int}/items/delete", status_code=200)
+    @post("/{booking_id:int}/items/delete", status_code=200, opt=on_error(_section_error))
     async def delete_items(self, request: Request, booking_id: FromPath[int]) -> Template:
-        ids = _ids(await request.form(), "item_ids")
+        ids = await ticked(request, "item_ids")
         return await section_action(
             request,
             booking_id,
@@ -290,11 +254,8 @@ class BookingController(Controller):
     @post("/{booking_id:int}/import", status_code=200)
     async def import_items(self, request: Request, booking_id: FromPath[int]) -> Template:
         """【点击上传】: the whole file or nothing; every error by row and column."""
-        scope = await _scope(request)
-        try:
-            booking = await bookings.get_booking(scope, booking_id)
-        except NotFound:
-            raise NotFoundException("预约不存在") from None
+        scope = await current_scope(request)
+        booking = await bookings.get_booking(scope, booking_id)
         form = await request.form()
         upload = form.get("file")
         errors: list[str] = []
@@ -332,20 +293,17 @@ class BookingController(Controller):
     @get("/{booking_id:int}/history")
     async def history(self, request: Request, booking_id: FromPath[int]) -> Template:
         """The 【从历史预约数据选择】 picker: searchable, paged, tick boxes."""
-        scope = await _scope(request)
-        try:
-            await bookings.get_booking(scope, booking_id)
-        except NotFound:
-            raise NotFoundException("预约不存在") from None
+        scope = await current_scope(request)
+        await bookings.get_booking(scope, booking_id)
         return await picker(
             request,
             partial(bookings.history, scope),
             **history_picker(f"/bookings/{booking_id}/history", "#instrument-section"),
         )
 
-    @post("/{booking_id:int}/history", status_code=200)
+    @post("/{booking_id:int}/history", status_code=200, opt=on_error(_section_error))
     async def copy_history(self, request: Request, booking_id: FromPath[int]) -> Template:
-        ids = _ids(await request.form(), "history_ids")
+        ids = await ticked(request, "history_ids")
         return await section_action(
             request,
             booking_id,
@@ -353,23 +311,58 @@ class BookingController(Controller):
             "已添加{n}个器具",
         )
 
-    @post("/{booking_id:int}/submit", status_code=200)
+    @get("/{booking_id:int}/custody")
+    async def custody_picker(self, request: Request, booking_id: FromPath[int]) -> Template:
+        """【从托管器具选择】."""
+        scope = await current_scope(request)
+        await bookings.get_booking(scope, booking_id)
+        url = f"/bookings/{booking_id}/custody"
+        return await picker(
+            request,
+            partial(instruments.picker, scope),
+            body_id="custody-body",
+            get_url=url,
+            post_url=url,
+            post_target="#instrument-section",
+            name="custody_ids",
+            columns=CUSTODY_COLUMNS,
+            empty="器具托管中暂无器具",
+        )
+
+    @post("/{booking_id:int}/custody", status_code=200, opt=on_error(_section_error))
+    async def copy_custody(self, request: Request, booking_id: FromPath[int]) -> Template:
+        ids = await ticked(request, "custody_ids")
+        return await section_action(
+            request,
+            booking_id,
+            lambda scope: instruments.copy_to_booking(scope, booking_id, ids),
+            "已添加{n}个器具",
+        )
+
+    @post("/{booking_id:int}/submit", status_code=200, opt=on_error(_submit_again))
     async def submit(
         self, request: Request, booking_id: FromPath[int]
-    ) -> Template | Redirect | ClientRedirect:
+    ) -> Redirect | ClientRedirect:
         """【提交】."""
-        scope = await _scope(request)
-        form = await form_data(request)
-        try:
-            booking = await bookings.submit(
-                scope, booking_id, form, request.scope["user"], client_ip(request)
-            )
-        except NotFound:
-            raise NotFoundException("预约不存在") from None
-        except FormError as e:
-            booking = await bookings.get_booking(scope, booking_id)
-            return await _form_page(request, booking, values=form, errors=e.errors)
+        booking = await bookings.submit(
+            await current_scope(request),
+            booking_id,
+            await form_data(request),
+            current_user(request),
+            client_ip(request),
+        )
         return go(request, f"/bookings?submitted={booking['booking_no']}")
+
+
+async def _basic_page(request: Request, values: dict[str, Any], **extra: Any) -> Template:
+    context = {"errors": {}, "saved": False, **extra}
+    return page(
+        "settings/basic.html", request, values=values, fields=bookings.BASIC_FIELDS, **context
+    )
+
+
+async def _basic_again(request: Request, exc: FormError | Conflict) -> Template:
+    return await _basic_page(request, await form_data(request), errors=field_errors(exc))
 
 
 class BasicInfoController(Controller):
@@ -378,37 +371,14 @@ class BasicInfoController(Controller):
 
     @get("/")
     async def show(self, request: Request) -> Template:
-        values = await bookings.basic_info(await _scope(request))
-        return page(
-            "settings/basic.html",
-            request,
-            values=values,
-            errors={},
-            fields=bookings.BASIC_FIELDS,
-            saved=False,
-        )
+        return await _basic_page(request, await bookings.basic_info(await current_scope(request)))
 
-    @post("/", status_code=200)
+    @post("/", status_code=200, opt=on_error(_basic_again))
     async def save(self, request: Request) -> Template:
-        form = await form_data(request)
-        try:
-            values = await bookings.save_basic_info(
-                await _scope(request), form, request.scope["user"], client_ip(request)
-            )
-        except FormError as e:
-            return page(
-                "settings/basic.html",
-                request,
-                values=form,
-                errors=e.errors,
-                fields=bookings.BASIC_FIELDS,
-                saved=False,
-            )
-        return page(
-            "settings/basic.html",
-            request,
-            values=values,
-            errors={},
-            fields=bookings.BASIC_FIELDS,
-            saved=True,
+        values = await bookings.save_basic_info(
+            await current_scope(request),
+            await form_data(request),
+            current_user(request),
+            client_ip(request),
         )
+        return await _basic_page(request, values, saved=True)

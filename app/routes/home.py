@@ -5,9 +5,9 @@ from __future__ import annotations
 from litestar import Controller, Request, get
 from litestar.response import Template
 
-from app.routes._render import EXISTING_PATHS, page
-from app.security import login_required
+from app.security.guards import login_required
 from app.services import home
+from app.web.pages import EXISTING_PATHS, page
 
 
 class HomeController(Controller):

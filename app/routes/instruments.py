@@ -13,26 +13,13 @@ from anyio.from_thread import run as run_from_thread
 from litestar import Controller, Request, Response, get, post
 from litestar.background_tasks import BackgroundTask
 from litestar.datastructures import UploadFile
-from litestar.exceptions import NotFoundException
 from litestar.params import FromPath
 from litestar.response import File, Redirect, Template
-from litestar_htmx import ClientRedirect
+from litestar_htmx import ClientRedirect, HTMXTemplate
 
-from app.routes._render import (
-    client_ip,
-    form_data,
-    fragment,
-    go,
-    list_query,
-    page,
-    page_number,
-    pager,
-    picker,
-)
-from app.routes.bookings import XLSX, _ids, _scope, history_picker, section_action
-from app.security import customer_required
+from app.security.guards import customer_required
 from app.services import bookings, instruments
-from app.services.accounts import FormError
+from app.services.errors import Conflict, FormError
 from app.services.instrument_xlsx import (
     CERTIFICATE_TYPES,
     DEFAULT_MAX_BYTES,
@@ -41,21 +28,17 @@ from app.services.instrument_xlsx import (
     build_template,
     write_export,
 )
-from app.services.tenancy import NotFound, Scope
+from app.services.tenancy import Scope
 from app.settings import get_settings
+from app.web.downloads import XLSX, xlsx_download
+from app.web.errors import field_errors, message, on_error
+from app.web.lists import history_picker, list_query, page_number, pager, picker
+from app.web.pages import fragment, go, page, page_context
+from app.web.requests import client_ip, current_scope, current_user, form_data, ticked
 
 PER_PAGE = 20
 # Messages after a redirect, by key: the page never shows text taken from the URL.
 DONE = {"created": "已新增", "saved": "已保存"}
-CUSTODY_COLUMNS = [
-    ("name", "器具名称"),
-    ("serial_no", "出厂编号"),
-    ("model", "型号规格"),
-    ("equipment_no", "设备编号"),
-    ("valid_until", "有效期至"),
-    ("certificate_type", "证书类型"),
-    ("quantity", "器具数量"),
-]
 
 
 def _filters(request: Request) -> dict[str, str]:
@@ -72,7 +55,7 @@ async def _list_page(request: Request, template: str, **extra: Any) -> Template:
     f = _filters(request)
     p = page_number(list_query(request).get("page"))
     rows, total = await instruments.list_instruments(
-        await _scope(request), page=p, per_page=PER_PAGE, **f
+        await current_scope(request), page=p, per_page=PER_PAGE, **f
     )
     response = page(
         template,
@@ -102,6 +85,20 @@ def _form(
     )
 
 
+def _list_template(request: Request) -> str:
+    return "instruments/_list.html" if fragment(request) else "instruments/index.html"
+
+
+async def _list_error(request: Request, exc: FormError | Conflict) -> Template:
+    """A list action refused (nothing ticked, …): the list with the message."""
+    return await _list_page(request, _list_template(request), notice="", error=message(exc))
+
+
+async def _form_again(request: Request, exc: FormError | Conflict) -> Template:
+    instrument_id = request.path_params.get("instrument_id")
+    return _form(request, await form_data(request), field_errors(exc), instrument_id)
+
+
 class InstrumentController(Controller):
     path = "/instruments"
     guards = [customer_required]
@@ -109,98 +106,73 @@ class InstrumentController(Controller):
     @get("/")
     async def index(self, request: Request) -> Template:
         """器具托管 list; an htmx filter, search or sort gets only the rows."""
-        template = "instruments/_list.html" if fragment(request) else "instruments/index.html"
-        return await _list_page(
-            request, template, notice=DONE.get(request.query_params.get("done", ""), ""), error=""
-        )
+        notice = DONE.get(request.query_params.get("done", ""), "")
+        return await _list_page(request, _list_template(request), notice=notice, error="")
 
     @get("/new")
     async def new(self, request: Request) -> Template:
         return _form(request, {"certificate_type": "检定证书", "quantity": "1"}, {}, None)
 
-    @post("/", status_code=200)
-    async def create(self, request: Request) -> Template | Redirect | ClientRedirect:
+    @post("/", status_code=200, opt=on_error(_form_again))
+    async def create(self, request: Request) -> Redirect | ClientRedirect:
         """【新增】 → 【确定】."""
-        form = await form_data(request)
-        try:
-            await instruments.save(
-                await _scope(request),
-                {**form, "_new": "1"},
-                request.scope["user"],
-                client_ip(request),
-            )
-        except FormError as e:
-            return _form(request, form, e.errors, None)
+        await instruments.save(
+            await current_scope(request),
+            {**await form_data(request), "_new": "1"},
+            current_user(request),
+            client_ip(request),
+        )
         return go(request, "/instruments?done=created")
 
     @post("/edit", status_code=200)
     async def edit_ticked(self, request: Request) -> Template | Redirect | ClientRedirect:
         """【编辑】 in the toolbar: opens the one ticked row (a POST keeps the CSRF token
         out of the address bar)."""
-        ids = _ids(await request.form(), "ids")
+        ids = await ticked(request, "ids")
         if len(ids) != 1:
-            template = "instruments/_list.html" if request.htmx else "instruments/index.html"
             return await _list_page(
-                request, template, notice="", error="请勾选一个器具再点击【编辑】"
+                request, _list_template(request), notice="", error="请勾选一个器具再点击【编辑】"
             )
-        try:
-            await instruments.get(await _scope(request), ids[0])
-        except NotFound:
-            raise NotFoundException("器具不存在") from None
+        await instruments.get(await current_scope(request), ids[0])
         return go(request, f"/instruments/{ids[0]}/edit")
 
     @get("/{instrument_id:int}/edit")
     async def edit(self, request: Request, instrument_id: FromPath[int]) -> Template:
-        try:
-            row = await instruments.get(await _scope(request), instrument_id)
-        except NotFound:
-            raise NotFoundException("器具不存在") from None
+        row = await instruments.get(await current_scope(request), instrument_id)
         return _form(request, row, {}, instrument_id)
 
-    @post("/{instrument_id:int}", status_code=200)
+    @post("/{instrument_id:int}", status_code=200, opt=on_error(_form_again))
     async def update(
         self, request: Request, instrument_id: FromPath[int]
-    ) -> Template | Redirect | ClientRedirect:
-        form = await form_data(request)
-        try:
-            await instruments.save(
-                await _scope(request),
-                form,
-                request.scope["user"],
-                client_ip(request),
-                instrument_id,
-            )
-        except NotFound:
-            raise NotFoundException("器具不存在") from None
-        except FormError as e:
-            return _form(request, form, e.errors, instrument_id)
+    ) -> Redirect | ClientRedirect:
+        await instruments.save(
+            await current_scope(request),
+            await form_data(request),
+            current_user(request),
+            client_ip(request),
+            instrument_id,
+        )
         return go(request, "/instruments?done=saved")
 
-    @post("/delete", status_code=200)
+    @post("/delete", status_code=200, opt=on_error(_list_error))
     async def delete(self, request: Request) -> Template:
-        form = await request.form()
-        try:
-            n = await instruments.delete(
-                await _scope(request), _ids(form, "ids"), request.scope["user"], client_ip(request)
-            )
-            notice, error = f"已删除{n}个器具", ""
-        except NotFound:
-            raise NotFoundException("器具不存在") from None
-        except FormError as e:
-            notice, error = "", e.errors[""]
-        template = "instruments/_list.html" if request.htmx else "instruments/index.html"
-        return await _list_page(request, template, notice=notice, error=error)
+        n = await instruments.delete(
+            await current_scope(request),
+            await ticked(request, "ids"),
+            current_user(request),
+            client_ip(request),
+        )
+        return await _list_page(
+            request, _list_template(request), notice=f"已删除{n}个器具", error=""
+        )
 
     @get("/template.xlsx")
     async def template(self) -> Response[bytes]:
         """【模板下载】: the booking columns plus 检定周期, 上次检定日期, 有效期至."""
-        return Response(
+        return xlsx_download(
             build_template(REGISTER_COLUMNS),
-            media_type=XLSX,
-            headers={
-                "Content-Disposition": "attachment; filename*=UTF-8''%E5%99%A8%E5%85%B7%E6%89%98"
-                "%E7%AE%A1%E5%AF%BC%E5%85%A5%E6%A8%A1%E6%9D%BF.xlsx"
-            },
+            # 器具托管导入模板
+            "%E5%99%A8%E5%85%B7%E6%89%98%E7%AE%A1%E5%AF%BC%E5%85%A5%E6%A8%A1%E6%9D%BF.xlsx",
         )
 
     @post("/import", status_code=200)
@@ -216,7 +188,7 @@ class InstrumentController(Controller):
             data = await upload.read(DEFAULT_MAX_BYTES + 1)
             try:
                 added, updated = await instruments.import_file(
-                    await _scope(request), data, request.scope["user"], client_ip(request)
+                    await current_scope(request), data, current_user(request), client_ip(request)
                 )
             except ImportRefused as e:
                 errors = [err.message for err in e.errors]
@@ -227,16 +199,23 @@ class InstrumentController(Controller):
                 notice=f"导入完成：新增{added}个，更新{updated}个",
                 error="",
             )
-        done = f"导入完成：新增{added}个，更新{updated}个。"
-        response = page("common/_import_result.html", request, import_errors=errors, done=done)
-        if not errors:
-            response.headers["HX-Trigger"] = "instruments-changed"  # the list reloads itself
-        return response
+        context = {
+            **page_context(request),
+            "import_errors": errors,
+            "done": f"导入完成：新增{added}个，更新{updated}个。",
+        }
+        return HTMXTemplate(
+            template_name="common/_import_result.html",
+            context=context,
+            # The list reloads itself after a successful import.
+            trigger_event=None if errors else "instruments-changed",
+            after="receive",
+        )
 
     @get("/export.xlsx")
     async def export(self, request: Request) -> File:
         """【导出器具】: the current filter and search, streamed through a write-only sheet."""
-        scope = await _scope(request)
+        scope = await current_scope(request)
         f = _filters(request)
         tmp_dir = get_settings().data_dir / "tmp"
         tmp_dir.mkdir(parents=True, exist_ok=True)
@@ -262,40 +241,26 @@ class InstrumentController(Controller):
     @get("/history")
     async def history(self, request: Request) -> Template:
         """【从历史预约数据选择】 for the register."""
-        scope = await _scope(request)
+        scope = await current_scope(request)
         return await picker(
             request,
             partial(bookings.history, scope),
             **history_picker("/instruments/history", "#instrument-list"),
         )
 
-    @post("/history", status_code=200)
+    @post("/history", status_code=200, opt=on_error(_list_error))
     async def add_history(self, request: Request) -> Template:
-        form = await request.form()
-        try:
-            added, updated = await instruments.add_from_history(
-                await _scope(request), _ids(form, "history_ids")
-            )
-            notice, error = f"已加入器具托管：新增{added}个，更新{updated}个", ""
-        except NotFound:
-            raise NotFoundException("器具不存在") from None
-        except FormError as e:
-            notice, error = "", e.errors[""]
-        template = "instruments/_list.html" if request.htmx else "instruments/index.html"
-        return await _list_page(request, template, notice=notice, error=error)
+        added, updated = await instruments.add_from_history(
+            await current_scope(request), await ticked(request, "history_ids")
+        )
+        notice = f"已加入器具托管：新增{added}个，更新{updated}个"
+        return await _list_page(request, _list_template(request), notice=notice, error="")
 
-    @post("/to-booking", status_code=200)
-    async def to_booking(self, request: Request) -> Template | Redirect | ClientRedirect:
+    @post("/to-booking", status_code=200, opt=on_error(_list_error))
+    async def to_booking(self, request: Request) -> Redirect | ClientRedirect:
         """【一键生成预约送检】: the ticked rows into the draft, then 预约送检."""
-        form = await request.form()
-        ids = _ids(form, "ids")
-        try:
-            await instruments.to_booking(await _scope(request), ids)
-        except NotFound:
-            raise NotFoundException("器具不存在") from None
-        except FormError as e:
-            template = "instruments/_list.html" if request.htmx else "instruments/index.html"
-            return await _list_page(request, template, notice="", error=e.errors[""])
+        ids = await ticked(request, "ids")
+        await instruments.to_booking(await current_scope(request), ids)
         # The notice and the anchor show a phone user the rows that were added.
         return go(request, f"/bookings/new?from_register={len(set(ids))}#instrument-section")
 
@@ -309,40 +274,3 @@ def _batches(scope: Scope, q: str, state: str) -> Any:
             return
         yield from batch
         after = batch[-1]["id"]
-
-
-class CustodyPickerController(Controller):
-    """【从托管器具选择】 in 预约送检."""
-
-    path = "/bookings/{booking_id:int}/custody"
-    guards = [customer_required]
-
-    @get("/")
-    async def picker(self, request: Request, booking_id: FromPath[int]) -> Template:
-        scope = await _scope(request)
-        try:
-            await bookings.get_booking(scope, booking_id)
-        except NotFound:
-            raise NotFoundException("预约不存在") from None
-        url = f"/bookings/{booking_id}/custody"
-        return await picker(
-            request,
-            partial(instruments.picker, scope),
-            body_id="custody-body",
-            get_url=url,
-            post_url=url,
-            post_target="#instrument-section",
-            name="custody_ids",
-            columns=CUSTODY_COLUMNS,
-            empty="器具托管中暂无器具",
-        )
-
-    @post("/", status_code=200)
-    async def copy(self, request: Request, booking_id: FromPath[int]) -> Template:
-        ids = _ids(await request.form(), "custody_ids")
-        return await section_action(
-            request,
-            booking_id,
-            lambda scope: instruments.copy_to_booking(scope, booking_id, ids),
-            "已添加{n}个器具",
-        )

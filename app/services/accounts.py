@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -17,8 +16,10 @@ import anyio
 
 from app.clock import now
 from app.db import write_transaction
-from app.security import DUMMY_HASH, hash_password, verify_password
+from app.security.passwords import DUMMY_HASH, hash_password, verify_password
+from app.security.sessions import end_user_sessions
 from app.services import audit, sms
+from app.services.errors import FormError
 from app.services.validators import (
     mobile_error,
     normalize_phone,
@@ -47,16 +48,6 @@ ROLE_LABELS = {
 
 BAD_LOGIN = "用户名或密码错误"
 LOCKED = "登录失败次数过多，账号已锁定15分钟，请稍后再试"
-
-
-@dataclass
-class FormError(Exception):
-    """Field errors (``""`` key: a message for the top of the form)."""
-
-    errors: dict[str, str] = field(default_factory=dict)
-
-    def __str__(self) -> str:
-        return "; ".join(f"{k}: {v}" for k, v in self.errors.items())
 
 
 def _code_hash(phone: str, purpose: str, code: str) -> str:
@@ -503,8 +494,6 @@ async def reset_password(form: dict[str, str], ip: str) -> int:
         raise FormError({"phone": "用户名与手机号不匹配，请重新获取验证码后再试"})
     new_hash = await anyio.to_thread.run_sync(hash_password, f["password"])
     await User.update({User.password_hash: new_hash}).where(User.id == user["id"])
-    from app.security import end_user_sessions
-
     await end_user_sessions(user["id"])
     await audit.record("重置密码", username=f["username"], user_id=user["id"], ip=ip)
     return int(user["id"])

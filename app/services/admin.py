@@ -6,10 +6,9 @@ from typing import Any
 
 from app.clock import now
 from app.db import any_matches, write_transaction
-from app.security import CurrentUser, end_user_sessions
+from app.security.sessions import CurrentUser, end_user_sessions
 from app.services import audit, sms
-from app.services.accounts import FormError
-from app.services.tenancy import NotFound
+from app.services.errors import FormError, NotFound
 from app.services.validators import mobile_error, normalize_phone, uscc_error
 from app.tables import ContractPhone, Enterprise, User
 
@@ -59,7 +58,7 @@ async def review_registration(
         .first()
     )
     if ent is None:
-        raise NotFound
+        raise NotFound("注册申请不存在")
     if ent["status"] != "pending":
         raise FormError({"": f"该注册申请已{STATUS_LABELS[ent['status']]}，无需重复审核"})
     status = "approved" if approved else "rejected"
@@ -151,7 +150,7 @@ async def contract_customer(enterprise_id: int) -> dict[str, Any]:
         .first()
     )
     if ent is None:
-        raise NotFound
+        raise NotFound("协议客户不存在")
     phones = (
         await ContractPhone.select(ContractPhone.phone)
         .where(ContractPhone.enterprise == enterprise_id)

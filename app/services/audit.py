@@ -6,7 +6,7 @@ from datetime import date, timedelta
 
 from app.clock import day_start
 from app.db import any_matches
-from app.security import CurrentUser
+from app.security.sessions import CurrentUser
 from app.tables import AuditLog
 
 EVENTS = (

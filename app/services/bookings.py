@@ -15,11 +15,11 @@ import anyio
 
 from app.clock import now, today
 from app.db import any_matches, bulk_insert, like_operator, row_locks, write_transaction
-from app.security import CurrentUser
+from app.security.sessions import CurrentUser
 from app.services import audit, sms
-from app.services.accounts import FormError
+from app.services.errors import Conflict, FormError, NotFound
 from app.services.instrument_xlsx import BOOKING_COLUMNS, read_instruments, validate_fields
-from app.services.tenancy import NotFound, Scope, get_scoped, in_scope
+from app.services.tenancy import Scope, get_scoped, in_scope
 from app.services.validators import mobile_error, normalize_phone
 from app.tables import BasicInfo, Booking, BookingItem
 
@@ -197,7 +197,7 @@ async def save_item(scope: Scope, booking_id: int, form: dict[str, str]) -> dict
                 & (BookingItem.booking == booking_id)
                 & in_scope(BookingItem, scope)
             ).returning(BookingItem.id):
-                raise NotFound
+                raise NotFound("器具不存在")
             booking["item_count"] = await _recount(booking_id)
     if errors:
         # Raised after the commit: the draft keeps the booking fields typed so far.
@@ -218,7 +218,7 @@ async def delete_items(scope: Scope, booking_id: int, item_ids: Iterable[int]) -
             & in_scope(BookingItem, scope)
         )
         if found != len(ids):
-            raise NotFound
+            raise NotFound("器具不存在")
         await BookingItem.delete().where(BookingItem.id.is_in(ids))
         await _recount(booking_id)
     return len(ids)
@@ -303,7 +303,7 @@ async def history_items(scope: Scope, item_ids: Iterable[int]) -> list[dict[str,
         BookingItem.id.is_in(ids) & in_scope(BookingItem, scope)
     )
     if len(rows) != len(ids):
-        raise NotFound
+        raise NotFound("器具不存在")
     return rows
 
 
@@ -450,7 +450,7 @@ async def delete_bookings(
         )
         rows = await (query.lock_rows() if row_locks() else query)
         if len(rows) != len(ids):
-            raise NotFound
+            raise NotFound("预约不存在")
         gone = [r["id"] for r in rows if r["status"] != "已通过"]
         if gone:
             await BookingItem.delete().where(BookingItem.booking.is_in(gone))
@@ -473,10 +473,6 @@ async def delete_bookings(
 # ------------------------------------------------------------------------------ review
 
 
-class Conflict(Exception):
-    """The booking is in a state the request does not fit (HTTP 409)."""
-
-
 async def review(
     booking_no: str,
     approved: bool,
@@ -497,7 +493,7 @@ async def review(
         raise FormError({"reason": "原因不能超过200个字"})
     booking = await Booking.select().where(Booking.booking_no == booking_no).first()
     if booking is None:
-        raise NotFound
+        raise NotFound(f"预约单 {booking_no} 不存在")
     target = "已通过" if approved else "已驳回"
     if booking["status"] == target and (approved or booking["reject_reason"] == reason):
         return booking, False
@@ -572,7 +568,7 @@ async def admin_get(booking_id: int) -> tuple[dict[str, Any], list[dict[str, Any
         .first()
     )
     if booking is None:
-        raise NotFound
+        raise NotFound("预约不存在")
     return booking, await items(booking_id)
 
 

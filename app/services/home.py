@@ -4,16 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.security import CurrentUser
+from app.security.sessions import CurrentUser
+from app.services import bookings
+from app.services.tenancy import scope_for
 from app.tables import Enterprise
 
 
 async def overview(user: CurrentUser) -> dict[str, Any]:
     data: dict[str, Any] = {"bookings": []}
     if user.enterprise_id is not None:
-        from app.services import bookings
-        from app.services.tenancy import scope_for
-
         data["bookings"] = await bookings.latest(await scope_for(user), 5)
     if user.is_platform_admin:
         data["pending_registrations"] = await Enterprise.count().where(

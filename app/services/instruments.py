@@ -17,11 +17,11 @@ import anyio
 from app import clock
 from app.clock import now
 from app.db import any_matches, bulk_insert, write_transaction
-from app.security import CurrentUser
+from app.security.sessions import CurrentUser
 from app.services import audit, bookings, sms
-from app.services.accounts import FormError
+from app.services.errors import FormError, NotFound
 from app.services.instrument_xlsx import REGISTER_COLUMNS, read_instruments, validate_fields
-from app.services.tenancy import NotFound, Scope, get_scoped, in_scope
+from app.services.tenancy import Scope, get_scoped, in_scope
 from app.tables import BasicInfo, Enterprise, Instrument
 
 DUE_DAYS = 30
@@ -182,7 +182,7 @@ async def _check_ids(scope: Scope, ids: list[int]) -> None:
     """Every id must be an instrument in scope, or the whole request is NotFound."""
     found = await Instrument.count().where(Instrument.id.is_in(ids) & in_scope(Instrument, scope))
     if found != len(ids):
-        raise NotFound
+        raise NotFound("器具不存在")
 
 
 async def delete(scope: Scope, ids: Iterable[int], by: CurrentUser, ip: str) -> int:
@@ -273,7 +273,7 @@ async def copy_to_booking(scope: Scope, booking_id: int, ids: Iterable[int]) -> 
         raise FormError({"": "请先勾选器具"})
     rows = await Instrument.select().where(Instrument.id.is_in(ids) & in_scope(Instrument, scope))
     if len(rows) != len(ids):
-        raise NotFound
+        raise NotFound("器具不存在")
     return await bookings.add_rows(scope, booking_id, rows)
 
 

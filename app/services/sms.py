@@ -11,7 +11,9 @@ import re
 from datetime import timedelta
 from typing import Any
 
+from app import jobs
 from app.clock import now
+from app.services.sms_aliyun import AliyunConfig, AliyunSmsBackend
 from app.settings import get_settings
 from app.tables import SmsMessage
 
@@ -31,8 +33,6 @@ async def queue(
 
     Returns the message id, or None when ``dedupe_key`` was already used.
     """
-    from app import jobs
-
     if dedupe_key is not None:
         exists = await SmsMessage.exists().where(SmsMessage.dedupe_key == dedupe_key)
         if exists:
@@ -60,8 +60,6 @@ async def queue(
 def _backend() -> Any:
     settings = get_settings()
     if settings.sms_backend == "aliyun":
-        from app.services.sms_aliyun import AliyunConfig, AliyunSmsBackend
-
         return AliyunSmsBackend(
             AliyunConfig(
                 access_key_id=settings.aliyun_access_key_id,

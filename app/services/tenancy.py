@@ -11,12 +11,13 @@ from typing import Any
 
 from piccolo.table import Table
 
-from app.security import CurrentUser
+from app.db import row_locks
+from app.security.sessions import CurrentUser
+from app.services.errors import NotFound
 from app.tables import Enterprise
 
-
-class NotFound(Exception):
-    """The object does not exist, or is outside the caller's scope: answer 404."""
+# What a missing row of each table is called on the 404 page.
+NOT_FOUND = {"booking": "预约不存在", "booking_item": "器具不存在", "instrument": "器具不存在"}
 
 
 @dataclass(frozen=True)
@@ -29,7 +30,7 @@ class Scope:
 async def scope_for(user: CurrentUser) -> Scope:
     """The user's enterprise, plus its subsidiaries for an enterprise main account."""
     if user.enterprise_id is None:
-        raise NotFound
+        raise NotFound("没有所属单位的账号")
     ids = [user.enterprise_id]
     if user.is_enterprise_admin:
         children = await Enterprise.select(Enterprise.id).where(
@@ -49,12 +50,10 @@ async def get_scoped(
 ) -> dict[str, Any]:
     """One row by id inside the scope (and ``where``), or NotFound. ``lock`` (inside a write
     transaction) holds the row until it ends, so its state cannot change meanwhile."""
-    from app.db import row_locks
-
     query = table.select().where(table.id == row_id, in_scope(table, scope), *where)
     if lock and row_locks():
         query = query.lock_rows()
     row = await query.first()
     if row is None:
-        raise NotFound
+        raise NotFound(NOT_FOUND.get(table._meta.tablename, "数据不存在"))
     return row

@@ -81,7 +81,7 @@ def instrument(n: int, **over: str) -> dict[str, str]:
 async def company_with_history() -> None:
     """An approved company with its admin account and one earlier, submitted booking."""
     from app.clock import now
-    from app.security import hash_password
+    from app.security.passwords import hash_password
     from app.tables import Booking, BookingItem, Enterprise, User
 
     ent = Enterprise(

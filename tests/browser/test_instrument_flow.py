@@ -41,7 +41,7 @@ BOOKING_LABELS = {
 
 async def approved_company() -> None:
     """An approved company and its enterprise_admin, straight into the database."""
-    from app.security import hash_password
+    from app.security.passwords import hash_password
     from app.tables import Enterprise, User
 
     ent = Enterprise(

@@ -8,7 +8,8 @@ import pytest
 from litestar.testing import AsyncTestClient
 
 from app.clock import now
-from app.security import _key_hash, cookie_name, session_store
+from app.security.sessions import cookie_name, session_store
+from app.security.sessions import hash_key as _key_hash
 from app.tables import AuditLog, ContractPhone, Enterprise, LoginAttempt, SmsCode, User
 from tests.conftest import (
     approve_company,
@@ -458,7 +459,7 @@ async def test_htmx_login_gets_client_redirect(client: AsyncTestClient) -> None:
 
 
 async def test_database_sessions_are_purged_after_idle_timeout() -> None:
-    from app.security import DatabaseSessionStore
+    from app.security.sessions import DatabaseSessionStore
     from app.tables import WebSession
 
     store = DatabaseSessionStore()

@@ -166,7 +166,7 @@ async def test_phone_taken_off_contract_loses_its_account(client: AsyncTestClien
     from datetime import timedelta
 
     from app.clock import now
-    from app.security import cookie_name
+    from app.security.sessions import cookie_name
     from app.tables import SmsCode, SmsMessage, User
     from tests.conftest import last_code, set_session_cookie
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from litestar.testing import AsyncTestClient
 
-from app.security import cookie_name
+from app.security.sessions import cookie_name
 from tests.conftest import company_user, csrf_token
 
 

@@ -1,4 +1,4 @@
-"""Passwords, server-side sessions, the current user, guards and security headers.
+"""Server-side sessions and the current user.
 
 Sessions live in the database (embedded mode) or Redis (production) so that any number of
 app processes can serve. The cookie holds a random key; the store keeps only its SHA-256.
@@ -14,42 +14,20 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Protocol
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
-from litestar.connection import ASGIConnection
-from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
-from litestar.handlers.base import BaseRouteHandler
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.types import ASGIApp, Receive, Scope, Send
 
-from app.clock import now
+from app.clock import now, timestamp
+from app.redis import get_redis
 from app.settings import get_settings
+from app.tables import User, WebSession
 
 IDLE_TIMEOUT = timedelta(minutes=30)
 ABSOLUTE_TIMEOUT = timedelta(hours=12)
 # Write last_seen at most this often: every request would otherwise be a write.
 TOUCH_INTERVAL = timedelta(seconds=60)
 
-_hasher = PasswordHasher()
 
-
-def hash_password(password: str) -> str:
-    return _hasher.hash(password)
-
-
-def verify_password(password_hash: str, password: str) -> bool:
-    if not password_hash:
-        return False
-    try:
-        return _hasher.verify(password_hash, password)
-    except (VerificationError, InvalidHashError):
-        return False
-
-
-# A hash to verify against when the username is unknown, so both cases take the same time.
-DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
-
-
-def _key_hash(key: str) -> str:
+def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
@@ -91,16 +69,12 @@ class DatabaseSessionStore:
     """Sessions in the WebSession table (embedded mode)."""
 
     async def get(self, key_hash: str) -> dict[str, Any] | None:
-        from app.tables import WebSession
-
         row = (
             await WebSession.select(WebSession.data).where(WebSession.key_hash == key_hash).first()
         )
         return json.loads(row["data"]) if row else None
 
     async def save(self, key_hash: str, data: dict[str, Any]) -> None:
-        from app.tables import WebSession
-
         payload = json.dumps(data)
         updated = (
             await WebSession.update(
@@ -119,19 +93,13 @@ class DatabaseSessionStore:
             )
 
     async def delete(self, key_hash: str) -> None:
-        from app.tables import WebSession
-
         await WebSession.delete().where(WebSession.key_hash == key_hash)
 
     async def delete_user(self, user_id: int) -> None:
-        from app.tables import WebSession
-
         await WebSession.delete().where(WebSession.user_id == user_id)
 
     async def purge_expired(self) -> None:
         """Drop sessions past their idle timeout (called now and then, not per request)."""
-        from app.tables import WebSession
-
         await WebSession.delete().where(
             WebSession.last_seen < now() - IDLE_TIMEOUT - TOUCH_INTERVAL
         )
@@ -144,8 +112,6 @@ class RedisSessionStore:
         self.url = url
 
     def _redis(self) -> Any:
-        from app.redis import get_redis
-
         return get_redis()
 
     async def get(self, key_hash: str) -> dict[str, Any] | None:
@@ -184,16 +150,16 @@ async def start_session(old_key: str | None, user_id: int) -> str:
     """Create a fresh session for ``user_id`` and drop the old one. Returns the cookie value."""
     store = session_store()
     if old_key:
-        await store.delete(_key_hash(old_key))
+        await store.delete(hash_key(old_key))
     key = secrets.token_urlsafe(32)
-    stamp = now().timestamp()
-    await store.save(_key_hash(key), {"uid": user_id, "created": stamp, "seen": stamp})
+    stamp = timestamp()
+    await store.save(hash_key(key), {"uid": user_id, "created": stamp, "seen": stamp})
     return key
 
 
 async def end_session(key: str | None) -> None:
     if key:
-        await session_store().delete(_key_hash(key))
+        await session_store().delete(hash_key(key))
 
 
 async def end_user_sessions(user_id: int) -> None:
@@ -203,8 +169,6 @@ async def end_user_sessions(user_id: int) -> None:
 
 async def load_user(user_id: int) -> CurrentUser | None:
     """The user behind a session, or None when it no longer may log in."""
-    from app.tables import User
-
     row = (
         await User.select(
             User.id,
@@ -263,10 +227,10 @@ class SessionAuthMiddleware:
             key = _cookie_from_scope(scope, cookie_name())
         if key:
             store = session_store()
-            key_hash = _key_hash(key)
+            key_hash = hash_key(key)
             data = await store.get(key_hash)
             if data:
-                t = now().timestamp()
+                t = timestamp()
                 idle = t - data.get("seen", 0) > IDLE_TIMEOUT.total_seconds()
                 old = t - data.get("created", 0) > ABSOLUTE_TIMEOUT.total_seconds()
                 user = None if idle or old else await load_user(data.get("uid", 0))
@@ -279,58 +243,3 @@ class SessionAuthMiddleware:
                         data["seen"] = t
                         await store.save(key_hash, data)
         await self.app(scope, receive, send)
-
-
-def login_required(connection: ASGIConnection, _: BaseRouteHandler) -> None:
-    if connection.scope.get("user") is None:
-        raise NotAuthorizedException("请先登录")
-
-
-def platform_admin_required(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
-    login_required(connection, handler)
-    if not connection.scope["user"].is_platform_admin:
-        raise PermissionDeniedException("没有权限访问平台管理")
-
-
-def customer_required(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
-    """Customer features: any account of an enterprise."""
-    login_required(connection, handler)
-    if connection.scope["user"].enterprise_id is None:
-        raise PermissionDeniedException("该功能仅对企业账户开放")
-
-
-def enterprise_admin_required(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
-    """系统管理: the enterprise main account only."""
-    customer_required(connection, handler)
-    if not connection.scope["user"].is_enterprise_admin:
-        raise PermissionDeniedException("仅企业主账户可以使用系统管理")
-
-
-CSP = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "font-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; "
-    "base-uri 'none'; object-src 'none'"
-)
-SECURITY_HEADERS = [
-    (b"content-security-policy", CSP.encode()),
-    (b"x-content-type-options", b"nosniff"),
-    (b"referrer-policy", b"same-origin"),
-    (b"x-frame-options", b"DENY"),
-    (b"permissions-policy", b"camera=(), microphone=(), geolocation=()"),
-    (b"cross-origin-opener-policy", b"same-origin"),
-]
-
-
-async def add_security_headers(message: Message, scope: Scope) -> None:
-    """before_send hook: every HTTP response, 404s and static files included, gets them.
-
-    (Litestar has no CSP middleware; app middleware would miss unrouted 404s.)
-    """
-    if message["type"] != "http.response.start":
-        return
-    headers = list(message.get("headers", []))
-    present = {k.lower() for k, _ in headers}
-    headers += [(k, v) for k, v in SECURITY_HEADERS if k not in present]
-    if get_settings().secure_cookies:
-        headers.append((b"strict-transport-security", b"max-age=31536000; includeSubDomains"))
-    message["headers"] = headers

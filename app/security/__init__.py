@@ -1,0 +1,1 @@
+"""Security by concern: passwords, sessions (and the current user), guards, headers."""

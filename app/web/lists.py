@@ -1,0 +1,99 @@
+"""Lists: page numbers, pagers, the filters of the list a user is on, picker dialogs."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Awaitable, Callable
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit
+
+from litestar import Request
+from litestar.response import Template
+
+from app.web.pages import page
+
+PICKER_SIZE = 10
+MAX_PAGE = 100000
+
+# The columns of 【从历史预约数据选择】.
+HISTORY_COLUMNS = [
+    ("name", "器具名称"),
+    ("serial_no", "出厂编号"),
+    ("model", "型号规格"),
+    ("equipment_no", "设备编号"),
+    ("manufacturer", "制造厂商"),
+    ("certificate_type", "证书类型"),
+    ("quantity", "器具数量"),
+]
+
+
+def page_number(raw: str | None) -> int:
+    try:
+        return max(1, min(int(raw or 1), MAX_PAGE))
+    except ValueError:
+        return 1
+
+
+def pager(total: int, page: int, per_page: int) -> dict[str, int]:
+    pages = max(1, math.ceil(total / per_page))
+    return {"total": total, "page": min(page, pages), "pages": pages, "per_page": per_page}
+
+
+def _current_url(request: Request) -> str:
+    """The page the user is on. After an htmx POST (删除 and the like) the request URL is
+    the action's, so it comes from HX-Current-URL (htmx) or the Referer."""
+    if request.method == "GET":
+        return str(request.url)
+    current = request.htmx.current_url if request.htmx else None
+    return current or request.headers.get("referer", "")
+
+
+def list_query(request: Request) -> dict[str, str]:
+    """The query of the list the user is looking at."""
+    if request.method == "GET":
+        return dict(request.query_params)
+    return dict(parse_qsl(urlsplit(_current_url(request)).query))
+
+
+def with_page(request: Request, n: int) -> str:
+    """A pager link keeping the list's filters."""
+    url = urlsplit(str(request.url))
+    if request.method != "GET":
+        current = _current_url(request)
+        if current:
+            url = urlsplit(current)
+    params = [(k, v) for k, v in parse_qsl(url.query) if k != "page"] + [("page", str(n))]
+    return f"{url.path}?{urlencode(params)}"
+
+
+async def picker(
+    request: Request,
+    search: Callable[[str, int, int], Awaitable[tuple[list[dict[str, Any]], int]]],
+    **context: Any,
+) -> Template:
+    """A picker dialog's body (common/_picker.html): ``search(q, page, size)`` gives the rows."""
+    q = request.query_params.get("q", "").strip()
+    p = page_number(request.query_params.get("page"))
+    rows, total = await search(q, p, PICKER_SIZE)
+    return page(
+        "common/_picker.html",
+        request,
+        rows=rows,
+        q=q,
+        pager=pager(total, p, PICKER_SIZE),
+        **context,
+    )
+
+
+def history_picker(url: str, target: str, swap: str = "outerHTML") -> dict[str, Any]:
+    """Context of the 【从历史预约数据选择】 picker posting to ``url``."""
+    return {
+        "body_id": "history-body",
+        "get_url": url,
+        "post_url": url,
+        "post_target": target,
+        "post_swap": swap,
+        "name": "history_ids",
+        "columns": HISTORY_COLUMNS,
+        "empty": "暂无历史预约器具",
+    }

@@ -1,0 +1,105 @@
+"""Pages: the menus of the manual, the current menu entry, and the page context."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request
+from litestar.response import Redirect, Template
+from litestar.status_codes import HTTP_303_SEE_OTHER
+from litestar_htmx import ClientRedirect
+
+from app.security.sessions import CurrentUser
+
+# Every menu entry of the manual; an entry shows only when its screen exists (create_app
+# fills EXISTING_PATHS) and the user may open it.
+CUSTOMER_MENU: list[tuple[str, list[tuple[str, str, str]]]] = [
+    (
+        "查询服务",
+        [
+            ("检测进度查询", "/query/progress", "customer"),
+            ("证书防伪查询", "/query/verify", "customer"),
+        ],
+    ),
+    (
+        "预约管理",
+        [("预约送检", "/bookings/new", "customer"), ("预约记录", "/bookings", "customer")],
+    ),
+    ("电子证书", [("电子证书", "/certificates", "customer")]),
+    ("器具托管", [("器具托管", "/instruments", "customer")]),
+    (
+        "系统管理",
+        [
+            ("基础信息", "/settings/basic", "enterprise_admin"),
+            ("用户管理", "/settings/users", "enterprise_admin"),
+            ("部门管理", "/settings/departments", "enterprise_admin"),
+            ("企业管理", "/settings/enterprises", "enterprise_admin"),
+        ],
+    ),
+]
+ADMIN_MENU: list[tuple[str, str]] = [
+    ("注册审核", "/admin/registrations"),
+    ("预约审核", "/admin/bookings"),
+    ("协议客户", "/admin/contracts"),
+    ("短信记录", "/admin/sms"),
+    ("操作日志", "/admin/audit"),
+]
+EXISTING_PATHS: set[str] = set()
+
+Menu = list[tuple[str, list[tuple[str, str]]]]
+
+
+def menus(user: CurrentUser | None) -> tuple[Menu, list[tuple[str, str]]]:
+    """The customer menu groups and the 平台管理 entries this user may open."""
+    customer: Menu = []
+    if user is not None and user.enterprise_id:
+        for group, items in CUSTOMER_MENU:
+            shown = [
+                (label, href)
+                for label, href, need in items
+                if href in EXISTING_PATHS and (need == "customer" or user.is_enterprise_admin)
+            ]
+            if shown:
+                customer.append((group, shown))
+    admin = [(label, href) for label, href in ADMIN_MENU if href in EXISTING_PATHS]
+    return customer, admin
+
+
+def active_href(path: str, hrefs: list[str]) -> str:
+    """The menu entry a path belongs to: the longest entry it starts with (首页 only itself)."""
+    best = "/" if path == "/" else ""
+    for href in hrefs:
+        if (path == href or path.startswith(href + "/")) and len(href) > len(best):
+            best = href
+    return best
+
+
+def page_context(request: Request) -> dict[str, Any]:
+    """What base.html needs: the user, the menus and the entry to highlight."""
+    user = request.scope.get("user")
+    customer, admin = menus(user)
+    hrefs = [href for _, items in customer for _, href in items] + [href for _, href in admin]
+    return {
+        "user": user,
+        "customer_menu": customer,
+        "admin_menu": admin,
+        "active_href": active_href(request.url.path, hrefs),
+    }
+
+
+def page(template: str, request: Request, **context: Any) -> Template:
+    """A full page or fragment with the user and menus in its context."""
+    return Template(template_name=template, context={**page_context(request), **context})
+
+
+def fragment(request: Request) -> bool:
+    """Answer with the partial only: an htmx swap, but not htmx restoring history after
+    Back (that request wants the whole page)."""
+    return bool(request.htmx) and not request.htmx.history_restore_request
+
+
+def go(request: Request, url: str) -> Redirect | ClientRedirect:
+    """After a successful POST: htmx gets a client redirect, a plain form a 303."""
+    if request.htmx:
+        return ClientRedirect(redirect_to=url)
+    return Redirect(path=url, status_code=HTTP_303_SEE_OTHER)
