@@ -4,6 +4,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# Proxy headers (X-Forwarded-For/-Proto) are trusted only from the proxy named here: unset,
+# every client's own address counts (per-address limits cannot be dodged by a header).
+FORWARDED_ALLOW_IPS ?=
+PROXY_FLAGS := $(if $(strip $(FORWARDED_ALLOW_IPS)),--proxy-headers --forwarded-allow-ips=$(FORWARDED_ALLOW_IPS),--no-proxy-headers)
 
 .PHONY: run test lint worker bench install
 
@@ -19,7 +23,7 @@ install: $(VENV)/.installed
 
 run: install
 	$(BIN)/python -m app.cli setup
-	$(BIN)/uvicorn app.asgi:app --host $(HOST) --port $(PORT) --proxy-headers
+	$(BIN)/uvicorn app.asgi:app --host $(HOST) --port $(PORT) $(PROXY_FLAGS)
 
 worker: install
 	$(BIN)/arq workers.main.WorkerSettings

@@ -34,6 +34,8 @@ from app.settings import get_settings
 from app.web import jinja
 from app.web.errors import EXCEPTION_HANDLERS
 from app.web.pages import EXISTING_PATHS
+from app.web.static import CACHE as STATIC_CACHE
+from app.web.static import STATIC_DIR
 
 HERE = Path(__file__).resolve().parent
 
@@ -80,7 +82,8 @@ def create_app() -> Litestar:
             healthz,
             create_static_files_router(
                 path="/static",
-                directories=[HERE / "static"],
+                directories=[STATIC_DIR],
+                cache_control=STATIC_CACHE,
                 name="static",
                 include_in_schema=False,
             ),

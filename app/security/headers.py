@@ -31,6 +31,10 @@ async def add_security_headers(message: Message, scope: Scope) -> None:
     headers = list(message.get("headers", []))
     present = {k.lower() for k, _ in headers}
     headers += [(k, v) for k, v in SECURITY_HEADERS if k not in present]
+    if b"cache-control" not in present:
+        # Pages, fragments, exports and API answers are per user: no cache may keep them.
+        # (Static files set their own: long-lived, their URLs carry the content's hash.)
+        headers.append((b"cache-control", b"no-store"))
     if get_settings().secure_cookies:
         headers.append((b"strict-transport-security", b"max-age=31536000; includeSubDomains"))
     message["headers"] = headers

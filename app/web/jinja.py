@@ -10,6 +10,7 @@ from litestar.plugins.jinja import JinjaTemplateEngine
 from app.clock import TZ
 from app.settings import get_settings
 from app.web.lists import with_page
+from app.web.static import static_url
 
 
 def localtime(value: datetime | str | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
@@ -32,3 +33,4 @@ def configure(engine: JinjaTemplateEngine) -> None:
     engine.engine.filters["localtime"] = localtime
     engine.engine.filters["mask_code"] = mask_code
     engine.engine.globals["with_page"] = with_page
+    engine.engine.globals["static_url"] = static_url

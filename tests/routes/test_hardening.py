@@ -1,0 +1,57 @@
+"""Hardening found by an outside tester: caching of private answers, proxy headers."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from litestar.testing import AsyncTestClient
+
+from tests.conftest import company_user
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+async def test_private_answers_are_never_cached(client: AsyncTestClient) -> None:
+    await company_user(client)
+    for url in ("/", "/bookings", "/bookings/new", "/instruments", "/instruments/export.xlsx"):
+        r = await client.get(url)
+        assert r.status_code == 200, url
+        assert r.headers["cache-control"] == "no-store", url
+    r = await client.get("/login")
+    assert r.headers["cache-control"] == "no-store"
+
+
+async def test_static_files_have_hashed_urls_and_long_caching(client: AsyncTestClient) -> None:
+    page = (await client.get("/login")).text
+    urls = re.findall(r'(?:href|src)="(/static/[^"]+)"', page)
+    assert len(urls) >= 3 and all(re.search(r"\?v=[0-9a-f]{12}$", u) for u in urls), urls
+    for url in urls:
+        r = await client.get(url)
+        assert r.status_code == 200, url
+        assert "max-age=31536000" in r.headers["cache-control"], url
+        assert "immutable" in r.headers["cache-control"], url
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
+def test_make_run_trusts_proxy_headers_only_from_the_named_proxy() -> None:
+    def command(**env: str) -> str:
+        run_env = {k: v for k, v in os.environ.items() if k != "FORWARDED_ALLOW_IPS"}
+        out = subprocess.run(
+            ["make", "-n", "run"],
+            cwd=ROOT,
+            env={**run_env, **env},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        return next(line for line in out.splitlines() if "uvicorn" in line)
+
+    default = command()
+    assert "--no-proxy-headers" in default and "--forwarded-allow-ips" not in default
+    behind = command(FORWARDED_ALLOW_IPS="10.0.0.5")
+    assert "--proxy-headers --forwarded-allow-ips=10.0.0.5" in behind
