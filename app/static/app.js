@@ -325,3 +325,24 @@
     document.querySelectorAll(MASTER).forEach(syncMaster);
   });
 })();
+
+/* ------------------------------------------------------------------
+ * 7. Pickers: 已选 N 项 counts the ticks of every page (hidden inputs carry
+ *    the other pages' ticks, the boxes this page's).
+ * ------------------------------------------------------------------ */
+(function () {
+  'use strict';
+  function recount(counter) {
+    const form = counter.closest('form');
+    if (!form) return;
+    const name = counter.dataset.pickedCount;
+    const n = Array.from(form.elements).filter((el) =>
+      el instanceof HTMLInputElement && el.name === name &&
+      (el.type === 'hidden' || (el.type === 'checkbox' && el.checked))).length;
+    counter.textContent = '已选 ' + n + ' 项';
+  }
+  document.addEventListener('change', (e) => {
+    const form = e.target instanceof Element ? e.target.closest('form') : null;
+    form?.querySelectorAll('[data-picked-count]').forEach(recount);
+  });
+})();

@@ -12,8 +12,10 @@ from litestar.response import Template
 
 from app.web.pages import page
 
-PICKER_SIZE = 10
+PICKER_SIZE = 50
 MAX_PAGE = 100000
+# At most this many ticks are carried from page to page in a picker.
+MAX_PICKED = 5000
 
 # The columns of 【从历史预约数据选择】.
 HISTORY_COLUMNS = [
@@ -71,16 +73,27 @@ async def picker(
     search: Callable[[str, int, int], Awaitable[tuple[list[dict[str, Any]], int]]],
     **context: Any,
 ) -> Template:
-    """A picker dialog's body (common/_picker.html): ``search(q, page, size)`` gives the rows."""
+    """A picker dialog's body (common/_picker.html): ``search(q, page, size)`` gives the rows.
+
+    Paging and searching send the ticks made so far (the form's ``name`` values): they stay
+    ticked on their rows, and ride along as hidden inputs while their rows are not shown,
+    so 【确定】 adds every tick of every page."""
     q = request.query_params.get("q", "").strip()
     p = page_number(request.query_params.get("page"))
+    picked: dict[int, None] = {}
+    for raw in request.query_params.getall(context["name"], []):
+        if raw.isdigit() and len(picked) < MAX_PICKED:
+            picked[int(raw)] = None
     rows, total = await search(q, p, PICKER_SIZE)
+    shown = {r["id"] for r in rows}
     return page(
         "common/_picker.html",
         request,
         rows=rows,
         q=q,
         pager=pager(total, p, PICKER_SIZE),
+        picked=picked,
+        hidden_picked=[i for i in picked if i not in shown],
         **context,
     )
 

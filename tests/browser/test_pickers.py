@@ -1,0 +1,68 @@
+"""The pickers keep their ticks across pages: tick 2 on page 1 and 1 on page 2, 3 are added."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from playwright.async_api import expect
+
+from app.security.passwords import hash_password
+from app.tables import Enterprise, Instrument, User
+from tests.browser.helpers import instrument_rows, log_in, notice
+from tests.conftest import uscc
+
+USERNAME = "picker1"
+PASSWORD = "Secret123x"
+
+
+async def _company_with_register(n: int) -> None:
+    ent = Enterprise(
+        status="approved", uscc=uscc(31), name="拣选测试单位", contact_phone="13900000031"
+    )
+    await ent.save()
+    await User(
+        role="enterprise_admin",
+        enterprise=ent.id,
+        username=USERNAME,
+        password_hash=hash_password(PASSWORD),
+        phone="13900000031",
+    ).save()
+    await Instrument.insert(
+        *[
+            Instrument(enterprise=ent.id, name=f"器具{i:02d}", serial_no=f"S{i:02d}", model="M")
+            for i in range(1, n + 1)
+        ]
+    )
+
+
+async def test_custody_picker_keeps_ticks_across_pages(page: Any) -> None:
+    await _company_with_register(60)
+    await log_in(page, USERNAME, PASSWORD)
+    await page.goto("/bookings/new")
+    await page.get_by_role("button", name="从托管器具选择").click()
+    picker = page.get_by_role("dialog", name="从托管器具选择")
+    await expect(picker.get_by_text("共 60 条")).to_be_visible()
+    await picker.get_by_role("checkbox", name="选择 器具01 S01").check()
+    await picker.get_by_role("checkbox", name="选择 器具02 S02").check()
+    await expect(picker.get_by_text("已选 2 项")).to_be_visible()
+
+    await picker.get_by_role("link", name="下一页").click()
+    await expect(picker.get_by_text("第 2/2 页")).to_be_visible()
+    await expect(picker.get_by_text("已选 2 项")).to_be_visible()
+    await (
+        picker.get_by_role("checkbox").filter(has_not=page.locator("[data-check-all]")).last.check()
+    )
+    await expect(picker.get_by_text("已选 3 项")).to_be_visible()
+
+    # Back on page 1 the two ticks are still there; a search keeps them too.
+    await picker.get_by_role("link", name="上一页").click()
+    await expect(picker.get_by_role("checkbox", name="选择 器具01 S01")).to_be_checked()
+    await picker.get_by_label("搜索").fill("器具02")
+    await expect(picker.get_by_text("共 1 条")).to_be_visible()
+    await expect(picker.get_by_role("checkbox", name="选择 器具02 S02")).to_be_checked()
+    await expect(picker.get_by_text("已选 3 项")).to_be_visible()
+
+    await picker.get_by_role("button", name="确定", exact=True).click()
+    await expect(picker).to_be_hidden()
+    await expect(notice(page, "已添加3个器具")).to_be_visible()
+    await expect(instrument_rows(page)).to_have_count(3)
