@@ -14,10 +14,14 @@ from typing import Any
 import openpyxl
 from playwright.async_api import expect
 
-from tests.browser import conftest as browser
+from app.clock import today
+from app.services.instrument_xlsx import REGISTER_COLUMNS
+from app.services.instruments import computed_valid_until
+from app.tables import Booking, BookingItem, Instrument
+from tests.browser import helpers as browser
 from tests.browser.helpers import field, fill_fields, instrument_rows, log_in, notice, open_page
-from tests.conftest import uscc
-from tests.routes.test_instruments import reg, xlsx
+from tests.factories import make_enterprise, make_user
+from tests.helpers import reg, register_xlsx
 
 USERNAME = "company8"
 PASSWORD = "Secret123x"
@@ -41,25 +45,8 @@ BOOKING_LABELS = {
 
 async def approved_company() -> None:
     """An approved company and its enterprise_admin, straight into the database."""
-    from app.security import hash_password
-    from app.tables import Enterprise, User
-
-    ent = Enterprise(
-        status="approved",
-        uscc=uscc(8),
-        name=COMPANY,
-        address="南京市光华路8号",
-        contact_name="王五",
-        contact_phone=MOBILE,
-    )
-    await ent.save()
-    await User(
-        role="enterprise_admin",
-        enterprise=ent.id,
-        username=USERNAME,
-        password_hash=hash_password(PASSWORD),
-        phone=MOBILE,
-    ).save()
+    ent = await make_enterprise(8, contact_phone=MOBILE)
+    await make_user(ent, username=USERNAME, password=PASSWORD)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -82,11 +69,6 @@ async def no_sideways_scroll(page: Any) -> bool:
 
 
 async def test_instrument_register_end_to_end(page: Any, tmp_path: Path) -> None:
-    from app.clock import today
-    from app.services.instrument_xlsx import REGISTER_COLUMNS
-    from app.services.instruments import computed_valid_until
-    from app.tables import Booking, BookingItem, Instrument
-
     day = today()
     tomorrow = (day + timedelta(days=1)).isoformat()
     last_verified = day - timedelta(days=400)
@@ -207,7 +189,7 @@ async def test_instrument_register_end_to_end(page: Any, tmp_path: Path) -> None
         },
     ]
     upload = tmp_path / "器具托管.xlsx"
-    upload.write_bytes(xlsx(rows))
+    upload.write_bytes(register_xlsx(rows))
     await dialog.get_by_label("选择文件").set_input_files(upload)
     await dialog.get_by_role("button", name="点击上传").click()
     result = dialog.get_by_role("status")
