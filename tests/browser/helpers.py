@@ -84,6 +84,16 @@ async def open_admin_page(page: Any, label: str) -> None:
     await open_page(page, "平台管理", label)
 
 
+async def open_import_dialog(page: Any) -> tuple[Any, Any]:
+    """【导入器具】, then its 模板下载: the dialog, and the template as downloaded."""
+    await page.get_by_role("button", name="导入器具").click()
+    dialog = page.get_by_role("dialog", name="导入器具")
+    await expect(dialog).to_be_visible()
+    async with page.expect_download() as download_info:
+        await dialog.get_by_role("link", name="模板下载").click()
+    return dialog, await download_info.value
+
+
 def notice(page: Any, text: str) -> Any:
     return page.get_by_role("status").filter(has_text=text)
 

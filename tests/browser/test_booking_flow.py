@@ -25,6 +25,7 @@ from tests.browser.helpers import (
     log_out,
     notice,
     open_admin_page,
+    open_import_dialog,
     open_menu_if_phone,
     open_page,
     wait_for_sms,
@@ -223,12 +224,7 @@ async def test_booking_end_to_end(page: Any, tmp_path: Path) -> None:
     await expect(instrument_rows(page).filter(has_text="温度计1")).to_have_count(0)
 
     # ---- 7. 【导入器具】: 模板下载, upload two rows
-    await page.get_by_role("button", name="导入器具").click()
-    dialog = page.get_by_role("dialog", name="导入器具")
-    await expect(dialog).to_be_visible()
-    async with page.expect_download() as download_info:
-        await dialog.get_by_role("link", name="模板下载").click()
-    download = await download_info.value
+    dialog, download = await open_import_dialog(page)
     assert download.suggested_filename == "器具导入模板.xlsx"
     data = Path(await download.path()).read_bytes()
     template = openpyxl.load_workbook(io.BytesIO(data)).worksheets[0]

@@ -19,7 +19,15 @@ from app.services.instrument_xlsx import REGISTER_COLUMNS
 from app.services.instruments import computed_valid_until
 from app.tables import Booking, BookingItem, Instrument
 from tests.browser import helpers as browser
-from tests.browser.helpers import field, fill_fields, instrument_rows, log_in, notice, open_page
+from tests.browser.helpers import (
+    field,
+    fill_fields,
+    instrument_rows,
+    log_in,
+    notice,
+    open_import_dialog,
+    open_page,
+)
 from tests.factories import make_enterprise, make_user
 from tests.helpers import reg, register_xlsx
 
@@ -159,12 +167,7 @@ async def test_instrument_register_end_to_end(page: Any, tmp_path: Path) -> None
     await expect(register_rows(page).nth(1)).to_contain_text(new_model)
 
     # ---- 4. 【导入器具】: 模板下载, then three rows (one the edited 温度计B: an update)
-    await page.get_by_role("button", name="导入器具").click()
-    dialog = page.get_by_role("dialog", name="导入器具")
-    await expect(dialog).to_be_visible()
-    async with page.expect_download() as download_info:
-        await dialog.get_by_role("link", name="模板下载").click()
-    download = await download_info.value
+    dialog, download = await open_import_dialog(page)
     assert download.suggested_filename == "器具托管导入模板.xlsx"
     template = openpyxl.load_workbook(io.BytesIO(Path(await download.path()).read_bytes()))
     headers = [str(c.value).rstrip("*") for c in template.worksheets[0][1]]
