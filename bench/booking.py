@@ -32,37 +32,58 @@ import argparse
 import asyncio
 import json
 import os
+import pstats
 import random
 import re
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
-import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from io import BytesIO
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-ROOT = Path(__file__).resolve().parent.parent
-BENCH = ROOT / "bench"
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+import asyncpg
+import httpx
+import openpyxl
+from _harness import (
+    BENCH,
+    CLK_TCK,
+    PY,
+    ROOT,
+    Procs,
+    Server,
+    app_env,
+    copy_accounts,
+    database_url,
+    fix_sequences,
+    log,
+    migrate,
+    print_table,
+    proc_jiffies,
+    recreate_database,
+    run_cleanly,
+    start_uvicorn,
+)
+from _harness import login as form_login
+from redis import Redis
 
-import asyncpg  # noqa: E402
-import httpx  # noqa: E402
-import openpyxl  # noqa: E402
+from app.clock import now, today
+from app.security.passwords import hash_password
+from app.services.instrument_xlsx import (
+    BOOKING_COLUMNS,
+    IMPORT_SHEET_TITLE,
+    build_template,
+    read_instruments,
+)
 
-PG_ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
 DB_NAME = "jlkf_bench"
-DATABASE_URL = f"postgresql://postgres@127.0.0.1:5432/{DB_NAME}"
+DATABASE_URL = database_url(DB_NAME)
 REDIS_URL = "redis://127.0.0.1:6379/13"
 SECRET_KEY = "bench-secret-key-fixed-not-for-production-0123456789"
 USERNAME = "bench_admin"
@@ -76,7 +97,7 @@ UVICORN_FLAGS = [
     "--no-access-log", "--log-level", "warning",
 ]  # fmt: skip
 
-TOMORROW = (date.today() + timedelta(days=1)).isoformat()
+TOMORROW = (today() + timedelta(days=1)).isoformat()
 BOOKING_FORM = {
     "client_name": "南京测试仪表有限公司",
     "client_address": "南京市江宁区1号",
@@ -113,51 +134,7 @@ REASONS = ("器具信息不完整", "送检日期冲突，请改期", "证书单
 # ------------------------------------------------------------------------------ processes
 
 
-class Procs:
-    """Every process this script starts (each in its own session), stopped on exit."""
-
-    def __init__(self) -> None:
-        self.running: list[subprocess.Popen[bytes]] = []
-
-    def start(self, cmd: list[str], **kw: Any) -> subprocess.Popen[bytes]:
-        proc = subprocess.Popen(cmd, start_new_session=True, **kw)
-        self.running.append(proc)
-        return proc
-
-    def stop(self, proc: subprocess.Popen[bytes], timeout: float = 15) -> None:
-        if proc.poll() is None:
-            try:
-                # SIGINT: uvicorn shuts down gracefully and, re-raised, it lets cProfile write.
-                os.killpg(proc.pid, signal.SIGINT)  # the group of the process we started
-            except ProcessLookupError:
-                pass
-            try:
-                proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                try:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-                proc.wait()
-        if proc in self.running:
-            self.running.remove(proc)
-
-    def stop_all(self) -> None:
-        for proc in list(reversed(self.running)):
-            self.stop(proc, timeout=5)
-
-
 PROCS = Procs()
-
-
-def _sigterm(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 PINNING = {"server": "0", "loadgen": ""}  # set from --pin
@@ -171,94 +148,25 @@ def pin(role: str) -> list[str]:
     return []
 
 
-def app_env(tmp: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("ALIYUN_", "LAB_API"))}
-    env.update(
-        DATABASE_URL=DATABASE_URL,
-        REDIS_URL=REDIS_URL,
-        SECRET_KEY=SECRET_KEY,
-        DB_POOL="1",
-        DATA_DIR=str(tmp),
-        ADMIN_USERNAME="admin",
-        ADMIN_PASSWORD="Bench-Admin-2026!",
-        SMS_BACKEND="outbox",
-        SECURE_COOKIES="0",
-        PICCOLO_CONF="piccolo_conf",
-        PYTHONPATH=str(ROOT),
-    )
-    return env
-
-
-@dataclass
-class Server:
-    name: str
-    proc: subprocess.Popen[bytes]
-    base: str
-    log: Path
-
-
 def start_server(
     name: str, target: list[str], env: dict[str, str], tmp: Path, profile: Path | None
 ) -> Server:
-    port = free_port()
-    log = tmp / f"{name}.log"
-    py = str(ROOT / ".venv" / "bin" / "python") if (ROOT / ".venv").exists() else sys.executable
-    prefix = [py, "-m", "cProfile", "-o", str(profile)] if profile else [py]
-    cmd = [*pin("server"), *prefix, "-m", "uvicorn", *target, *UVICORN_FLAGS, "--port", str(port)]
-    with open(log, "wb") as out:
-        proc = PROCS.start(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
+    prefix = [PY, "-m", "cProfile", "-o", str(profile)] if profile else [PY]
     probe = "/healthz" if "app.asgi:app" in target else "/"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"{name} server exited:\n{log.read_text()[-3000:]}")
-        try:
-            if httpx.get(base + probe, timeout=2).status_code == 200:
-                return Server(name, proc, base, log)
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise SystemExit(f"{name} server did not start:\n{log.read_text()[-3000:]}")
+    return start_uvicorn(
+        PROCS, name, target, UVICORN_FLAGS, env, tmp, [*pin("server"), *prefix], probe
+    )
 
 
 # ------------------------------------------------------------------------------ database
 
 
-async def recreate_database() -> None:
-    conn = await asyncpg.connect(PG_ADMIN_DSN)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
-        await conn.execute(f'CREATE DATABASE "{DB_NAME}"')
-    finally:
-        await conn.close()
-
-
-async def drop_database() -> None:
-    conn = await asyncpg.connect(PG_ADMIN_DSN)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
-    finally:
-        await conn.close()
-
-
 def flush_redis() -> None:
-    from redis import Redis
-
     client = Redis.from_url(REDIS_URL)
     try:
         client.flushdb()
     finally:
         client.close()
-
-
-def migrate(env: dict[str, str]) -> None:
-    py = str(ROOT / ".venv" / "bin" / "python") if (ROOT / ".venv").exists() else sys.executable
-    r = subprocess.run(
-        [py, "-m", "app.cli", "setup"], cwd=ROOT, env=env, capture_output=True, text=True
-    )
-    if r.returncode != 0:
-        raise SystemExit(f"app.cli setup failed:\n{r.stdout}\n{r.stderr}")
 
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
@@ -269,6 +177,7 @@ BOOKING_COLS = [
     "contact_name", "phone", "cert_name", "cert_address", "mobile", "expected_date", "sender",
     "item_count", "reject_reason", "created_at", "submitted_at", "reviewed_at",
 ]  # fmt: skip
+SEEDED_TABLES = ("enterprise", "app_user", "booking", "booking_item")
 ITEM_COLS = [
     "id", "booking", "enterprise", "name", "equipment_no", "serial_no", "model",
     "measuring_range", "accuracy_class", "supply_voltage", "manufacturer",
@@ -281,9 +190,7 @@ def user_id_of(enterprise: int) -> int:
 
 
 async def seed_accounts(conn: asyncpg.Connection, n_enterprises: int) -> None:
-    from app.security import hash_password
-
-    now = datetime.now(UTC)
+    stamp = now()
     ents = []
     users = []
     for e in range(1, n_enterprises + 1):
@@ -292,7 +199,7 @@ async def seed_accounts(conn: asyncpg.Connection, n_enterprises: int) -> None:
         ents.append(
             (
                 e, name, f"91320100MA{e:08d}", f"南京市江宁区{e}号", f"联系人{e}",
-                f"139{e:08d}", "approved", "", False, "", None, now - timedelta(days=800), now,
+                f"139{e:08d}", "approved", "", False, "", None, stamp - timedelta(days=800), stamp,
             )
         )  # fmt: skip
         users.append(
@@ -305,26 +212,11 @@ async def seed_accounts(conn: asyncpg.Connection, n_enterprises: int) -> None:
                 e,
                 "enterprise_admin",
                 True,
-                now - timedelta(days=800),
+                stamp - timedelta(days=800),
             )
         )
-    await conn.copy_records_to_table(
-        "enterprise",
-        records=ents,
-        columns=[
-            "id", "name", "uscc", "address", "contact_name", "contact_phone", "status",
-            "reject_reason", "is_contract", "contract_no", "parent", "created_at", "reviewed_at",
-        ],
-    )  # fmt: skip
-    await conn.copy_records_to_table(
-        "app_user",
-        records=users,
-        columns=[
-            "id", "username", "password_hash", "name", "phone", "enterprise", "role",
-            "is_active", "created_at",
-        ],
-    )  # fmt: skip
-    await fix_sequences(conn)
+    await copy_accounts(conn, ents, users)
+    await fix_sequences(conn, SEEDED_TABLES)
 
 
 def enterprise_of(i: int, n_enterprises: int, every: int) -> int:
@@ -384,17 +276,9 @@ async def seed_bookings(
         await conn.copy_records_to_table("booking", records=bookings, columns=BOOKING_COLS)
         await conn.copy_records_to_table("booking_item", records=items, columns=ITEM_COLS)
         n_items += len(items)
-    await fix_sequences(conn)
+    await fix_sequences(conn, SEEDED_TABLES)
     await conn.execute("VACUUM ANALYZE enterprise, app_user, booking, booking_item")
     return n_items
-
-
-async def fix_sequences(conn: asyncpg.Connection) -> None:
-    for table in ("enterprise", "app_user", "booking", "booking_item"):
-        await conn.execute(
-            f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
-            f"(SELECT COALESCE(MAX(id), 0) + 1 FROM {table}), false)"
-        )
 
 
 async def new_drafts(n: int) -> list[int]:
@@ -452,20 +336,11 @@ class Session:
 
 
 def login(base: str) -> Session:
-    with httpx.Client(base_url=base, follow_redirects=False, timeout=30) as c:
-        r = c.get("/login")
-        r.raise_for_status()
-        csrf = c.cookies.get("csrftoken")
-        if not csrf:
-            raise SystemExit("GET /login set no csrftoken cookie")
-        r = c.post(
-            "/login",
-            data={"username": USERNAME, "password": PASSWORD},
-            headers={"X-CSRFToken": csrf},
-        )
-        if r.status_code != 303 or not c.cookies.get("session"):
-            raise SystemExit(f"login failed: {r.status_code} {r.text[:500]}")
-        return Session(session=c.cookies["session"], csrf=csrf)
+    client, csrf = form_login(base, USERNAME, PASSWORD, timeout=30)
+    try:
+        return Session(session=client.cookies["session"], csrf=csrf)
+    finally:
+        client.close()
 
 
 def check(r: httpx.Response, marker: str, what: str) -> None:
@@ -506,8 +381,6 @@ def prepare_fragment(base: str, sess: Session) -> tuple[str, bytes]:
 
 # ------------------------------------------------------------------------------ CPU use
 
-CLK_TCK = os.sysconf("SC_CLK_TCK")
-
 
 def _machine_busy() -> int:
     """Jiffies all CPUs spent running processes (user, nice, system) or stolen by the host.
@@ -520,15 +393,6 @@ def _machine_busy() -> int:
             int(x) for x in f.readline().split()[1:9]
         )
     return user + nice + system + steal
-
-
-def _proc_jiffies(pid: int) -> int:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            parts = f.read().rsplit(")", 1)[1].split()
-        return int(parts[11]) + int(parts[12])  # utime + stime
-    except (OSError, IndexError, ValueError):
-        return 0
 
 
 def _pids_of(match: Any) -> list[int]:
@@ -573,18 +437,16 @@ class CpuMeter:
         )
         self.t = time.monotonic()
         self.busy = _machine_busy()
-        self.server = _proc_jiffies(server_pid) if server_pid else 0
-        self.db = sum(_proc_jiffies(p) for p in self.db_pids)
+        self.server = proc_jiffies(server_pid) if server_pid else 0
+        self.db = sum(proc_jiffies(p) for p in self.db_pids)
         ru = resource.getrusage(resource.RUSAGE_CHILDREN)
         self.children = ru.ru_utime + ru.ru_stime
 
     def stop(self) -> CpuUse:
         elapsed = time.monotonic() - self.t
         busy = (_machine_busy() - self.busy) / CLK_TCK
-        server = (
-            (_proc_jiffies(self.server_pid) if self.server_pid else 0) - self.server
-        ) / CLK_TCK
-        db = (sum(_proc_jiffies(p) for p in self.db_pids) - self.db) / CLK_TCK
+        server = ((proc_jiffies(self.server_pid) if self.server_pid else 0) - self.server) / CLK_TCK
+        db = (sum(proc_jiffies(p) for p in self.db_pids) - self.db) / CLK_TCK
         ru = self.resource.getrusage(self.resource.RUSAGE_CHILDREN)
         loadgen = ru.ru_utime + ru.ru_stime - self.children
         others = max(0.0, busy - server - db - loadgen)
@@ -702,8 +564,6 @@ def measure(
 
 
 def build_import_file(rows: int) -> bytes:
-    from app.services.instrument_xlsx import BOOKING_COLUMNS, IMPORT_SHEET_TITLE, build_template
-
     wb = openpyxl.load_workbook(BytesIO(build_template(BOOKING_COLUMNS)))
     ws = wb[IMPORT_SHEET_TITLE]
     for i in range(1, rows + 1):
@@ -728,8 +588,6 @@ def build_import_file(rows: int) -> bytes:
 
 
 def bare_read(data: bytes) -> int:
-    from app.services.instrument_xlsx import IMPORT_SHEET_TITLE
-
     wb = openpyxl.load_workbook(BytesIO(data), read_only=True)
     n = 0
     for _ in wb[IMPORT_SHEET_TITLE].iter_rows(values_only=True):
@@ -788,8 +646,6 @@ def measure_import(
     tmp: Path,
     profile: Path | None,
 ) -> ImportResult:
-    from app.services.instrument_xlsx import BOOKING_COLUMNS, read_instruments
-
     data = build_import_file(rows)
     bare_times = [timed(bare_read, data) for _ in range(runs)]
     parse_times = [timed(read_instruments, data, BOOKING_COLUMNS) for _ in range(runs)]
@@ -834,28 +690,6 @@ def git_state() -> str:
     return f"{head[:70]}" + (" + uncommitted changes in app/" if dirty else "")
 
 
-def log(msg: str) -> None:
-    print(msg, flush=True)
-
-
-def width(s: str) -> int:
-    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in s)
-
-
-def pad(s: str, n: int, right: bool = False) -> str:
-    fill = " " * max(0, n - width(s))
-    return fill + s if right else s + fill
-
-
-def print_table(rows: list[list[str]], header: list[str], right: set[int]) -> None:
-    widths = [max(width(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    line = "  ".join(pad(h, widths[i], i in right) for i, h in enumerate(header))
-    log(line)
-    log("-" * width(line))
-    for r in rows:
-        log("  ".join(pad(c, widths[i], i in right) for i, c in enumerate(r)))
-
-
 def verdict(ok: bool) -> str:
     return "PASS" if ok else "MISS"
 
@@ -866,8 +700,6 @@ def result(ok: bool, cpu_ok: bool) -> str:
 
 
 def print_profile(path: Path, title: str, top: int) -> None:
-    import pstats
-
     if not path.exists():
         log(f"(no profile written for {title})")
         return
@@ -908,24 +740,13 @@ def main() -> None:
     args = parser.parse_args()
     PINNING["server"] = "" if args.pin == "none" else "0"
     PINNING["loadgen"] = "1" if args.pin == "both" else ""
-    signal.signal(signal.SIGTERM, _sigterm)
-    # Ctrl-C stops the run and cleans up even when started in the background (SIG_IGN there).
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    tmp = Path(tempfile.mkdtemp(prefix="jlkf-bench-"))
-    started = time.monotonic()
-    try:
-        run(args, tmp)
-    except KeyboardInterrupt:
-        log("\ninterrupted")
-    finally:
-        PROCS.stop_all()
-        if not args.keep_db:
-            try:
-                asyncio.run(drop_database())
-            except Exception as exc:  # noqa: BLE001 - best effort on the way out
-                log(f"(could not drop {DB_NAME}: {exc})")
-        shutil.rmtree(tmp, ignore_errors=True)
-        log(f"total {time.monotonic() - started:.0f} s")
+    run_cleanly(
+        PROCS,
+        lambda tmp: run(args, tmp),
+        db_name=DB_NAME,
+        keep_db=args.keep_db,
+        tmp_prefix="jlkf-bench-",
+    )
     sys.exit(0)
 
 
@@ -937,7 +758,7 @@ def run(args: argparse.Namespace, tmp: Path) -> None:
             "generator's limit, so the ratios flatter the app."
         )
     every = max(1, round(1 / args.share))
-    env = app_env(tmp)
+    env = app_env(DATABASE_URL, SECRET_KEY, tmp, REDIS_URL=REDIS_URL)
     log(f"code: {git_state()}")
     profile_dir = Path(args.profile).resolve() if args.profile else None
     if profile_dir:
@@ -957,7 +778,7 @@ def run(args: argparse.Namespace, tmp: Path) -> None:
 
     # 1. database, Redis, schema
     t = time.perf_counter()
-    asyncio.run(recreate_database())
+    asyncio.run(recreate_database(DB_NAME))
     flush_redis()
     migrate(env)
     took = time.perf_counter() - t
@@ -996,22 +817,26 @@ def run(args: argparse.Namespace, tmp: Path) -> None:
         PROCS.stop(bare.proc)
 
     # 3. the page at 1,000 bookings
-    log(f"app: 预约记录 at {counts['bookings']:,} bookings")
     app_target = ["app.asgi:app"]
-    srv = start_server("app-page-1k", app_target, env, tmp, prof("page_1k"))
-    try:
-        sess = login(srv.base)
-        check(
-            httpx.get(srv.base + "/bookings", headers=sess.headers()), "预约记录", "GET /bookings"
-        )
-        page_1k = measure("GET /bookings", srv, "/bookings", args, sess.headers(), tmp)
-        check(
-            httpx.get(srv.base + "/bookings", headers=sess.headers()), "预约记录", "GET /bookings"
-        )
-    finally:
-        PROCS.stop(srv.proc)
-    if profile_dir:
-        print_profile(prof("page_1k"), "GET /bookings at 1k", 25)
+
+    def bookings_page(size: str, n_bookings: int, sess: Session | None) -> tuple[Load, Session]:
+        """预约记录 on a fresh server: checked, measured, checked again (logs in if no ``sess``)."""
+        log(f"app: 预约记录 at {n_bookings:,} bookings")
+        srv = start_server(f"app-page-{size}", app_target, env, tmp, prof(f"page_{size}"))
+        try:
+            sess = sess or login(srv.base)
+            page = httpx.get(srv.base + "/bookings", headers=sess.headers())
+            check(page, "预约记录", "GET /bookings")
+            load = measure("GET /bookings", srv, "/bookings", args, sess.headers(), tmp)
+            page = httpx.get(srv.base + "/bookings", headers=sess.headers())
+            check(page, "预约记录", "GET /bookings")
+        finally:
+            PROCS.stop(srv.proc)
+        if profile_dir:
+            print_profile(prof(f"page_{size}"), f"GET /bookings at {size}", 25)
+        return load, sess
+
+    page_1k, sess = bookings_page("1k", counts["bookings"], None)
 
     # 4. seed on to 100,000 bookings
     t = time.perf_counter()
@@ -1032,20 +857,7 @@ def run(args: argparse.Namespace, tmp: Path) -> None:
         f"({time.perf_counter() - t:.1f} s)")  # fmt: skip
 
     # 5. the page at 100,000 bookings, the fragment
-    log(f"app: 预约记录 at {counts['bookings']:,} bookings")
-    srv = start_server("app-page-100k", app_target, env, tmp, prof("page_100k"))
-    try:
-        check(
-            httpx.get(srv.base + "/bookings", headers=sess.headers()), "预约记录", "GET /bookings"
-        )
-        page_100k = measure("GET /bookings", srv, "/bookings", args, sess.headers(), tmp)
-        check(
-            httpx.get(srv.base + "/bookings", headers=sess.headers()), "预约记录", "GET /bookings"
-        )
-    finally:
-        PROCS.stop(srv.proc)
-    if profile_dir:
-        print_profile(prof("page_100k"), "GET /bookings at 100k", 25)
+    page_100k, sess = bookings_page("100k", counts["bookings"], sess)
 
     log("app: 【添加器具】 POST /bookings/{draft}/items (HX-Request, update path)")
     srv = start_server("app-fragment", app_target, env, tmp, prof("fragment"))

@@ -8,7 +8,7 @@ What it does, in order:
    via asyncpg on db ``postgres``; ``test*`` and ``jlkf_bench`` are never touched) and
    migrates it with ``python -m app.cli setup``.
 2. Seeds with COPY: one approved enterprise, its enterprise_admin ``export_admin`` (Argon2
-   hash from ``app.security.hash_password``) and ``--rows`` (100,000) register rows with
+   hash from ``app.security.passwords.hash_password``) and ``--rows`` (100,000) register rows with
    realistic Chinese text, some dates null and some text starting with ``=`` / ``+`` / ``-``
    / ``@`` (the formula guard's business).
 3. (a) The app: ``uvicorn app.asgi:app --workers 1`` (DB_POOL=1, SCHEDULER=0, sessions in the
@@ -40,36 +40,44 @@ import contextlib
 import json
 import os
 import random
-import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
-import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+import asyncpg
+from _harness import (
+    CLK_TCK,
+    PY,
+    ROOT,
+    Procs,
+    Server,
+    app_env,
+    copy_accounts,
+    database_url,
+    fix_sequences,
+    log,
+    migrate,
+    print_table,
+    proc_jiffies,
+    recreate_database,
+    run_cleanly,
+    start_uvicorn,
+)
+from _harness import login as form_login
 
-import asyncpg  # noqa: E402
-
-PG_ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
 DB_NAME = "jlkf_bench_export"
-DATABASE_URL = f"postgresql://postgres@127.0.0.1:5432/{DB_NAME}"
+DATABASE_URL = database_url(DB_NAME)
 SECRET_KEY = "bench-export-secret-key-fixed-not-for-production-0123456789"
 USERNAME = "export_admin"
 PASSWORD = "Export-Pass-2026!"
 ENTERPRISE_ID = 1
 USER_ID = 100  # the platform admin made by app.cli setup takes id 1
-PY = str(ROOT / ".venv" / "bin" / "python") if (ROOT / ".venv").exists() else sys.executable
 SAMPLE_EVERY = 0.02  # seconds between VmRSS samples
 MB = 1024 * 1024
 
@@ -91,60 +99,8 @@ EXPORT_SQL = (
 # ------------------------------------------------------------------------------ processes
 
 
-class Procs:
-    """Every process this script starts (each in its own session), stopped on exit."""
-
-    def __init__(self) -> None:
-        self.running: list[subprocess.Popen[Any]] = []
-
-    def start(self, cmd: list[str], **kw: Any) -> subprocess.Popen[Any]:
-        proc = subprocess.Popen(cmd, start_new_session=True, **kw)
-        self.running.append(proc)
-        return proc
-
-    def stop(self, proc: subprocess.Popen[Any], timeout: float = 10) -> None:
-        if proc.poll() is None:
-            try:
-                os.killpg(proc.pid, signal.SIGINT)  # the group of the process we started
-            except ProcessLookupError:
-                pass
-            try:
-                proc.wait(min(3, timeout))
-            except subprocess.TimeoutExpired:
-                try:  # a second SIGINT makes uvicorn stop without waiting for the export
-                    os.killpg(proc.pid, signal.SIGINT)
-                    proc.wait(timeout)
-                except (ProcessLookupError, subprocess.TimeoutExpired):
-                    pass
-            if proc.poll() is None:
-                try:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-                proc.wait()
-        if proc in self.running:
-            self.running.remove(proc)
-
-    def stop_all(self) -> None:
-        for proc in list(reversed(self.running)):
-            self.stop(proc, timeout=5)
-
-
-PROCS = Procs()
-
-
-def _sigterm(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def log(msg: str) -> None:
-    print(msg, flush=True)
+# Its uvicorn gets a second SIGINT after 3 s: it then stops without finishing an export.
+PROCS = Procs(stop_timeout=10, second_interrupt_after=3)
 
 
 # ------------------------------------------------------------------------------ memory
@@ -162,17 +118,9 @@ def rss_bytes(pid: int) -> int:
     return 0
 
 
-CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-
 def cpu_seconds(pid: int) -> float:
     """User + system CPU of ``pid`` (all its threads) so far, in seconds."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            fields = f.read().rsplit(b")", 1)[1].split()
-    except (FileNotFoundError, ProcessLookupError):
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime, stime (fields 14, 15)
+    return proc_jiffies(pid) / CLK_TCK
 
 
 def load_note() -> float:
@@ -237,52 +185,15 @@ class Measure:
 # ------------------------------------------------------------------------------ database
 
 
-async def recreate_database() -> None:
-    conn = await asyncpg.connect(PG_ADMIN_DSN)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
-        await conn.execute(f'CREATE DATABASE "{DB_NAME}"')
-    finally:
-        await conn.close()
-
-
-async def drop_database() -> None:
-    conn = await asyncpg.connect(PG_ADMIN_DSN)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
-    finally:
-        await conn.close()
-
-
-def app_env(tmp: Path) -> dict[str, str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("ALIYUN_", "LAB_API", "REDIS_URL", "DATABASE_URL"))
-    }
-    env.update(
-        DATABASE_URL=DATABASE_URL,
-        SECRET_KEY=SECRET_KEY,
-        DB_POOL="1",
+def export_env(tmp: Path) -> dict[str, str]:
+    return app_env(
+        DATABASE_URL,
+        SECRET_KEY,
+        tmp / "data",
+        drop=("REDIS_URL", "DATABASE_URL"),
         SCHEDULER="0",
-        DATA_DIR=str(tmp / "data"),
-        ADMIN_USERNAME="admin",
-        ADMIN_PASSWORD="Bench-Admin-2026!",
-        SMS_BACKEND="outbox",
-        SECURE_COOKIES="0",
-        PICCOLO_CONF="piccolo_conf",
-        PYTHONPATH=str(ROOT),
         TMPDIR=str(tmp),  # openpyxl's write-only temp sheets land here, cleaned with tmp
     )
-    return env
-
-
-def migrate(env: dict[str, str]) -> None:
-    r = subprocess.run(
-        [PY, "-m", "app.cli", "setup"], cwd=ROOT, env=env, capture_output=True, text=True
-    )
-    if r.returncode != 0:
-        raise SystemExit(f"app.cli setup failed:\n{r.stdout}\n{r.stderr}")
 
 
 NAMES = (
@@ -376,14 +287,16 @@ def _add_months(d: date, months: int) -> date:
 
 
 async def seed(n: int) -> None:
-    from app.security import hash_password
+    from app.security.passwords import (
+        hash_password,  # here, not at the top: the bare child imports us
+    )
 
     now = datetime.now(UTC)
     conn = await asyncpg.connect(DATABASE_URL)
     try:
-        await conn.copy_records_to_table(
-            "enterprise",
-            records=[
+        await copy_accounts(
+            conn,
+            [
                 (
                     ENTERPRISE_ID, "南京测试仪表有限公司", "91320100MA1XYZ0001",
                     "南京市江宁区天元中路1号", "王五", "13912345678", "approved", "", False, "",
@@ -391,23 +304,11 @@ async def seed(n: int) -> None:
                     now - timedelta(days=800), now - timedelta(days=799),
                 )
             ],
-            columns=[
-                "id", "name", "uscc", "address", "contact_name", "contact_phone", "status",
-                "reject_reason", "is_contract", "contract_no", "parent", "created_at",
-                "reviewed_at",
-            ],
-        )  # fmt: skip
-        await conn.copy_records_to_table(
-            "app_user",
-            records=[
+            [
                 (
                     USER_ID, USERNAME, hash_password(PASSWORD), "王五", "13912345678",
                     ENTERPRISE_ID, "enterprise_admin", True, now - timedelta(days=800),
                 )
-            ],
-            columns=[
-                "id", "username", "password_hash", "name", "phone", "enterprise", "role",
-                "is_active", "created_at",
             ],
         )  # fmt: skip
         await conn.copy_records_to_table(
@@ -415,11 +316,7 @@ async def seed(n: int) -> None:
             records=instrument_rows(n, ENTERPRISE_ID),
             columns=["id", "enterprise", *KEYS, "created_at", "updated_at"],
         )
-        for table in ("enterprise", "app_user", "instrument"):
-            await conn.execute(
-                f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
-                f"(SELECT COALESCE(MAX(id), 0) + 1 FROM {table}), false)"
-            )
+        await fix_sequences(conn, ("enterprise", "app_user", "instrument"))
         await conn.execute("VACUUM ANALYZE enterprise, app_user, instrument")
         count = await conn.fetchval(
             "SELECT count(*) FROM instrument WHERE enterprise = $1", ENTERPRISE_ID
@@ -443,36 +340,9 @@ async def db_rows(n: int) -> list[tuple[Any, ...]]:
 # ------------------------------------------------------------------------------ the app
 
 
-@dataclass
-class Server:
-    proc: subprocess.Popen[Any]
-    base: str
-    log: Path
-
-
 def start_app(env: dict[str, str], tmp: Path) -> Server:
-    import httpx
-
-    port = free_port()
-    log_path = tmp / "app.log"
-    cmd = [
-        PY, "-m", "uvicorn", "app.asgi:app", "--workers", "1", "--host", "127.0.0.1",
-        "--port", str(port), "--no-access-log", "--log-level", "warning",
-    ]  # fmt: skip
-    with open(log_path, "wb") as out:
-        proc = PROCS.start(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"app server exited:\n{log_path.read_text()[-3000:]}")
-        try:
-            if httpx.get(base + "/healthz", timeout=2).status_code == 200:
-                return Server(proc, base, log_path)
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise SystemExit(f"app server did not start:\n{log_path.read_text()[-3000:]}")
+    flags = ["--workers", "1", "--host", "127.0.0.1", "--no-access-log", "--log-level", "warning"]
+    return start_uvicorn(PROCS, "app", ["app.asgi:app"], flags, env, tmp)
 
 
 def server_pid(srv: Server) -> int:
@@ -481,21 +351,7 @@ def server_pid(srv: Server) -> int:
 
 
 def login(base: str) -> Any:
-    import httpx
-
-    client = httpx.Client(base_url=base, follow_redirects=False, timeout=300)
-    r = client.get("/login")
-    r.raise_for_status()
-    csrf = client.cookies.get("csrftoken")
-    if not csrf:
-        raise SystemExit("GET /login set no csrftoken cookie")
-    r = client.post(
-        "/login",
-        data={"username": USERNAME, "password": PASSWORD},
-        headers={"X-CSRFToken": csrf},
-    )
-    if r.status_code != 303 or not client.cookies.get("session"):
-        raise SystemExit(f"login failed: {r.status_code} {r.text[:500]}")
+    client, _csrf = form_login(base, USERNAME, PASSWORD, timeout=300)
     return client
 
 
@@ -737,24 +593,6 @@ def bare_export(mode: str, out: Path, batch: int, rows: int, tmp: Path) -> Measu
 # ------------------------------------------------------------------------------ report
 
 
-def width(s: str) -> int:
-    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in s)
-
-
-def pad(s: str, n: int, right: bool = False) -> str:
-    fill = " " * max(0, n - width(s))
-    return fill + s if right else s + fill
-
-
-def print_table(rows: list[list[str]], header: list[str], right: set[int]) -> None:
-    widths = [max(width(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    line = "  ".join(pad(h, widths[i], i in right) for i, h in enumerate(header))
-    log(line)
-    log("-" * width(line))
-    for r in rows:
-        log("  ".join(pad(c, widths[i], i in right) for i, c in enumerate(r)))
-
-
 def mb(n: int) -> str:
     return f"{n / MB:.1f}"
 
@@ -782,34 +620,21 @@ def main() -> None:
         except KeyboardInterrupt:  # the parent is stopping us
             sys.exit(130)
         return
-    signal.signal(signal.SIGTERM, _sigterm)
-    # Ctrl-C must reach us even when started from a shell that ignores SIGINT for jobs.
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    tmp = Path(tempfile.mkdtemp(prefix="jlkf-bench-export-"))
-    started = time.monotonic()
-    code = 0
-    try:
-        code = run(args, tmp)
-    except KeyboardInterrupt:
-        log("\ninterrupted")
-        code = 130
-    finally:
-        PROCS.stop_all()
-        if not args.keep_db:
-            try:
-                asyncio.run(drop_database())
-            except Exception as exc:  # noqa: BLE001 - best effort on the way out
-                log(f"(could not drop {DB_NAME}: {exc})")
-        shutil.rmtree(tmp, ignore_errors=True)
-        log(f"total {time.monotonic() - started:.0f} s")
+    code = run_cleanly(
+        PROCS,
+        lambda tmp: run(args, tmp),
+        db_name=DB_NAME,
+        keep_db=args.keep_db,
+        tmp_prefix="jlkf-bench-export-",
+    )
     sys.exit(code)
 
 
 def run(args: argparse.Namespace, tmp: Path) -> int:
-    env = app_env(tmp)
+    env = export_env(tmp)
     t = time.monotonic()
     log(f"[1/5] re-creating {DB_NAME} and migrating ...")
-    asyncio.run(recreate_database())
+    asyncio.run(recreate_database(DB_NAME))
     migrate(env)
     log(f"[2/5] seeding 1 enterprise, 1 user, {args.rows:,} instruments ...")
     asyncio.run(seed(args.rows))

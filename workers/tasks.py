@@ -38,4 +38,3 @@ async def daily_cleanup(ctx: dict[str, Any]) -> None:
     """Old throttling records, and expired sessions kept in the database (embedded mode)."""
     await purge_old_records()
     await DatabaseSessionStore().purge_expired()
-

@@ -3,7 +3,6 @@ driven by Debian's Chromium through Playwright, on a desktop and a 390×844 phon
 
 from __future__ import annotations
 
-import asyncio
 import os
 import socket
 import subprocess
@@ -15,11 +14,10 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import PRODUCTION, SETTINGS
+from tests.helpers import PRODUCTION, SETTINGS
 
 CHROMIUM = "/usr/bin/chromium"
 ROOT = Path(__file__).resolve().parents[2]
-SHOTS = ROOT / "screenshots"
 VIEWPORTS = {
     "desktop": {"viewport": {"width": 1280, "height": 800}},
     "phone": {
@@ -35,7 +33,7 @@ if not Path(CHROMIUM).exists():
         f"{CHROMIUM} is not installed (apt-get install -y chromium)", allow_module_level=True
     )
 try:
-    import playwright.async_api  # noqa: F401
+    from playwright.async_api import async_playwright
 except ImportError:  # pragma: no cover
     pytest.skip("playwright is not installed", allow_module_level=True)
 
@@ -111,8 +109,6 @@ def server(schema: None) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 async def browser() -> AsyncIterator[Any]:
-    from playwright.async_api import async_playwright
-
     async with async_playwright() as p:
         b = await p.chromium.launch(
             executable_path=CHROMIUM,
@@ -142,34 +138,3 @@ async def page(request: pytest.FixtureRequest, browser: Any, server: str) -> Asy
     yield pg
     await context.close()
     assert not problems, problems
-
-
-async def shot(page: Any, name: str) -> None:
-    """Keep a screenshot of what the user saw (screenshots/, not committed)."""
-    SHOTS.mkdir(exist_ok=True)
-    # caret="initial": hiding the caret leaves style="" on inputs, which htmx's settle step
-    # would copy onto swapped-in inputs: a CSP report the app did not cause.
-    await page.screenshot(
-        path=str(SHOTS / f"{name}-{page.viewport_name}.png"), full_page=True, caret="initial"
-    )
-
-
-async def wait_for_sms(phone: str, pattern: str = r"验证码为(\d{6})", seconds: float = 15) -> str:
-    """Poll the 短信记录 (outbox) until an SMS to ``phone`` matches; returns group 1."""
-    import re
-
-    from tests.conftest import outbox
-
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        for msg in await outbox(phone):
-            if msg["status"] == "已发送" and (m := re.search(pattern, msg["text"])):
-                return m.group(1) if m.groups() else m.group(0)
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"no SMS matching {pattern!r} to {phone}")
-
-
-async def open_menu_if_phone(page: Any) -> None:
-    """On a phone the sidebar is folded behind the 菜单 button."""
-    if page.viewport_name == "phone":
-        await page.get_by_role("button", name="菜单").click()

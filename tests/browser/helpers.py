@@ -1,14 +1,47 @@
 """What the browser tests do over and over, as a person would: find a field by its label,
-log in and out, open a page through the sidebar, fill instrument fields."""
+log in and out, open a page through the sidebar, fill instrument fields, read an SMS off
+the phone; and a screenshot of what they saw."""
 
 from __future__ import annotations
 
+import asyncio
 import re
+import time
+from pathlib import Path
 from typing import Any
 
 from playwright.async_api import expect
 
-from tests.browser.conftest import open_menu_if_phone
+from tests.helpers import outbox
+
+SHOTS = Path(__file__).resolve().parents[2] / "screenshots"
+
+
+async def shot(page: Any, name: str) -> None:
+    """Keep a screenshot of what the user saw (screenshots/, not committed)."""
+    SHOTS.mkdir(exist_ok=True)
+    # caret="initial": hiding the caret leaves style="" on inputs, which htmx's settle step
+    # would copy onto swapped-in inputs: a CSP report the app did not cause.
+    await page.screenshot(
+        path=str(SHOTS / f"{name}-{page.viewport_name}.png"), full_page=True, caret="initial"
+    )
+
+
+async def wait_for_sms(phone: str, pattern: str = r"验证码为(\d{6})", seconds: float = 15) -> str:
+    """Poll the 短信记录 (outbox) until an SMS to ``phone`` matches; returns group 1."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        for msg in await outbox(phone):
+            if msg["status"] == "已发送" and (m := re.search(pattern, msg["text"])):
+                return m.group(1) if m.groups() else m.group(0)
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"no SMS matching {pattern!r} to {phone}")
+
+
+async def open_menu_if_phone(page: Any) -> None:
+    """On a phone the sidebar is folded behind the 菜单 button."""
+    if page.viewport_name == "phone":
+        await page.get_by_role("button", name="菜单").click()
 
 
 def field(page: Any, label: str) -> Any:
@@ -45,6 +78,20 @@ async def open_page(page: Any, group: str, label: str, heading: str | None = Non
     await open_menu_if_phone(page)
     await menu_link(page, group, label).click()
     await expect(page.get_by_role("heading", name=heading or label, level=1)).to_be_visible()
+
+
+async def open_admin_page(page: Any, label: str) -> None:
+    await open_page(page, "平台管理", label)
+
+
+async def open_import_dialog(page: Any) -> tuple[Any, Any]:
+    """【导入器具】, then its 模板下载: the dialog, and the template as downloaded."""
+    await page.get_by_role("button", name="导入器具").click()
+    dialog = page.get_by_role("dialog", name="导入器具")
+    await expect(dialog).to_be_visible()
+    async with page.expect_download() as download_info:
+        await dialog.get_by_role("link", name="模板下载").click()
+    return dialog, await download_info.value
 
 
 def notice(page: Any, text: str) -> Any:

@@ -13,9 +13,17 @@ from typing import Any
 import pytest
 from playwright.async_api import expect
 
-from tests.browser.conftest import shot, wait_for_sms
-from tests.browser.helpers import field, log_in, log_out, menu_link, open_page
-from tests.conftest import make_admin, uscc
+from app.tables import Enterprise, SmsCode, SmsMessage
+from tests.browser.helpers import (
+    field,
+    log_in,
+    log_out,
+    menu_link,
+    open_admin_page,
+    shot,
+    wait_for_sms,
+)
+from tests.helpers import make_admin, outbox, uscc
 
 COMPANY = "测试计量单位1"
 ADDRESS = "南京市光华路1号"
@@ -34,16 +42,10 @@ CODE_BUTTON = re.compile(r"^(获取验证码|\d+秒后重新获取)$")
 async def a_minute_later(phone: str) -> None:
     """The platform allows one code per phone a minute: let that minute pass for ``phone``,
     and drop the code SMS already read so the next one read is the new one."""
-    from app.tables import SmsCode, SmsMessage
-
     await SmsCode.update({SmsCode.created_at: SmsCode.created_at - timedelta(seconds=61)}).where(
         SmsCode.phone == phone
     )
     await SmsMessage.delete().where((SmsMessage.phone == phone) & (SmsMessage.kind == "code"))
-
-
-async def open_admin_page(page: Any, label: str) -> None:
-    await open_page(page, "平台管理", label)
 
 
 async def fill_registration(page: Any, uscc_code: str) -> None:
@@ -75,8 +77,6 @@ async def request_code(page: Any, phone: str) -> str:
 
 
 async def test_register_review_and_three_logins(page: Any) -> None:
-    from tests.conftest import outbox
-
     # 客户注册
     await page.goto("/login")
     await page.get_by_role("link", name="客户注册").click()
@@ -167,8 +167,6 @@ async def test_register_review_and_three_logins(page: Any) -> None:
 
 
 async def test_register_bad_input_keeps_values(page: Any) -> None:
-    from app.tables import Enterprise
-
     good = uscc(2)
     bad = good[:-1] + ("0" if good[-1] != "0" else "1")
     await page.goto("/login")

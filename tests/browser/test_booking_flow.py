@@ -14,8 +14,9 @@ from typing import Any
 import openpyxl
 from playwright.async_api import expect
 
-from tests.browser import conftest as browser
-from tests.browser.conftest import open_menu_if_phone, wait_for_sms
+from app.clock import now, today
+from app.tables import Booking
+from tests.browser import helpers as browser
 from tests.browser.helpers import (
     field,
     fill_fields,
@@ -23,11 +24,14 @@ from tests.browser.helpers import (
     log_in,
     log_out,
     notice,
+    open_admin_page,
+    open_import_dialog,
+    open_menu_if_phone,
     open_page,
+    wait_for_sms,
 )
-from tests.browser.test_accounts_flow import open_admin_page
-from tests.conftest import make_admin, uscc
-from tests.routes.test_bookings import BASIC, xlsx, xlsx_row
+from tests.factories import make_booking, make_enterprise, make_user
+from tests.helpers import BASIC, fill_template, make_admin, xlsx_row
 
 USERNAME = "company7"
 PASSWORD = "Secret123x"
@@ -80,63 +84,34 @@ def instrument(n: int, **over: str) -> dict[str, str]:
 
 async def company_with_history() -> None:
     """An approved company with its admin account and one earlier, submitted booking."""
-    from app.clock import now
-    from app.security.passwords import hash_password
-    from app.tables import Booking, BookingItem, Enterprise, User
-
-    ent = Enterprise(
-        status="approved",
-        uscc=uscc(7),
-        name=COMPANY,
-        address="南京市光华路7号",
-        contact_name="王五",
-        contact_phone=MOBILE,
-    )
-    await ent.save()
-    user = User(
-        role="enterprise_admin",
-        enterprise=ent.id,
-        username=USERNAME,
-        password_hash=hash_password(PASSWORD),
-        phone=MOBILE,
-    )
-    await user.save()
-    old = Booking(
-        enterprise=ent.id,
+    ent = await make_enterprise(7, contact_phone=MOBILE)
+    user = await make_user(ent, username=USERNAME, password=PASSWORD)
+    await make_booking(
+        ent,
+        items=[
+            {
+                "name": "历史压力表",
+                "serial_no": "LS-001",
+                "model": "Y-100",
+                "manufacturer": "红旗仪表厂",
+                "certificate_type": "校准证书",
+                "quantity": 1,
+            },
+            {
+                "name": "旧万用表",
+                "serial_no": "LS-002",
+                "model": "UT-39",
+                "certificate_type": "检定证书",
+                "quantity": 1,
+            },
+        ],
         created_by=user.id,
         booking_no=HISTORY_NO,
-        status="待审核",
-        client_name=BASIC["client_name"],
-        client_address=BASIC["client_address"],
-        contact_name=BASIC["contact_name"],
-        phone=BASIC["contact_phone"],
         cert_name=BASIC["cert_name"],
-        cert_address=BASIC["cert_address"],
-        mobile=MOBILE,
         expected_date="2024-01-05",
-        item_count=2,
+        sender="",
         submitted_at=now() - timedelta(days=30),
     )
-    await old.save()
-    await BookingItem(
-        booking=old.id,
-        enterprise=ent.id,
-        name="历史压力表",
-        serial_no="LS-001",
-        model="Y-100",
-        manufacturer="红旗仪表厂",
-        certificate_type="校准证书",
-        quantity=1,
-    ).save()
-    await BookingItem(
-        booking=old.id,
-        enterprise=ent.id,
-        name="旧万用表",
-        serial_no="LS-002",
-        model="UT-39",
-        certificate_type="检定证书",
-        quantity=1,
-    ).save()
 
 
 # --------------------------------------------------------------------------- helpers
@@ -165,9 +140,6 @@ async def add_instrument(page: Any, values: dict[str, str], rows_after: int) -> 
 
 
 async def test_booking_end_to_end(page: Any, tmp_path: Path) -> None:
-    from app.clock import today
-    from app.tables import Booking
-
     tomorrow = (today() + timedelta(days=1)).isoformat()
     await company_with_history()
     await make_admin()
@@ -252,19 +224,14 @@ async def test_booking_end_to_end(page: Any, tmp_path: Path) -> None:
     await expect(instrument_rows(page).filter(has_text="温度计1")).to_have_count(0)
 
     # ---- 7. 【导入器具】: 模板下载, upload two rows
-    await page.get_by_role("button", name="导入器具").click()
-    dialog = page.get_by_role("dialog", name="导入器具")
-    await expect(dialog).to_be_visible()
-    async with page.expect_download() as download_info:
-        await dialog.get_by_role("link", name="模板下载").click()
-    download = await download_info.value
+    dialog, download = await open_import_dialog(page)
     assert download.suggested_filename == "器具导入模板.xlsx"
     data = Path(await download.path()).read_bytes()
     template = openpyxl.load_workbook(io.BytesIO(data)).worksheets[0]
     assert str(template["A1"].value).rstrip("*") == "器具名称"
 
     upload = tmp_path / "器具.xlsx"
-    upload.write_bytes(xlsx([xlsx_row(11), xlsx_row(12)]))
+    upload.write_bytes(fill_template([xlsx_row(11), xlsx_row(12)]))
     await dialog.get_by_label("选择文件").set_input_files(upload)
     await dialog.get_by_role("button", name="点击上传").click()
     await expect(dialog.get_by_role("status")).to_contain_text("已导入2个器具")

@@ -14,10 +14,22 @@ from typing import Any
 import openpyxl
 from playwright.async_api import expect
 
-from tests.browser import conftest as browser
-from tests.browser.helpers import field, fill_fields, instrument_rows, log_in, notice, open_page
-from tests.conftest import uscc
-from tests.routes.test_instruments import reg, xlsx
+from app.clock import today
+from app.services.instrument_xlsx import REGISTER_COLUMNS
+from app.services.instruments import computed_valid_until
+from app.tables import Booking, BookingItem, Instrument
+from tests.browser import helpers as browser
+from tests.browser.helpers import (
+    field,
+    fill_fields,
+    instrument_rows,
+    log_in,
+    notice,
+    open_import_dialog,
+    open_page,
+)
+from tests.factories import make_enterprise, make_user
+from tests.helpers import reg, register_xlsx
 
 USERNAME = "company8"
 PASSWORD = "Secret123x"
@@ -41,25 +53,8 @@ BOOKING_LABELS = {
 
 async def approved_company() -> None:
     """An approved company and its enterprise_admin, straight into the database."""
-    from app.security.passwords import hash_password
-    from app.tables import Enterprise, User
-
-    ent = Enterprise(
-        status="approved",
-        uscc=uscc(8),
-        name=COMPANY,
-        address="南京市光华路8号",
-        contact_name="王五",
-        contact_phone=MOBILE,
-    )
-    await ent.save()
-    await User(
-        role="enterprise_admin",
-        enterprise=ent.id,
-        username=USERNAME,
-        password_hash=hash_password(PASSWORD),
-        phone=MOBILE,
-    ).save()
+    ent = await make_enterprise(8, contact_phone=MOBILE)
+    await make_user(ent, username=USERNAME, password=PASSWORD)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -82,11 +77,6 @@ async def no_sideways_scroll(page: Any) -> bool:
 
 
 async def test_instrument_register_end_to_end(page: Any, tmp_path: Path) -> None:
-    from app.clock import today
-    from app.services.instrument_xlsx import REGISTER_COLUMNS
-    from app.services.instruments import computed_valid_until
-    from app.tables import Booking, BookingItem, Instrument
-
     day = today()
     tomorrow = (day + timedelta(days=1)).isoformat()
     last_verified = day - timedelta(days=400)
@@ -177,12 +167,7 @@ async def test_instrument_register_end_to_end(page: Any, tmp_path: Path) -> None
     await expect(register_rows(page).nth(1)).to_contain_text(new_model)
 
     # ---- 4. 【导入器具】: 模板下载, then three rows (one the edited 温度计B: an update)
-    await page.get_by_role("button", name="导入器具").click()
-    dialog = page.get_by_role("dialog", name="导入器具")
-    await expect(dialog).to_be_visible()
-    async with page.expect_download() as download_info:
-        await dialog.get_by_role("link", name="模板下载").click()
-    download = await download_info.value
+    dialog, download = await open_import_dialog(page)
     assert download.suggested_filename == "器具托管导入模板.xlsx"
     template = openpyxl.load_workbook(io.BytesIO(Path(await download.path()).read_bytes()))
     headers = [str(c.value).rstrip("*") for c in template.worksheets[0][1]]
@@ -207,7 +192,7 @@ async def test_instrument_register_end_to_end(page: Any, tmp_path: Path) -> None
         },
     ]
     upload = tmp_path / "器具托管.xlsx"
-    upload.write_bytes(xlsx(rows))
+    upload.write_bytes(register_xlsx(rows))
     await dialog.get_by_label("选择文件").set_input_files(upload)
     await dialog.get_by_role("button", name="点击上传").click()
     result = dialog.get_by_role("status")

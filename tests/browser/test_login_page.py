@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from playwright.async_api import Page
 
-from tests.browser.conftest import shot
+from tests.browser.helpers import shot
 
 
 async def test_login_page_has_every_entry(page: Page) -> None:

@@ -6,27 +6,17 @@ from typing import Any
 
 from playwright.async_api import expect
 
-from app.security.passwords import hash_password
-from app.tables import Enterprise, Instrument, User
+from app.tables import Instrument
 from tests.browser.helpers import instrument_rows, log_in, notice
-from tests.conftest import uscc
+from tests.factories import make_enterprise, make_user
 
 USERNAME = "picker1"
 PASSWORD = "Secret123x"
 
 
 async def _company_with_register(n: int) -> None:
-    ent = Enterprise(
-        status="approved", uscc=uscc(31), name="拣选测试单位", contact_phone="13900000031"
-    )
-    await ent.save()
-    await User(
-        role="enterprise_admin",
-        enterprise=ent.id,
-        username=USERNAME,
-        password_hash=hash_password(PASSWORD),
-        phone="13900000031",
-    ).save()
+    ent = await make_enterprise(31, name="拣选测试单位")
+    await make_user(ent, PASSWORD, username=USERNAME)
     await Instrument.insert(
         *[
             Instrument(enterprise=ent.id, name=f"器具{i:02d}", serial_no=f"S{i:02d}", model="M")

@@ -8,10 +8,12 @@ import pytest
 from litestar.testing import AsyncTestClient
 
 from app.clock import now
-from app.security.sessions import cookie_name, session_store
+from app.security.sessions import DatabaseSessionStore, cookie_name, session_store
 from app.security.sessions import hash_key as _key_hash
-from app.tables import AuditLog, ContractPhone, Enterprise, LoginAttempt, SmsCode, User
-from tests.conftest import (
+from app.services.accounts import purge_old_records
+from app.tables import AuditLog, ContractPhone, Enterprise, LoginAttempt, SmsCode, User, WebSession
+from tests.factories import make_enterprise, make_sms_code
+from tests.helpers import (
     approve_company,
     company_user,
     last_code,
@@ -156,46 +158,20 @@ async def test_code_too_soon_and_hourly_daily_caps(client: AsyncTestClient) -> N
     # Five in the last hour (none in the last minute) hit the hourly cap.
     await SmsCode.delete().where(SmsCode.phone == PHONE)
     for i in range(5):
-        await SmsCode.insert(
-            SmsCode(
-                phone=PHONE,
-                purpose="register",
-                code_hash="x",
-                ip="1.1.1.1",
-                created_at=now() - timedelta(minutes=10 + i),
-                expires_at=now(),
-            )
-        )
+        await make_sms_code(PHONE, created_at=now() - timedelta(minutes=10 + i))
     r = await post(client, "/sms-code", {"purpose": "register", "contact_phone": PHONE}, htmx=True)
     assert "1小时内获取验证码已达5次" in r.text
 
     await SmsCode.delete().where(SmsCode.phone == PHONE)
     for i in range(10):
-        await SmsCode.insert(
-            SmsCode(
-                phone=PHONE,
-                purpose="register",
-                code_hash="x",
-                ip="1.1.1.1",
-                created_at=now() - timedelta(hours=2 + i),
-                expires_at=now(),
-            )
-        )
+        await make_sms_code(PHONE, created_at=now() - timedelta(hours=2 + i))
     r = await post(client, "/sms-code", {"purpose": "register", "contact_phone": PHONE}, htmx=True)
     assert "今日获取验证码已达10次" in r.text
 
 
 async def test_code_per_address_cap(client: AsyncTestClient) -> None:
     for i in range(30):
-        await SmsCode.insert(
-            SmsCode(
-                phone=f"1360000{i:04d}",
-                purpose="register",
-                code_hash="x",
-                ip="testclient",
-                expires_at=now(),
-            )
-        )
+        await make_sms_code(f"1360000{i:04d}", ip="testclient")
     r = await post(client, "/sms-code", {"purpose": "register", "contact_phone": PHONE}, htmx=True)
     assert "当前网络获取验证码过于频繁" in r.text
 
@@ -342,14 +318,7 @@ async def test_pending_account_cannot_log_in_by_phone(client: AsyncTestClient) -
 
 
 async def test_contract_user_logs_in_by_phone_without_registering(client: AsyncTestClient) -> None:
-    ent = Enterprise(
-        name="协议单位",
-        uscc=uscc(20),
-        is_contract=True,
-        status="approved",
-        contract_no="HT-2026-001",
-    )
-    await ent.save()
+    ent = await make_enterprise(20, name="协议单位", is_contract=True, contract_no="HT-2026-001")
     await ContractPhone.insert(ContractPhone(enterprise=ent.id, phone="13611110000"))
     await post(client, "/sms-code", {"purpose": "login", "phone": "13611110000"}, htmx=True)
     code = await last_code(client, "13611110000")
@@ -459,9 +428,6 @@ async def test_htmx_login_gets_client_redirect(client: AsyncTestClient) -> None:
 
 
 async def test_database_sessions_are_purged_after_idle_timeout() -> None:
-    from app.security.sessions import DatabaseSessionStore
-    from app.tables import WebSession
-
     store = DatabaseSessionStore()
     stamp = now().timestamp()
     await store.save("old", {"uid": 1, "created": stamp, "seen": stamp})
@@ -493,22 +459,11 @@ async def test_rejected_company_can_apply_again(client: AsyncTestClient) -> None
 
 
 async def test_old_throttling_records_are_purged() -> None:
-    from app.services.accounts import purge_old_records
-
     await LoginAttempt.insert(
         LoginAttempt(username="a", ip="1", at=now() - timedelta(days=3)),
         LoginAttempt(username="b", ip="1"),
     )
-    await SmsCode.insert(
-        SmsCode(
-            phone="1",
-            purpose="login",
-            code_hash="x",
-            ip="1",
-            created_at=now() - timedelta(days=3),
-            expires_at=now(),
-        )
-    )
+    await make_sms_code("1", purpose="login", ip="1", created_at=now() - timedelta(days=3))
     await purge_old_records()
     assert [r["username"] for r in await LoginAttempt.select()] == ["b"]
     assert await SmsCode.count() == 0

@@ -2,21 +2,27 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from litestar.testing import AsyncTestClient
 
-from app.tables import AuditLog, ContractPhone, Enterprise
-from tests.conftest import (
+from app.clock import TZ, now
+from app.security.sessions import cookie_name
+from app.tables import AuditLog, ContractPhone, Enterprise, SmsCode, SmsMessage, User
+from tests.helpers import (
     company_user,
+    last_code,
     login,
     make_admin,
     outbox,
     post,
     register_company,
     run_jobs,
+    set_session_cookie,
     uscc,
 )
+from workers.main import WorkerSettings
 
 
 async def _admin(client: AsyncTestClient) -> None:
@@ -163,13 +169,6 @@ async def test_admin_sees_platform_menu(client: AsyncTestClient) -> None:
 
 
 async def test_phone_taken_off_contract_loses_its_account(client: AsyncTestClient) -> None:
-    from datetime import timedelta
-
-    from app.clock import now
-    from app.security.sessions import cookie_name
-    from app.tables import SmsCode, SmsMessage, User
-    from tests.conftest import last_code, set_session_cookie
-
     phone = "13611112222"
     await _admin(client)
     good = {"name": "协议丙", "uscc": uscc(40), "contract_no": "HT-9", "phones": phone}
@@ -208,10 +207,6 @@ async def test_phone_taken_off_contract_loses_its_account(client: AsyncTestClien
 
 async def test_audit_date_filter_is_china_time(client: AsyncTestClient) -> None:
     """An event at 00:30 China time (16:30 UTC the day before) is found on its China date."""
-    from datetime import UTC, datetime
-
-    from app.tables import AuditLog
-
     await _admin(client)
     await AuditLog.insert(
         AuditLog(at=datetime(2026, 3, 9, 16, 30, tzinfo=UTC), event="登录", username="night-owl")
@@ -223,8 +218,5 @@ async def test_audit_date_filter_is_china_time(client: AsyncTestClient) -> None:
 
 
 def test_worker_cron_runs_at_8_china_time() -> None:
-    from app.clock import TZ
-    from workers.main import WorkerSettings
-
     assert WorkerSettings.timezone is TZ
     assert WorkerSettings.cron_jobs[0].hour == {8}

@@ -4,94 +4,26 @@ from __future__ import annotations
 
 import io
 from datetime import timedelta
-from typing import Any
 
 import openpyxl
 from litestar.testing import AsyncTestClient
 
 from app.clock import today
-from app.services.instrument_xlsx import BOOKING_COLUMNS, build_template
-from app.tables import AuditLog, Booking, BookingItem
-from tests.conftest import company_user, post
-
-TOMORROW = (today() + timedelta(days=1)).isoformat()
-BASIC = {
-    "client_name": "南京测试仪表有限公司",
-    "cert_name": "南京测试仪表有限公司（证书）",
-    "client_address": "南京市江宁区1号",
-    "cert_address": "南京市江宁区2号",
-    "contact_name": "王五",
-    "contact_mobile": "13912345678",
-    "contact_phone": "025-88888888",
-}
-BOOKING = {
-    "client_name": "南京测试仪表有限公司",
-    "client_address": "南京市江宁区1号",
-    "contact_name": "王五",
-    "phone": "025-88888888",
-    "cert_name": "南京测试仪表有限公司",
-    "cert_address": "南京市江宁区2号",
-    "mobile": "13912345678",
-    "expected_date": TOMORROW,
-    "sender": "赵六",
-}
-
-
-def instrument(n: int = 1, **over: str) -> dict[str, str]:
-    item = {
-        "name": f"温度计{n}",
-        "equipment_no": f"SB-{n}",
-        "serial_no": f"2023011{n:03d}",
-        "model": "1-2-3",
-        "measuring_range": "1-100",
-        "accuracy_class": "0.01",
-        "supply_voltage": "/",
-        "manufacturer": "明月公司",
-        "verification_requirement": "见说明书",
-        "certificate_type": "检定证书",
-        "quantity": "1",
-        "remark": "无",
-    }
-    item.update(over)
-    return item
-
-
-async def open_form(client: AsyncTestClient) -> int:
-    r = await client.get("/bookings/new")
-    assert r.status_code == 200, r.text
-    return int(r.text.split('action="/bookings/')[1].split("/submit")[0])
-
-
-async def add(client: AsyncTestClient, booking_id: int, item: dict[str, str], **form: str) -> Any:
-    return await post(
-        client, f"/bookings/{booking_id}/items", {**BOOKING, **item, **form}, htmx=True
-    )
-
-
-async def submitted_booking(client: AsyncTestClient, n_items: int = 1) -> dict[str, Any]:
-    booking_id = await open_form(client)
-    for i in range(n_items):
-        r = await add(client, booking_id, instrument(i + 1))
-        assert "器具已添加" in r.text
-    r = await post(client, f"/bookings/{booking_id}/submit", BOOKING)
-    assert r.status_code == 303, r.text
-    return await Booking.select().where(Booking.id == booking_id).first()
-
-
-def xlsx(rows: list[list[Any]]) -> bytes:
-    wb = openpyxl.load_workbook(io.BytesIO(build_template(BOOKING_COLUMNS)))
-    ws = wb.worksheets[0]
-    for row in rows:
-        ws.append(row)
-    buf = io.BytesIO()
-    wb.save(buf)
-    return buf.getvalue()
-
-
-def xlsx_row(n: int, **over: Any) -> list[Any]:
-    item: dict[str, Any] = {**instrument(n), "quantity": 2}
-    item.update(over)
-    return [item[c.key] for c in BOOKING_COLUMNS]
+from app.services.instrument_xlsx import BOOKING_COLUMNS
+from app.tables import AuditLog, Booking, BookingItem, User
+from tests.helpers import (
+    BASIC,
+    BOOKING,
+    TOMORROW,
+    add_item,
+    company_user,
+    fill_template,
+    instrument,
+    open_form,
+    post,
+    submitted_booking,
+    xlsx_row,
+)
 
 
 async def test_basic_info_prefills_new_bookings(client: AsyncTestClient) -> None:
@@ -115,7 +47,7 @@ async def test_basic_info_prefills_new_bookings(client: AsyncTestClient) -> None
 async def test_draft_survives_reload_and_second_tab(client: AsyncTestClient) -> None:
     await company_user(client)
     booking_id = await open_form(client)
-    r = await add(client, booking_id, instrument(1), sender="新送检人")
+    r = await add_item(client, booking_id, instrument(1), sender="新送检人")
     assert "温度计1" in r.text and 'id="instrument-section"' in r.text
     assert "<html" not in r.text  # a fragment, not a page
     assert await open_form(client) == booking_id  # reload / second tab: the same draft
@@ -126,7 +58,7 @@ async def test_draft_survives_reload_and_second_tab(client: AsyncTestClient) -> 
 async def test_add_validates_beside_fields_and_keeps_input(client: AsyncTestClient) -> None:
     await company_user(client)
     booking_id = await open_form(client)
-    r = await add(
+    r = await add_item(
         client, booking_id, instrument(1, name="", quantity="2.5", certificate_type="合格证")
     )
     assert "请填写器具名称" in r.text and "整数" in r.text and "应为以下之一" in r.text
@@ -141,14 +73,14 @@ async def test_edit_row_by_double_click_and_delete(client: AsyncTestClient) -> N
     await company_user(client)
     booking_id = await open_form(client)
     for n in (1, 2, 3):
-        await add(client, booking_id, instrument(n))
+        await add_item(client, booking_id, instrument(n))
     items = await BookingItem.select().order_by(BookingItem.id)
     second = items[1]["id"]
     r = await client.get(
         f"/bookings/{booking_id}/items?edit={second}", headers={"HX-Request": "true"}
     )
     assert 'value="温度计2"' in r.text and f'name="item_id" value="{second}"' in r.text
-    r = await add(
+    r = await add_item(
         client, booking_id, instrument(2, name="压力表", quantity="3"), item_id=str(second)
     )
     assert "压力表" in r.text
@@ -188,10 +120,10 @@ async def test_import_all_or_nothing(client: AsyncTestClient) -> None:
         assert r.status_code == 200
         return r.text
 
-    text = await upload(xlsx([xlsx_row(1), xlsx_row(2)]))
+    text = await upload(fill_template([xlsx_row(1), xlsx_row(2)]))
     assert "已导入2个器具" in text and 'hx-swap-oob="outerHTML"' in text and "温度计2" in text
     assert await BookingItem.count() == 2
-    text = await upload(xlsx([xlsx_row(3), xlsx_row(4, name="", quantity=0)]))
+    text = await upload(fill_template([xlsx_row(3), xlsx_row(4, name="", quantity=0)]))
     assert "第3行「器具名称」" in text and "第3行「器具数量」" in text and "均未导入" in text
     assert await BookingItem.count() == 2
     assert "不是有效的 Excel" in await upload(b"name,serial\n1,2\n", "x.xlsx")
@@ -199,7 +131,7 @@ async def test_import_all_or_nothing(client: AsyncTestClient) -> None:
     r = await post(client, url, files={"file": ("x.xlsx", b"not a workbook")})
     assert "<html" in r.text and "导入失败" in r.text and "温度计2" in r.text
     assert "请选择" in (await post(client, url, {}, htmx=True)).text
-    big = xlsx([xlsx_row(1)]) + b"\0" * (5 * 1024 * 1024)
+    big = fill_template([xlsx_row(1)]) + b"\0" * (5 * 1024 * 1024)
     assert "5" in (text := await upload(big)) and "MB" in text
     assert await BookingItem.count() == 2
 
@@ -225,7 +157,7 @@ async def test_submit_checks_and_numbers_once(client: AsyncTestClient) -> None:
     booking_id = await open_form(client)
     r = await post(client, f"/bookings/{booking_id}/submit", BOOKING)
     assert "请至少添加一个器具" in r.text
-    await add(client, booking_id, instrument(1))
+    await add_item(client, booking_id, instrument(1))
     yesterday = (today() - timedelta(days=1)).isoformat()
     r = await post(
         client,
@@ -287,7 +219,7 @@ async def test_approved_booking_is_read_only(client: AsyncTestClient) -> None:
     await Booking.update({Booking.status: "已通过"}).where(Booking.id == b["id"])
     r = await client.get(f"/bookings/{b['id']}")
     assert "只能查看" in r.text and ">提交<" not in r.text and "添加器具" not in r.text
-    r = await add(client, b["id"], instrument(9))
+    r = await add_item(client, b["id"], instrument(9))
     assert "不能再修改" in r.text and await BookingItem.count() == 1
     r = await post(client, f"/bookings/{b['id']}/submit", BOOKING)
     assert "不能再修改" in r.text
@@ -301,7 +233,7 @@ async def test_rejected_booking_can_be_fixed_and_resubmitted(client: AsyncTestCl
     )
     r = await client.get(f"/bookings/{b['id']}")
     assert "缺少型号" in r.text and "提交" in r.text
-    await add(client, b["id"], instrument(2))
+    await add_item(client, b["id"], instrument(2))
     r = await post(client, f"/bookings/{b['id']}/submit", BOOKING)
     assert r.status_code == 303
     row = await Booking.select().where(Booking.id == b["id"]).first()
@@ -313,7 +245,7 @@ async def test_other_enterprise_gets_404_everywhere(client: AsyncTestClient) -> 
     await company_user(client, n=1, phone="13800000001")
     theirs = await submitted_booking(client)
     draft_id = await open_form(client)
-    await add(client, draft_id, instrument(5))
+    await add_item(client, draft_id, instrument(5))
     their_item = await BookingItem.select().where(BookingItem.booking == draft_id).first()
     history_item = await BookingItem.select().where(BookingItem.booking == theirs["id"]).first()
     await post(client, "/logout")
@@ -326,8 +258,8 @@ async def test_other_enterprise_gets_404_everywhere(client: AsyncTestClient) -> 
         await client.get(f"/bookings/{draft_id}/items?edit={iid}"),
         await client.get(f"/bookings/{mine}/items?edit={iid}"),
         await client.get(f"/bookings/{tid}/history"),
-        await add(client, draft_id, instrument(6)),
-        await add(client, mine, instrument(6), item_id=str(iid)),
+        await add_item(client, draft_id, instrument(6)),
+        await add_item(client, mine, instrument(6), item_id=str(iid)),
         await post(client, f"/bookings/{draft_id}/items/delete", {"item_ids": [str(iid)]}),
         await post(client, f"/bookings/{mine}/items/delete", {"item_ids": [str(iid)]}),
         await post(client, f"/bookings/{draft_id}/import", files={"file": ("a.xlsx", b"x")}),
@@ -349,7 +281,7 @@ async def test_import_of_5000_rows(client: AsyncTestClient) -> None:
     """The template's maximum in one go (PostgreSQL caps one query at 32,767 parameters)."""
     await company_user(client)
     booking_id = await open_form(client)
-    data = xlsx([xlsx_row(n) for n in range(5000)])
+    data = fill_template([xlsx_row(n) for n in range(5000)])
     r = await post(
         client, f"/bookings/{booking_id}/import", files={"file": ("a.xlsx", data)}, htmx=True
     )
@@ -370,8 +302,6 @@ async def test_keyword_search_ignores_case(client: AsyncTestClient) -> None:
 
 
 async def test_deleting_an_account_keeps_its_bookings(client: AsyncTestClient) -> None:
-    from app.tables import User
-
     await company_user(client)
     b = await submitted_booking(client)
     await User.delete().where(User.id == b["created_by"])

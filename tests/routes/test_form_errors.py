@@ -8,9 +8,17 @@ from typing import Any
 import pytest
 from litestar.testing import AsyncTestClient
 
-from app.tables import Enterprise, Instrument
-from tests.conftest import company_user, login, make_admin, post, uscc
-from tests.routes.test_bookings import BOOKING, open_form, submitted_booking
+from app.tables import Enterprise
+from tests.factories import make_enterprise, make_instrument
+from tests.helpers import (
+    BOOKING,
+    company_user,
+    login,
+    make_admin,
+    open_form,
+    post,
+    submitted_booking,
+)
 
 
 def _html(r: Any, *expect: str) -> None:
@@ -43,9 +51,8 @@ async def test_customer_forms(client: AsyncTestClient, htmx: bool) -> None:
     _html(await post(client, "/bookings/delete", {}, htmx=htmx), "请先勾选")
     _html(await post(client, "/settings/basic", {"contact_mobile": "1"}, htmx=htmx), "手机")
     _html(await post(client, "/instruments", {"name": ""}, htmx=htmx), "请填写器具名称")
-    ent = await Enterprise.select(Enterprise.id).first()
-    one = Instrument(enterprise=ent["id"], name="压力表", serial_no="A1")
-    await one.save()
+    ent = await Enterprise.objects().first()
+    one = await make_instrument(ent, name="压力表", serial_no="A1")
     _html(await post(client, f"/instruments/{one.id}", {"name": ""}, htmx=htmx), "请填写器具名称")
     for action in ("delete", "history", "to-booking"):
         _html(await post(client, f"/instruments/{action}", {}, htmx=htmx), "请先勾选")
@@ -55,10 +62,8 @@ async def test_customer_forms(client: AsyncTestClient, htmx: bool) -> None:
 async def test_admin_forms(client: AsyncTestClient, htmx: bool) -> None:
     await company_user(client)
     booking = await submitted_booking(client)
-    pending = Enterprise(name="待审单位", uscc=uscc(9), status="pending")
-    await pending.save()
-    contract = Enterprise(name="协议单位", uscc=uscc(8), status="approved", is_contract=True)
-    await contract.save()
+    pending = await make_enterprise(9, name="待审单位", status="pending")
+    contract = await make_enterprise(8, name="协议单位", is_contract=True)
     await make_admin()
     await login(client, "admin", "Admin12345x")
     reject = {"action": "reject", "reason": ""}

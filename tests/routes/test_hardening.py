@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from litestar.testing import AsyncTestClient
 
-from tests.conftest import company_user
+from tests.helpers import company_user
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -12,49 +12,24 @@ import openpyxl
 from litestar.testing import AsyncTestClient
 
 from app.clock import today
-from app.services.instrument_xlsx import REGISTER_COLUMNS, build_template
+from app.services.instrument_xlsx import REGISTER_COLUMNS
 from app.services.instruments import add_months, computed_valid_until
 from app.tables import BookingItem, Instrument
-from tests.conftest import company_user, post
-from tests.routes.test_bookings import BOOKING, open_form, submitted_booking
+from tests.helpers import (
+    BOOKING,
+    company_user,
+    open_form,
+    post,
+    reg,
+    register_xlsx,
+    submitted_booking,
+)
 
 TODAY = today()
 
 
-def reg(n: int, **over: str) -> dict[str, str]:
-    item = {
-        "name": f"压力表{n}",
-        "equipment_no": f"SB-{n}",
-        "serial_no": f"P{n:04d}",
-        "model": "Y-100",
-        "measuring_range": "0-1.6MPa",
-        "accuracy_class": "1.6级",
-        "supply_voltage": "/",
-        "manufacturer": "红旗仪表",
-        "verification_requirement": "",
-        "certificate_type": "检定证书",
-        "quantity": "1",
-        "remark": "",
-        "cycle_months": "12",
-        "last_verified_on": "",
-        "valid_until": "",
-    }
-    item.update(over)
-    return item
-
-
 async def add(client: AsyncTestClient, **item: str) -> Any:
     return await post(client, "/instruments", item)
-
-
-def xlsx(rows: list[dict[str, Any]]) -> bytes:
-    wb = openpyxl.load_workbook(io.BytesIO(build_template(REGISTER_COLUMNS)))
-    ws = wb.worksheets[0]
-    for r in rows:
-        ws.append([r.get(c.key) for c in REGISTER_COLUMNS])
-    buf = io.BytesIO()
-    wb.save(buf)
-    return buf.getvalue()
 
 
 def test_valid_until_is_computed_from_cycle() -> None:
@@ -128,7 +103,9 @@ async def test_import_updates_existing_and_counts(client: AsyncTestClient) -> No
         {**reg(2), "quantity": 1, "cycle_months": 12, "valid_until": date(2026, 5, 1)},
         {**reg(3), "quantity": 1, "cycle_months": None},
     ]
-    r = await post(client, "/instruments/import", files={"file": ("a.xlsx", xlsx(rows))}, htmx=True)
+    r = await post(
+        client, "/instruments/import", files={"file": ("a.xlsx", register_xlsx(rows))}, htmx=True
+    )
     assert "新增2个，更新1个" in r.text and "instruments-changed" in json.loads(
         r.headers["hx-trigger"]
     )
@@ -136,7 +113,9 @@ async def test_import_updates_existing_and_counts(client: AsyncTestClient) -> No
     one = await Instrument.select().where(Instrument.name == "压力表1").first()
     assert one["remark"] == "新备注" and one["valid_until"] == date(2025, 6, 30)
     bad = [{**reg(4), "quantity": 1, "cycle_months": 200}, {**reg(5, name=""), "quantity": 1}]
-    r = await post(client, "/instruments/import", files={"file": ("b.xlsx", xlsx(bad))}, htmx=True)
+    r = await post(
+        client, "/instruments/import", files={"file": ("b.xlsx", register_xlsx(bad))}, htmx=True
+    )
     assert "第2行「检定周期(月)」" in r.text and "第3行「器具名称」" in r.text
     assert await Instrument.count() == 3
     r = await post(
@@ -244,7 +223,9 @@ async def test_import_of_3000_new_and_updated_rows(client: AsyncTestClient) -> N
         {**reg(n), "quantity": 1, "cycle_months": 12, "last_verified_on": date(2025, 3, 1)}
         for n in range(3000)
     ]
-    r = await post(client, "/instruments/import", files={"file": ("a.xlsx", xlsx(rows))}, htmx=True)
+    r = await post(
+        client, "/instruments/import", files={"file": ("a.xlsx", register_xlsx(rows))}, htmx=True
+    )
     assert "新增2999个，更新1个" in r.text
     assert await Instrument.count() == 3000
     last = await Instrument.select().where(Instrument.name == "压力表2999").first()

@@ -5,8 +5,16 @@ from __future__ import annotations
 from litestar.testing import AsyncTestClient
 
 from app.tables import AuditLog, Booking
-from tests.conftest import company_user, login, make_admin, outbox, post, run_jobs
-from tests.routes.test_bookings import BOOKING, submitted_booking
+from tests.helpers import (
+    BOOKING,
+    company_user,
+    login,
+    make_admin,
+    outbox,
+    post,
+    run_jobs,
+    submitted_booking,
+)
 
 AUTH = {"Authorization": "Bearer lab-token-1"}
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from litestar.testing import AsyncTestClient
 
 from app.security.sessions import cookie_name
-from tests.conftest import company_user, csrf_token
+from tests.helpers import approve_company, company_user, csrf_token, post, register_company
 
 
 async def test_post_without_csrf_token_is_refused(client: AsyncTestClient) -> None:
@@ -53,8 +53,6 @@ async def test_session_cookie_flags(client: AsyncTestClient) -> None:
 
 
 async def test_session_cookie_is_httponly_samesite(client: AsyncTestClient) -> None:
-    from tests.conftest import approve_company, post, register_company
-
     form = await register_company(client, n=3, phone="13800000003")
     await approve_company(form["uscc"])
     r = await post(client, "/login", {"username": form["username"], "password": form["password"]})

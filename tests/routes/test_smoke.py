@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from litestar.testing import AsyncTestClient
 
-from tests.conftest import company_user, outbox
+from tests.helpers import company_user, outbox
 
 
 async def test_login_page(client: AsyncTestClient) -> None:

@@ -8,6 +8,7 @@ import pytest
 
 from app import clock
 from app.tables import Enterprise
+from tests.factories import make_enterprise
 
 
 def _at(monkeypatch: pytest.MonkeyPatch, instant: datetime) -> None:
@@ -41,7 +42,6 @@ def test_clock_at_parses_an_aware_instant(monkeypatch: pytest.MonkeyPatch) -> No
 async def test_rows_are_stamped_by_the_clock(monkeypatch: pytest.MonkeyPatch) -> None:
     instant = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
     _at(monkeypatch, instant)
-    ent = Enterprise(name="甲", uscc="x")
-    await ent.save()
+    ent = await make_enterprise(name="甲")
     row = await Enterprise.select(Enterprise.created_at).where(Enterprise.id == ent.id).first()
     assert abs(row["created_at"] - instant) < timedelta(seconds=5)

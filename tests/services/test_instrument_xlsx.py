@@ -33,6 +33,7 @@ from app.services.instrument_xlsx import (
     read_instruments,
     write_export,
 )
+from tests.helpers import fill_template
 
 BOOKING_HEADERS = [
     "器具名称*",
@@ -72,27 +73,6 @@ def valid_row(**overrides: Any) -> dict[str, Any]:
     }
     row.update(overrides)
     return row
-
-
-def fill_template(
-    rows: Sequence[dict[str, Any] | Sequence[Any] | None],
-    columns: Sequence[Column] = BOOKING_COLUMNS,
-) -> bytes:
-    """Download the template, fill ``rows`` from row 2 with openpyxl, return the bytes.
-
-    A dict is placed by column key, a sequence positionally, ``None`` leaves a blank row.
-    """
-    wb = openpyxl.load_workbook(io.BytesIO(build_template(columns)))
-    ws = wb[IMPORT_SHEET_TITLE]
-    for offset, row in enumerate(rows, start=2):
-        if row is None:
-            continue
-        values = [row.get(c.key) for c in columns] if isinstance(row, dict) else list(row)
-        for index, value in enumerate(values, start=1):
-            ws.cell(row=offset, column=index, value=value)
-    buffer = io.BytesIO()
-    wb.save(buffer)
-    return buffer.getvalue()
 
 
 def sheet_bytes(rows: Sequence[Sequence[Any]], title: str = "Sheet1") -> bytes:

@@ -2,40 +2,36 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
-from arq.connections import RedisSettings
 from arq.worker import Worker
 
 from app.clock import today
 from app.services import instruments
-from app.tables import BasicInfo, Enterprise, Instrument, SmsMessage
-from tests.conftest import run_jobs, uscc
-from tests.workers.test_send_sms import REDIS_URL, pool  # noqa: F401  (fixture)
-from workers.main import WorkerSettings
+from app.tables import BasicInfo, Instrument, SmsMessage
+from tests.factories import make_enterprise, make_instrument
+from tests.helpers import run_jobs
 
 TODAY = today()
 
 
 async def _register() -> dict[str, int]:
-    a = Enterprise(name="甲单位", uscc=uscc(1), status="approved", contact_phone="13800000001")
-    b = Enterprise(name="乙单位", uscc=uscc(2), status="approved", contact_phone="13800000002")
-    await a.save()
-    await b.save()
+    a = await make_enterprise(1, name="甲单位", contact_phone="13800000001")
+    b = await make_enterprise(2, name="乙单位", contact_phone="13800000002")
     # 乙 has 基础信息: its contact mobile there is the one reminded.
     await BasicInfo.insert(BasicInfo(enterprise=b.id, contact_mobile="13900000002"))
     rows = [
-        (a.id, "到期甲1", TODAY + timedelta(days=3)),
-        (a.id, "到期甲2", TODAY + timedelta(days=30)),
-        (a.id, "超期甲", TODAY - timedelta(days=1)),  # already overdue: not "即将到期"
-        (a.id, "正常甲", TODAY + timedelta(days=31)),
-        (b.id, "到期乙", TODAY),
-        (b.id, "无日期乙", None),
+        (a, "到期甲1", TODAY + timedelta(days=3)),
+        (a, "到期甲2", TODAY + timedelta(days=30)),
+        (a, "超期甲", TODAY - timedelta(days=1)),  # already overdue: not "即将到期"
+        (a, "正常甲", TODAY + timedelta(days=31)),
+        (b, "到期乙", TODAY),
+        (b, "无日期乙", None),
     ]
-    await Instrument.insert(
-        *[Instrument(enterprise=e, name=n, serial_no=n, valid_until=d) for e, n, d in rows]
-    )
+    for ent, name, valid_until in rows:
+        await make_instrument(ent, name=name, serial_no=name, valid_until=valid_until)
     return {"a": int(a.id), "b": int(b.id)}
 
 
@@ -61,22 +57,14 @@ async def test_twice_the_same_day_sends_once() -> None:
     assert await instruments.remind_due() == 1
 
 
-async def test_arq_cron_job_twice_against_redis(pool: Any) -> None:  # noqa: F811
+async def test_arq_cron_job_twice_against_redis(
+    pool: Any, burst: Callable[..., Awaitable[Worker]]
+) -> None:
     """The worker's own job, queued twice the same day (a rerun, a restarted worker)."""
     await _register()
     await pool.enqueue_job("remind_due_instruments", _job_id="remind-1")
     await pool.enqueue_job("remind_due_instruments", _job_id="remind-2")
-    worker = Worker(
-        functions=WorkerSettings.functions,
-        redis_settings=RedisSettings.from_dsn(REDIS_URL),
-        burst=True,
-        poll_delay=0,
-        handle_signals=False,
-    )
-    try:
-        await worker.main()
-    finally:
-        await worker.close()
+    worker = await burst()
     assert worker.jobs_complete >= 2
     await run_jobs()  # the send_sms jobs it queued (in-process, or on the same Redis)
     sent = await _reminders()

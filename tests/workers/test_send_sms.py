@@ -2,60 +2,20 @@
 
 from __future__ import annotations
 
-import os
-import socket
-from collections.abc import AsyncIterator
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from typing import Any
-from urllib.parse import urlparse
 
 import pytest
-from arq import create_pool
-from arq.connections import RedisSettings
 from arq.worker import Worker
 
+from app.clock import now
 from app.services import sms
 from app.tables import SmsMessage
-from tests.conftest import SETTINGS
 from workers import tasks
-from workers.main import WorkerSettings
 
-REDIS_URL = SETTINGS.redis_url or os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/14")
-
-
-def _redis_down() -> bool:
-    u = urlparse(REDIS_URL)
-    try:
-        socket.create_connection((u.hostname or "127.0.0.1", u.port or 6379), 1).close()
-        return False
-    except OSError:
-        return True
-
-
-pytestmark = pytest.mark.skipif(_redis_down(), reason=f"Redis at {REDIS_URL} is not reachable")
-
-
-@pytest.fixture
-async def pool() -> AsyncIterator[Any]:
-    p = await create_pool(RedisSettings.from_dsn(REDIS_URL))
-    await p.flushdb()
-    yield p
-    await p.flushdb()
-    await p.aclose()
-
-
-async def _burst() -> None:
-    worker = Worker(
-        functions=WorkerSettings.functions,
-        redis_settings=RedisSettings.from_dsn(REDIS_URL),
-        burst=True,
-        poll_delay=0,
-        handle_signals=False,
-        max_tries=3,
-    )
-    try:
-        await worker.main()
-    finally:
-        await worker.close()
+# Every test here, the in-process ones too, is skipped when the worker tests' Redis is down.
+pytestmark = pytest.mark.usefixtures("redis_url")
 
 
 async def _message() -> int:
@@ -69,24 +29,26 @@ async def _message() -> int:
     return int(msg.id)
 
 
-async def test_worker_sends_once_even_when_queued_twice(pool: Any) -> None:
+async def test_worker_sends_once_even_when_queued_twice(
+    pool: Any, burst: Callable[..., Awaitable[Worker]]
+) -> None:
     message_id = await _message()
     first = await pool.enqueue_job("send_sms", message_id, _job_id=f"sms:{message_id}")
     again = await pool.enqueue_job("send_sms", message_id, _job_id=f"sms:{message_id}")
     assert first is not None and again is None  # arq refuses the duplicate job id
-    await _burst()
+    await burst(max_tries=3)
     row = await SmsMessage.select().where(SmsMessage.id == message_id).first()
     assert row["status"] == "已发送" and row["provider_ref"] == "outbox"
     assert await first.result(timeout=5) == "outbox"
     # A rerun (a killed worker's job, or a new job id) sends nothing more.
     rerun = await pool.enqueue_job("send_sms", message_id, _job_id=f"sms:{message_id}:retry")
-    await _burst()
+    await burst(max_tries=3)
     assert await rerun.result(timeout=5) == "skipped"
     assert await sms.deliver(message_id) == "skipped"
 
 
 async def test_failed_provider_is_retried_and_recorded(
-    pool: Any, monkeypatch: pytest.MonkeyPatch
+    pool: Any, burst: Callable[..., Awaitable[Worker]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls: list[str] = []
 
@@ -101,7 +63,7 @@ async def test_failed_provider_is_retried_and_recorded(
     monkeypatch.setattr(tasks, "RETRY_DELAY", 0)
     message_id = await _message()
     await pool.enqueue_job("send_sms", message_id, _job_id=f"sms:{message_id}")
-    await _burst()
+    await burst(max_tries=3)
     row = await SmsMessage.select().where(SmsMessage.id == message_id).first()
     assert row["status"] == "已发送" and row["provider_ref"] == "biz-42"
     assert len(calls) == 2 and "provider down" in row["error"]
@@ -123,10 +85,6 @@ async def test_provider_delivered_code_is_not_kept_in_clear(
 
 
 async def test_message_left_sending_by_a_dead_worker_is_sent_later() -> None:
-    from datetime import timedelta
-
-    from app.clock import now
-
     message_id = await _message()
     await SmsMessage.update({SmsMessage.status: "发送中"}).where(SmsMessage.id == message_id)
     assert await sms.deliver(message_id) == "skipped"  # another worker may be sending it

@@ -1,0 +1,330 @@
+"""What the tests do over and over, as plain functions: requests as a browser sends them,
+accounts through the real forms, jobs run to the end, SMS read from the outbox, the form
+data of a booking and of the 器具托管 register, spreadsheets built from the template.
+
+Fixtures are in ``conftest.py``; rows put straight into the database are in ``factories.py``.
+Imported only after ``tests/conftest.py`` has set the environment (pytest loads it first).
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+import openpyxl
+from arq.connections import RedisSettings
+from arq.worker import Worker
+from litestar.testing import AsyncTestClient
+
+from app import jobs, tables
+from app.clock import today
+from app.security.sessions import cookie_name
+from app.services.accounts import ensure_admin
+from app.services.instrument_xlsx import (
+    BOOKING_COLUMNS,
+    IMPORT_SHEET_TITLE,
+    REGISTER_COLUMNS,
+    Column,
+    build_template,
+)
+from app.services.validators import uscc_check_char
+from app.settings import get_settings
+from workers.main import WorkerSettings
+
+SETTINGS = get_settings()
+PRODUCTION = bool(SETTINGS.redis_url)
+
+# --------------------------------------------------------------------------- requests
+
+
+async def csrf_token(client: AsyncTestClient) -> str:
+    token = client.cookies.get("csrftoken")
+    if not token:
+        await client.get("/login")
+        token = client.cookies.get("csrftoken")
+    assert token, "no CSRF cookie"
+    return token
+
+
+async def post(
+    client: AsyncTestClient,
+    url: str,
+    data: dict[str, Any] | None = None,
+    htmx: bool = False,
+    **kwargs: Any,
+) -> Any:
+    """A form POST carrying the CSRF token, as the browser would send it."""
+    headers = {"X-CSRFToken": await csrf_token(client), **kwargs.pop("headers", {})}
+    if htmx:
+        headers["HX-Request"] = "true"
+    return await client.post(url, data=data or {}, headers=headers, **kwargs)
+
+
+def set_session_cookie(client: AsyncTestClient, value: str) -> None:
+    """Replace the session cookie, as an attacker or a stale tab would send it."""
+    client.cookies.delete(cookie_name())
+    client.cookies.set(cookie_name(), value, domain="testserver.local")
+
+
+# --------------------------------------------------------------------------- jobs and SMS
+
+
+async def run_burst_worker(redis_url: str, **options: Any) -> Worker:
+    """arq's worker in burst mode on ``redis_url``: runs what is queued, then stops.
+
+    The one place the tests build a ``Worker`` (built inside the running loop, as arq wants);
+    ``options`` go to it (``max_tries``...). Returns it, for ``jobs_complete`` and the like.
+    """
+    worker = Worker(
+        functions=WorkerSettings.functions,
+        redis_settings=RedisSettings.from_dsn(redis_url),
+        burst=True,
+        poll_delay=0,
+        handle_signals=False,
+        **options,
+    )
+    try:
+        await worker.main()
+    finally:
+        await worker.close()
+    return worker
+
+
+async def run_jobs(client: AsyncTestClient | None = None) -> None:
+    """Finish every queued job: in-process ones, or through a burst arq worker on Redis."""
+    if PRODUCTION:
+        await run_burst_worker(SETTINGS.redis_url, max_tries=1)
+        return
+    if client is not None and getattr(client, "blocking_portal", None) is not None:
+        client.blocking_portal.call(jobs.drain)
+    await jobs.drain()
+
+
+async def outbox(phone: str | None = None) -> list[dict[str, Any]]:
+    """短信记录 rows, newest first."""
+    q = tables.SmsMessage.select().order_by(tables.SmsMessage.id, ascending=False)
+    if phone:
+        q = q.where(tables.SmsMessage.phone == phone)
+    return await q
+
+
+async def last_code(client: AsyncTestClient, phone: str) -> str:
+    """The code from the newest SMS to ``phone``, read as the user would read it."""
+    await run_jobs(client)
+    for msg in await outbox(phone):
+        if msg["kind"] == "code" and msg["status"] == "已发送":
+            m = re.search(r"验证码为(\d{6})", msg["text"])
+            assert m, msg["text"]
+            # A minute passes before the next code, as it would for a person.
+            await tables.SmsCode.update(
+                {tables.SmsCode.created_at: tables.SmsCode.created_at - timedelta(seconds=61)}
+            ).where(tables.SmsCode.phone == phone)
+            return m.group(1)
+    raise AssertionError(f"no code SMS to {phone}")
+
+
+# --------------------------------------------------------------------------- accounts
+
+
+def uscc(n: int) -> str:
+    """A valid 统一社会信用代码 that differs by ``n``."""
+    first = f"91320000{n:09d}"[:17]
+    return first + uscc_check_char(first)
+
+
+async def register_company(
+    client: AsyncTestClient,
+    n: int = 1,
+    phone: str = "13800000001",
+    username: str | None = None,
+    password: str = "Secret123x",
+) -> dict[str, str]:
+    """Register a company through the real form (code read from the outbox)."""
+    r = await post(client, "/sms-code", {"purpose": "register", "contact_phone": phone}, htmx=True)
+    assert r.status_code in (200, 201), r.text
+    code = await last_code(client, phone)
+    form = {
+        "name": f"测试计量单位{n}",
+        "uscc": uscc(n),
+        "address": "南京市光华路1号",
+        "contact_name": "张三",
+        "contact_phone": phone,
+        "code": code,
+        "username": username or f"company{n}",
+        "password": password,
+        "password2": password,
+        "agree": "1",
+    }
+    r = await post(client, "/register", form)
+    assert "待审核" in r.text, r.text
+    return form
+
+
+async def approve_company(uscc_code: str) -> int:
+    """Approve directly in the database (the review UI has its own tests)."""
+    await tables.Enterprise.update({tables.Enterprise.status: "approved"}).where(
+        tables.Enterprise.uscc == uscc_code
+    )
+    row = (
+        await tables.Enterprise.select(tables.Enterprise.id)
+        .where(tables.Enterprise.uscc == uscc_code)
+        .first()
+    )
+    return int(row["id"])
+
+
+async def login(client: AsyncTestClient, username: str, password: str) -> Any:
+    r = await post(client, "/login", {"username": username, "password": password})
+    return r
+
+
+async def make_admin() -> None:
+    await ensure_admin("admin", "Admin12345x")
+
+
+async def company_user(client: AsyncTestClient, n: int = 1, phone: str | None = None) -> dict:
+    """A registered, approved, logged-in company."""
+    form = await register_company(client, n, phone or f"1380000{n:04d}")
+    await approve_company(form["uscc"])
+    r = await login(client, form["username"], form["password"])
+    assert r.status_code in (200, 303), r.text
+    return form
+
+
+# --------------------------------------------------------------------------- bookings
+
+TOMORROW = (today() + timedelta(days=1)).isoformat()
+# 基础信息, as saved on 系统管理 › 基础信息.
+BASIC = {
+    "client_name": "南京测试仪表有限公司",
+    "cert_name": "南京测试仪表有限公司（证书）",
+    "client_address": "南京市江宁区1号",
+    "cert_address": "南京市江宁区2号",
+    "contact_name": "王五",
+    "contact_mobile": "13912345678",
+    "contact_phone": "025-88888888",
+}
+# The booking form's own fields (also the columns of a Booking row).
+BOOKING = {
+    "client_name": "南京测试仪表有限公司",
+    "client_address": "南京市江宁区1号",
+    "contact_name": "王五",
+    "phone": "025-88888888",
+    "cert_name": "南京测试仪表有限公司",
+    "cert_address": "南京市江宁区2号",
+    "mobile": "13912345678",
+    "expected_date": TOMORROW,
+    "sender": "赵六",
+}
+
+
+def instrument(n: int = 1, **over: str) -> dict[str, str]:
+    """One row of a booking's 器具信息, as the form posts it."""
+    item = {
+        "name": f"温度计{n}",
+        "equipment_no": f"SB-{n}",
+        "serial_no": f"2023011{n:03d}",
+        "model": "1-2-3",
+        "measuring_range": "1-100",
+        "accuracy_class": "0.01",
+        "supply_voltage": "/",
+        "manufacturer": "明月公司",
+        "verification_requirement": "见说明书",
+        "certificate_type": "检定证书",
+        "quantity": "1",
+        "remark": "无",
+    }
+    item.update(over)
+    return item
+
+
+async def open_form(client: AsyncTestClient) -> int:
+    """预约送检: the id of the draft the form shows."""
+    r = await client.get("/bookings/new")
+    assert r.status_code == 200, r.text
+    return int(r.text.split('action="/bookings/')[1].split("/submit")[0])
+
+
+async def add_item(
+    client: AsyncTestClient, booking_id: int, item: dict[str, str], **form: str
+) -> Any:
+    """【添加器具】 (htmx), with the booking's fields as the form sends them along."""
+    return await post(
+        client, f"/bookings/{booking_id}/items", {**BOOKING, **item, **form}, htmx=True
+    )
+
+
+async def submitted_booking(client: AsyncTestClient, n_items: int = 1) -> dict[str, Any]:
+    """A booking of ``n_items`` instruments, submitted through the form; returns its row."""
+    booking_id = await open_form(client)
+    for i in range(n_items):
+        r = await add_item(client, booking_id, instrument(i + 1))
+        assert "器具已添加" in r.text
+    r = await post(client, f"/bookings/{booking_id}/submit", BOOKING)
+    assert r.status_code == 303, r.text
+    return await tables.Booking.select().where(tables.Booking.id == booking_id).first()
+
+
+# --------------------------------------------------------------------------- 器具托管
+
+
+def reg(n: int, **over: str) -> dict[str, str]:
+    """One instrument of the 器具托管 register, as its form posts it."""
+    item = {
+        "name": f"压力表{n}",
+        "equipment_no": f"SB-{n}",
+        "serial_no": f"P{n:04d}",
+        "model": "Y-100",
+        "measuring_range": "0-1.6MPa",
+        "accuracy_class": "1.6级",
+        "supply_voltage": "/",
+        "manufacturer": "红旗仪表",
+        "verification_requirement": "",
+        "certificate_type": "检定证书",
+        "quantity": "1",
+        "remark": "",
+        "cycle_months": "12",
+        "last_verified_on": "",
+        "valid_until": "",
+    }
+    item.update(over)
+    return item
+
+
+# --------------------------------------------------------------------------- spreadsheets
+
+
+def fill_template(
+    rows: Sequence[dict[str, Any] | Sequence[Any] | None],
+    columns: Sequence[Column] = BOOKING_COLUMNS,
+) -> bytes:
+    """Download the template, fill ``rows`` from row 2 with openpyxl, return the bytes.
+
+    A dict is placed by column key, a sequence positionally, ``None`` leaves a blank row.
+    """
+    wb = openpyxl.load_workbook(io.BytesIO(build_template(columns)))
+    ws = wb[IMPORT_SHEET_TITLE]
+    for offset, row in enumerate(rows, start=2):
+        if row is None:
+            continue
+        values = [row.get(c.key) for c in columns] if isinstance(row, dict) else list(row)
+        for index, value in enumerate(values, start=1):
+            ws.cell(row=offset, column=index, value=value)
+    buffer = io.BytesIO()
+    wb.save(buffer)
+    return buffer.getvalue()
+
+
+def xlsx_row(n: int, **over: Any) -> list[Any]:
+    """A row of the booking import template: instrument ``n``, two of it."""
+    item: dict[str, Any] = {**instrument(n), "quantity": 2}
+    item.update(over)
+    return [item[c.key] for c in BOOKING_COLUMNS]
+
+
+def register_xlsx(rows: Sequence[dict[str, Any]]) -> bytes:
+    """The 器具托管 import template holding ``rows`` (dicts by column key)."""
+    return fill_template(rows, REGISTER_COLUMNS)
