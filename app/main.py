@@ -30,6 +30,7 @@ from litestar.static_files import create_static_files_router
 from litestar.status_codes import HTTP_303_SEE_OTHER
 from litestar.template.config import TemplateConfig
 
+from app import templating
 from app.clock import TZ
 from app.routes import _render
 from app.routes.admin import AdminController
@@ -77,6 +78,7 @@ def _configure_jinja(engine: JinjaTemplateEngine) -> None:
     engine.engine.filters["localtime"] = localtime
     engine.engine.filters["mask_code"] = mask_code
     engine.engine.globals["with_page"] = with_page
+    templating.register(engine.engine)
 
 
 @get("/healthz", media_type=MediaType.TEXT, include_in_schema=False)

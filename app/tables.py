@@ -19,6 +19,7 @@ from piccolo.columns.base import OnDelete
 from piccolo.table import Table
 
 from app.clock import Now
+from app.enums import BookingStatus, EnterpriseStatus, SmsStatus
 
 
 class Enterprise(Table):
@@ -32,8 +33,7 @@ class Enterprise(Table):
     address = Varchar(length=300, default="")
     contact_name = Varchar(length=50, default="")
     contact_phone = Varchar(length=20, default="")
-    # pending (待审核) / approved (已通过) / rejected (已驳回)
-    status = Varchar(length=20, default="pending", index=True)
+    status = Varchar(length=20, default=EnterpriseStatus.PENDING.value, index=True)
     reject_reason = Text(default="")
     is_contract = Boolean(default=False)  # 协议客户
     contract_no = Varchar(length=100, default="")
@@ -57,8 +57,7 @@ class User(Table, tablename="app_user"):
     name = Varchar(length=50, default="")
     phone = Varchar(length=20, default="", index=True)
     enterprise = ForeignKey(Enterprise, null=True, default=None)
-    # platform_admin / enterprise_admin / sub_account / contract_user
-    role = Varchar(length=20)
+    role = Varchar(length=20)  # a UserRole
     is_active = Boolean(default=True)
     created_at = Timestamptz(default=Now())
     last_login_at = Timestamptz(null=True, default=None)
@@ -84,7 +83,7 @@ class SmsMessage(Table):
     kind = Varchar(length=30)  # code / registration / booking_review / certificate / due_reminder
     text = Text()
     params = Text(default="{}")  # JSON template parameters for providers with templates
-    status = Varchar(length=20, default="待发送")  # 待发送 / 已发送 / 发送失败
+    status = Varchar(length=20, default=SmsStatus.QUEUED.value)
     error = Text(default="")
     provider_ref = Varchar(length=100, default="")
     dedupe_key = Varchar(length=200, null=True, default=None, unique=True)
@@ -138,14 +137,13 @@ class BasicInfo(Table):
 
 
 class Booking(Table):
-    """预约送检: a booking, from 草稿 (the draft kept while the form is filled) to review."""
+    """预约送检: a booking, from a draft (kept while the form is filled) to review."""
 
     enterprise = ForeignKey(Enterprise, index=True)
     # Deleting a sub-account must not delete the bookings it made.
     created_by = ForeignKey(User, null=True, default=None, index=True, on_delete=OnDelete.set_null)
     booking_no = Varchar(length=30, null=True, default=None, unique=True)  # 预约单号
-    # 草稿 / 待审核 / 已通过 / 已驳回
-    status = Varchar(length=10, default="草稿", index=True)
+    status = Varchar(length=10, default=BookingStatus.DRAFT.value, index=True)
     client_name = Varchar(length=200, default="")  # 委托单位名称
     client_address = Varchar(length=300, default="")  # 委托单位地址
     contact_name = Varchar(length=50, default="")  # 联系人

@@ -60,6 +60,8 @@ import asyncpg  # noqa: E402
 import httpx  # noqa: E402
 import openpyxl  # noqa: E402
 
+from app.enums import BookingStatus, EnterpriseStatus  # noqa: E402
+
 PG_ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
 DB_NAME = "jlkf_bench"
 DATABASE_URL = f"postgresql://postgres@127.0.0.1:5432/{DB_NAME}"
@@ -292,7 +294,8 @@ async def seed_accounts(conn: asyncpg.Connection, n_enterprises: int) -> None:
         ents.append(
             (
                 e, name, f"91320100MA{e:08d}", f"南京市江宁区{e}号", f"联系人{e}",
-                f"139{e:08d}", "approved", "", False, "", None, now - timedelta(days=800), now,
+                f"139{e:08d}", EnterpriseStatus.APPROVED, "", False, "", None,
+                now - timedelta(days=800), now,
             )
         )  # fmt: skip
         users.append(
@@ -343,7 +346,13 @@ def booking_rows(
         ent = enterprise_of(i, n_enterprises, every)
         submitted = T0 + BOOKING_STEP * i
         roll = rng.random()
-        status = "已通过" if roll < 0.6 else "待审核" if roll < 0.9 else "已驳回"
+        status = (
+            BookingStatus.APPROVED
+            if roll < 0.6
+            else BookingStatus.PENDING
+            if roll < 0.9
+            else BookingStatus.REJECTED
+        )
         items = []
         total = 0
         for k in range(ITEMS_PER_BOOKING[i % 5]):
@@ -365,8 +374,9 @@ def booking_rows(
             i, ent, user_id_of(ent), f"YY{submitted:%Y%m%d}{i:06d}", status, name,
             f"南京市江宁区{ent}号", f"联系人{ent}", "025-88888888", name, f"南京市江宁区{ent}号",
             f"139{ent:08d}", (submitted + timedelta(days=3)).date().isoformat(), f"送检人{i % 50}",
-            total, REASONS[i % 3] if status == "已驳回" else "", submitted - timedelta(minutes=30),
-            submitted, submitted + timedelta(hours=5) if status != "待审核" else None,
+            total, REASONS[i % 3] if status == BookingStatus.REJECTED else "",
+            submitted - timedelta(minutes=30),
+            submitted, submitted + timedelta(hours=5) if status != BookingStatus.PENDING else None,
         )  # fmt: skip
         yield booking, items
 
@@ -406,9 +416,10 @@ async def new_drafts(n: int) -> list[int]:
             ids.append(
                 await conn.fetchval(
                     "INSERT INTO booking (enterprise, created_by, status, client_name) "
-                    "VALUES ($1, $2, '草稿', '南京测试仪表有限公司') RETURNING id",
+                    "VALUES ($1, $2, $3, '南京测试仪表有限公司') RETURNING id",
                     MEASURED_ENTERPRISE,
                     user_id_of(MEASURED_ENTERPRISE),
+                    BookingStatus.DRAFT.value,
                 )
             )
         return ids

@@ -61,6 +61,8 @@ if str(ROOT) not in sys.path:
 
 import asyncpg  # noqa: E402
 
+from app.enums import EnterpriseStatus  # noqa: E402
+
 PG_ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
 DB_NAME = "jlkf_bench_export"
 DATABASE_URL = f"postgresql://postgres@127.0.0.1:5432/{DB_NAME}"
@@ -386,7 +388,8 @@ async def seed(n: int) -> None:
             records=[
                 (
                     ENTERPRISE_ID, "南京测试仪表有限公司", "91320100MA1XYZ0001",
-                    "南京市江宁区天元中路1号", "王五", "13912345678", "approved", "", False, "",
+                    "南京市江宁区天元中路1号", "王五", "13912345678",
+                    EnterpriseStatus.APPROVED.value, "", False, "",
                     None,
                     now - timedelta(days=800), now - timedelta(days=799),
                 )

@@ -105,7 +105,7 @@ async def company_with_history() -> None:
         enterprise=ent.id,
         created_by=user.id,
         booking_no=HISTORY_NO,
-        status="待审核",
+        status="pending",
         client_name=BASIC["client_name"],
         client_address=BASIC["client_address"],
         contact_name=BASIC["contact_name"],
@@ -312,7 +312,7 @@ async def test_booking_end_to_end(page: Any, tmp_path: Path) -> None:
     await expect(submitted).to_be_visible()
     booking = (
         await Booking.select()
-        .where(Booking.status == "待审核")
+        .where(Booking.status == "pending")
         .order_by(Booking.id, ascending=False)
         .first()
     )
