@@ -15,11 +15,12 @@ from piccolo.columns import (
     Timestamptz,
     Varchar,
 )
-from piccolo.columns.base import OnDelete
+from piccolo.columns.base import Column, OnDelete
 from piccolo.table import Table
 
 from app.clock import Now
 from app.enums import BookingStatus, EnterpriseStatus, SmsStatus
+from app.fields import INSTRUMENT_FIELDS, REGISTER_FIELDS, Field
 
 
 class Enterprise(Table):
@@ -160,46 +161,40 @@ class Booking(Table):
     reviewed_at = Timestamptz(null=True, default=None)
 
 
-class BookingItem(Table):
+def _column(field: Field) -> Column:
+    """The column of an instrument field: VARCHAR of its max length, INTEGER or DATE."""
+    if field.kind == "int":
+        return Integer(default=field.default, null=field.default is None, index=field.index)
+    if field.kind == "date":
+        return Date(default=None, null=True, index=field.index)
+    return Varchar(length=field.max_length, default=field.default, index=field.index)
+
+
+def _columns(name: str, fields: tuple[Field, ...]) -> type:
+    """A mixin holding the columns of ``fields`` (Piccolo copies a mixin's columns into each
+    table that inherits them)."""
+    return type(name, (), {f.key: _column(f) for f in fields})
+
+
+# 器具名称, 设备编号, 出厂编号 ... 备注: see app/fields.py.
+InstrumentColumns = _columns("InstrumentColumns", INSTRUMENT_FIELDS)
+# The same, and 检定周期（月）, 上次检定日期, 有效期至.
+RegisterColumns = _columns("RegisterColumns", REGISTER_FIELDS)
+
+
+class BookingItem(InstrumentColumns, Table):
     """One instrument row of a booking's 器具列表."""
 
     booking = ForeignKey(Booking, index=True)
     enterprise = ForeignKey(Enterprise, index=True)  # the tenancy scope, without a join
-    name = Varchar(length=100)  # 器具名称
-    equipment_no = Varchar(length=100, default="")  # 设备编号
-    serial_no = Varchar(length=100, default="")  # 出厂编号
-    model = Varchar(length=100, default="")  # 型号规格
-    measuring_range = Varchar(length=100, default="")  # 测量范围
-    accuracy_class = Varchar(length=100, default="")  # 准确度等级
-    supply_voltage = Varchar(length=100, default="")  # 电源电压
-    manufacturer = Varchar(length=100, default="")  # 制造厂商
-    verification_requirement = Varchar(length=200, default="")  # 检定要求
-    certificate_type = Varchar(length=10, default="检定证书")  # 证书类型
-    quantity = Integer(default=1)  # 器具数量
-    remark = Varchar(length=500, default="")  # 备注
 
 
-class Instrument(Table):
+class Instrument(RegisterColumns, Table):
     """器具托管: an instrument in the enterprise's register, with its due date.
 
     (enterprise, serial_no, model, name) is unique: an import updates instead of duplicating.
     """
 
     enterprise = ForeignKey(Enterprise, index=True)
-    name = Varchar(length=100)  # 器具名称
-    equipment_no = Varchar(length=100, default="")  # 设备编号
-    serial_no = Varchar(length=100, default="")  # 出厂编号
-    model = Varchar(length=100, default="")  # 型号规格
-    measuring_range = Varchar(length=100, default="")  # 测量范围
-    accuracy_class = Varchar(length=100, default="")  # 准确度等级
-    supply_voltage = Varchar(length=100, default="")  # 电源电压
-    manufacturer = Varchar(length=100, default="")  # 制造厂商
-    verification_requirement = Varchar(length=200, default="")  # 检定要求
-    certificate_type = Varchar(length=10, default="检定证书")  # 证书类型
-    quantity = Integer(default=1)  # 器具数量
-    remark = Varchar(length=500, default="")  # 备注
-    cycle_months = Integer(null=True, default=None)  # 检定周期（月）
-    last_verified_on = Date(null=True, default=None)  # 上次检定日期
-    valid_until = Date(null=True, default=None, index=True)  # 有效期至
     created_at = Timestamptz(default=Now())
     updated_at = Timestamptz(default=Now())

@@ -61,6 +61,7 @@ import httpx  # noqa: E402
 import openpyxl  # noqa: E402
 
 from app.enums import BookingStatus, EnterpriseStatus  # noqa: E402
+from app.fields import INSTRUMENT_FIELDS  # noqa: E402
 
 PG_ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
 DB_NAME = "jlkf_bench"
@@ -271,11 +272,7 @@ BOOKING_COLS = [
     "contact_name", "phone", "cert_name", "cert_address", "mobile", "expected_date", "sender",
     "item_count", "reject_reason", "created_at", "submitted_at", "reviewed_at",
 ]  # fmt: skip
-ITEM_COLS = [
-    "id", "booking", "enterprise", "name", "equipment_no", "serial_no", "model",
-    "measuring_range", "accuracy_class", "supply_voltage", "manufacturer",
-    "verification_requirement", "certificate_type", "quantity", "remark",
-]  # fmt: skip
+ITEM_COLS = ["id", "booking", "enterprise", *(f.key for f in INSTRUMENT_FIELDS)]
 
 
 def user_id_of(enterprise: int) -> int:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hmac
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, make_dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
@@ -16,6 +16,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from app.enums import BookingStatus
+from app.fields import INSTRUMENT_FIELDS
 from app.routes._render import client_ip
 from app.services import bookings
 from app.services.accounts import FormError
@@ -49,20 +50,10 @@ def _lab_status(stored: str) -> LabStatus:
     return LabStatus[BookingStatus(stored).name]
 
 
-@dataclass
-class InstrumentOut:
-    name: str
-    equipment_no: str
-    serial_no: str
-    model: str
-    measuring_range: str
-    accuracy_class: str
-    supply_voltage: str
-    manufacturer: str
-    verification_requirement: str
-    certificate_type: str
-    quantity: int
-    remark: str
+# One instrument row of a booking: its fields as app/fields.py defines them.
+InstrumentOut = make_dataclass(
+    "InstrumentOut", [(f.key, int if f.kind == "int" else str) for f in INSTRUMENT_FIELDS]
+)
 
 
 @dataclass

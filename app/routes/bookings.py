@@ -14,6 +14,7 @@ from litestar.response import Redirect, Template
 from litestar_htmx import ClientRedirect
 
 from app import clock
+from app.fields import HISTORY_PICKER
 from app.routes._render import (
     client_ip,
     form_data,
@@ -136,15 +137,7 @@ async def _form_page(
     )
 
 
-PICKER_COLUMNS = [
-    ("name", "器具名称"),
-    ("serial_no", "出厂编号"),
-    ("model", "型号规格"),
-    ("equipment_no", "设备编号"),
-    ("manufacturer", "制造厂商"),
-    ("certificate_type", "证书类型"),
-    ("quantity", "器具数量"),
-]
+PICKER_COLUMNS = HISTORY_PICKER
 
 
 def history_picker(url: str, target: str, swap: str = "outerHTML") -> dict[str, Any]:

@@ -18,6 +18,7 @@ from litestar.params import FromPath
 from litestar.response import File, Redirect, Template
 from litestar_htmx import ClientRedirect
 
+from app.fields import CUSTODY_PICKER
 from app.routes._render import (
     client_ip,
     form_data,
@@ -47,15 +48,7 @@ from app.settings import get_settings
 PER_PAGE = 20
 # Messages after a redirect, by key: the page never shows text taken from the URL.
 DONE = {"created": "已新增", "saved": "已保存"}
-CUSTODY_COLUMNS = [
-    ("name", "器具名称"),
-    ("serial_no", "出厂编号"),
-    ("model", "型号规格"),
-    ("equipment_no", "设备编号"),
-    ("valid_until", "有效期至"),
-    ("certificate_type", "证书类型"),
-    ("quantity", "器具数量"),
-]
+CUSTODY_COLUMNS = CUSTODY_PICKER
 
 
 def _filters(request: Request) -> dict[str, str]:

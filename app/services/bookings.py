@@ -16,17 +16,18 @@ import anyio
 from app.clock import now, today
 from app.db import any_matches, bulk_insert, like_operator, row_locks, write_transaction
 from app.enums import BookingStatus
+from app.fields import HISTORY_SEARCH, INSTRUMENT_FIELDS
 from app.security import CurrentUser
 from app.services import audit, sms
 from app.services.accounts import FormError
-from app.services.instrument_xlsx import BOOKING_COLUMNS, read_instruments, validate_fields
+from app.services.instrument_xlsx import read_instruments, validate_fields
 from app.services.tenancy import NotFound, Scope, get_scoped, in_scope
 from app.services.validators import mobile_error, normalize_phone
 from app.tables import BasicInfo, Booking, BookingItem
 
 STATUSES = tuple(BookingStatus)
 EDITABLE = BookingStatus.editable()
-ITEM_KEYS = tuple(c.key for c in BOOKING_COLUMNS)
+ITEM_KEYS = tuple(f.key for f in INSTRUMENT_FIELDS)
 
 # (key, label, required, max length): the booking fields of the form, in the manual's order.
 BOOKING_FIELDS: tuple[tuple[str, str, bool, int], ...] = (
@@ -186,7 +187,7 @@ async def save_item(scope: Scope, booking_id: int, form: dict[str, str]) -> dict
     A draft also keeps the booking fields typed so far, even when the row is refused.
     Returns the booking as it is now. (The hottest handler: five statements in all.)
     """
-    clean, errors = validate_fields(form, BOOKING_COLUMNS)
+    clean, errors = validate_fields(form, INSTRUMENT_FIELDS)
     item_id = form.get("item_id") or ""
     async with write_transaction():
         booking = await _editable(scope, booking_id)
@@ -261,11 +262,8 @@ async def import_items(scope: Scope, booking_id: int, data: bytes) -> int:
     """【点击上传】: all rows or none (ImportRefused lists every error)."""
     await _editable(scope, booking_id)  # a read-only booking refuses before parsing
     # Parsing takes a while for a big file: off the event loop, so other requests go on.
-    rows = await anyio.to_thread.run_sync(read_instruments, data, BOOKING_COLUMNS)
+    rows = await anyio.to_thread.run_sync(read_instruments, data, INSTRUMENT_FIELDS)
     return await add_rows(scope, booking_id, rows)
-
-
-HISTORY_SEARCH = ("name", "serial_no", "model", "equipment_no", "manufacturer")
 
 
 async def history(
@@ -280,7 +278,7 @@ async def history(
     args: list[Any] = [BookingStatus.DRAFT.value]
     if q:
         op = like_operator()
-        where += " AND (" + " OR ".join(f"i.{c} {op} {{}}" for c in HISTORY_SEARCH) + ")"
+        where += " AND (" + " OR ".join(f"i.{f.key} {op} {{}}" for f in HISTORY_SEARCH) + ")"
         args += [f"%{q}%"] * len(HISTORY_SEARCH)
     grouped = (
         f"SELECT MAX(i.id) AS id FROM booking_item i WHERE {where} "
