@@ -15,10 +15,12 @@ from piccolo.columns import (
     Timestamptz,
     Varchar,
 )
-from piccolo.columns.base import OnDelete
+from piccolo.columns.base import Column, OnDelete
 from piccolo.table import Table
 
 from app.clock import Now
+from app.enums import BookingStatus, EnterpriseStatus, SmsStatus
+from app.fields import INSTRUMENT_FIELDS, REGISTER_FIELDS, Field
 
 
 class Enterprise(Table):
@@ -32,8 +34,7 @@ class Enterprise(Table):
     address = Varchar(length=300, default="")
     contact_name = Varchar(length=50, default="")
     contact_phone = Varchar(length=20, default="")
-    # pending (待审核) / approved (已通过) / rejected (已驳回)
-    status = Varchar(length=20, default="pending", index=True)
+    status = Varchar(length=20, default=EnterpriseStatus.PENDING.value, index=True)
     reject_reason = Text(default="")
     is_contract = Boolean(default=False)  # 协议客户
     contract_no = Varchar(length=100, default="")
@@ -57,8 +58,7 @@ class User(Table, tablename="app_user"):
     name = Varchar(length=50, default="")
     phone = Varchar(length=20, default="", index=True)
     enterprise = ForeignKey(Enterprise, null=True, default=None)
-    # platform_admin / enterprise_admin / sub_account / contract_user
-    role = Varchar(length=20)
+    role = Varchar(length=20)  # a UserRole
     is_active = Boolean(default=True)
     created_at = Timestamptz(default=Now())
     last_login_at = Timestamptz(null=True, default=None)
@@ -84,7 +84,7 @@ class SmsMessage(Table):
     kind = Varchar(length=30)  # code / registration / booking_review / certificate / due_reminder
     text = Text()
     params = Text(default="{}")  # JSON template parameters for providers with templates
-    status = Varchar(length=20, default="待发送")  # 待发送 / 已发送 / 发送失败
+    status = Varchar(length=20, default=SmsStatus.QUEUED.value)
     error = Text(default="")
     provider_ref = Varchar(length=100, default="")
     dedupe_key = Varchar(length=200, null=True, default=None, unique=True)
@@ -138,14 +138,13 @@ class BasicInfo(Table):
 
 
 class Booking(Table):
-    """预约送检: a booking, from 草稿 (the draft kept while the form is filled) to review."""
+    """预约送检: a booking, from a draft (kept while the form is filled) to review."""
 
     enterprise = ForeignKey(Enterprise, index=True)
     # Deleting a sub-account must not delete the bookings it made.
     created_by = ForeignKey(User, null=True, default=None, index=True, on_delete=OnDelete.set_null)
     booking_no = Varchar(length=30, null=True, default=None, unique=True)  # 预约单号
-    # 草稿 / 待审核 / 已通过 / 已驳回
-    status = Varchar(length=10, default="草稿", index=True)
+    status = Varchar(length=10, default=BookingStatus.DRAFT.value, index=True)
     client_name = Varchar(length=200, default="")  # 委托单位名称
     client_address = Varchar(length=300, default="")  # 委托单位地址
     contact_name = Varchar(length=50, default="")  # 联系人
@@ -162,46 +161,40 @@ class Booking(Table):
     reviewed_at = Timestamptz(null=True, default=None)
 
 
-class BookingItem(Table):
+def _column(field: Field) -> Column:
+    """The column of an instrument field: VARCHAR of its max length, INTEGER or DATE."""
+    if field.kind == "int":
+        return Integer(default=field.default, null=field.default is None, index=field.index)
+    if field.kind == "date":
+        return Date(default=None, null=True, index=field.index)
+    return Varchar(length=field.max_length, default=field.default, index=field.index)
+
+
+def _columns(name: str, fields: tuple[Field, ...]) -> type:
+    """A mixin holding the columns of ``fields`` (Piccolo copies a mixin's columns into each
+    table that inherits them)."""
+    return type(name, (), {f.key: _column(f) for f in fields})
+
+
+# 器具名称, 设备编号, 出厂编号 ... 备注: see app/fields.py.
+InstrumentColumns = _columns("InstrumentColumns", INSTRUMENT_FIELDS)
+# The same, and 检定周期（月）, 上次检定日期, 有效期至.
+RegisterColumns = _columns("RegisterColumns", REGISTER_FIELDS)
+
+
+class BookingItem(InstrumentColumns, Table):
     """One instrument row of a booking's 器具列表."""
 
     booking = ForeignKey(Booking, index=True)
     enterprise = ForeignKey(Enterprise, index=True)  # the tenancy scope, without a join
-    name = Varchar(length=100)  # 器具名称
-    equipment_no = Varchar(length=100, default="")  # 设备编号
-    serial_no = Varchar(length=100, default="")  # 出厂编号
-    model = Varchar(length=100, default="")  # 型号规格
-    measuring_range = Varchar(length=100, default="")  # 测量范围
-    accuracy_class = Varchar(length=100, default="")  # 准确度等级
-    supply_voltage = Varchar(length=100, default="")  # 电源电压
-    manufacturer = Varchar(length=100, default="")  # 制造厂商
-    verification_requirement = Varchar(length=200, default="")  # 检定要求
-    certificate_type = Varchar(length=10, default="检定证书")  # 证书类型
-    quantity = Integer(default=1)  # 器具数量
-    remark = Varchar(length=500, default="")  # 备注
 
 
-class Instrument(Table):
+class Instrument(RegisterColumns, Table):
     """器具托管: an instrument in the enterprise's register, with its due date.
 
     (enterprise, serial_no, model, name) is unique: an import updates instead of duplicating.
     """
 
     enterprise = ForeignKey(Enterprise, index=True)
-    name = Varchar(length=100)  # 器具名称
-    equipment_no = Varchar(length=100, default="")  # 设备编号
-    serial_no = Varchar(length=100, default="")  # 出厂编号
-    model = Varchar(length=100, default="")  # 型号规格
-    measuring_range = Varchar(length=100, default="")  # 测量范围
-    accuracy_class = Varchar(length=100, default="")  # 准确度等级
-    supply_voltage = Varchar(length=100, default="")  # 电源电压
-    manufacturer = Varchar(length=100, default="")  # 制造厂商
-    verification_requirement = Varchar(length=200, default="")  # 检定要求
-    certificate_type = Varchar(length=10, default="检定证书")  # 证书类型
-    quantity = Integer(default=1)  # 器具数量
-    remark = Varchar(length=500, default="")  # 备注
-    cycle_months = Integer(null=True, default=None)  # 检定周期（月）
-    last_verified_on = Date(null=True, default=None)  # 上次检定日期
-    valid_until = Date(null=True, default=None, index=True)  # 有效期至
     created_at = Timestamptz(default=Now())
     updated_at = Timestamptz(default=Now())

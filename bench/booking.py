@@ -74,6 +74,8 @@ from _harness import login as form_login
 from redis import Redis
 
 from app.clock import now, today
+from app.enums import BookingStatus, EnterpriseStatus  # noqa: E402
+from app.fields import INSTRUMENT_FIELDS  # noqa: E402
 from app.security.passwords import hash_password
 from app.services.instrument_xlsx import (
     BOOKING_COLUMNS,
@@ -178,11 +180,7 @@ BOOKING_COLS = [
     "item_count", "reject_reason", "created_at", "submitted_at", "reviewed_at",
 ]  # fmt: skip
 SEEDED_TABLES = ("enterprise", "app_user", "booking", "booking_item")
-ITEM_COLS = [
-    "id", "booking", "enterprise", "name", "equipment_no", "serial_no", "model",
-    "measuring_range", "accuracy_class", "supply_voltage", "manufacturer",
-    "verification_requirement", "certificate_type", "quantity", "remark",
-]  # fmt: skip
+ITEM_COLS = ["id", "booking", "enterprise", *(f.key for f in INSTRUMENT_FIELDS)]
 
 
 def user_id_of(enterprise: int) -> int:
@@ -199,7 +197,8 @@ async def seed_accounts(conn: asyncpg.Connection, n_enterprises: int) -> None:
         ents.append(
             (
                 e, name, f"91320100MA{e:08d}", f"南京市江宁区{e}号", f"联系人{e}",
-                f"139{e:08d}", "approved", "", False, "", None, stamp - timedelta(days=800), stamp,
+                f"139{e:08d}", EnterpriseStatus.APPROVED, "", False, "", None,
+                stamp - timedelta(days=800), stamp,
             )
         )  # fmt: skip
         users.append(
@@ -235,7 +234,13 @@ def booking_rows(
         ent = enterprise_of(i, n_enterprises, every)
         submitted = T0 + BOOKING_STEP * i
         roll = rng.random()
-        status = "已通过" if roll < 0.6 else "待审核" if roll < 0.9 else "已驳回"
+        status = (
+            BookingStatus.APPROVED
+            if roll < 0.6
+            else BookingStatus.PENDING
+            if roll < 0.9
+            else BookingStatus.REJECTED
+        )
         items = []
         total = 0
         for k in range(ITEMS_PER_BOOKING[i % 5]):
@@ -257,8 +262,9 @@ def booking_rows(
             i, ent, user_id_of(ent), f"YY{submitted:%Y%m%d}{i:06d}", status, name,
             f"南京市江宁区{ent}号", f"联系人{ent}", "025-88888888", name, f"南京市江宁区{ent}号",
             f"139{ent:08d}", (submitted + timedelta(days=3)).date().isoformat(), f"送检人{i % 50}",
-            total, REASONS[i % 3] if status == "已驳回" else "", submitted - timedelta(minutes=30),
-            submitted, submitted + timedelta(hours=5) if status != "待审核" else None,
+            total, REASONS[i % 3] if status == BookingStatus.REJECTED else "",
+            submitted - timedelta(minutes=30),
+            submitted, submitted + timedelta(hours=5) if status != BookingStatus.PENDING else None,
         )  # fmt: skip
         yield booking, items
 
@@ -290,9 +296,10 @@ async def new_drafts(n: int) -> list[int]:
             ids.append(
                 await conn.fetchval(
                     "INSERT INTO booking (enterprise, created_by, status, client_name) "
-                    "VALUES ($1, $2, '草稿', '南京测试仪表有限公司') RETURNING id",
+                    "VALUES ($1, $2, $3, '南京测试仪表有限公司') RETURNING id",
                     MEASURED_ENTERPRISE,
                     user_id_of(MEASURED_ENTERPRISE),
+                    BookingStatus.DRAFT.value,
                 )
             )
         return ids

@@ -71,6 +71,8 @@ from _harness import (
 )
 from _harness import login as form_login
 
+from app.enums import EnterpriseStatus  # noqa: E402
+
 DB_NAME = "jlkf_bench_export"
 DATABASE_URL = database_url(DB_NAME)
 SECRET_KEY = "bench-export-secret-key-fixed-not-for-production-0123456789"
@@ -299,7 +301,8 @@ async def seed(n: int) -> None:
             [
                 (
                     ENTERPRISE_ID, "南京测试仪表有限公司", "91320100MA1XYZ0001",
-                    "南京市江宁区天元中路1号", "王五", "13912345678", "approved", "", False, "",
+                    "南京市江宁区天元中路1号", "王五", "13912345678",
+                    EnterpriseStatus.APPROVED.value, "", False, "",
                     None,
                     now - timedelta(days=800), now - timedelta(days=799),
                 )

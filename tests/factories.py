@@ -57,7 +57,7 @@ def _item(k: int) -> dict[str, Any]:
 async def make_booking(
     enterprise: Enterprise,
     items: int | list[dict[str, Any]] = 3,
-    status: str = "待审核",
+    status: str = "pending",
     **over: Any,
 ) -> Booking:
     """A booking of ``enterprise`` with its 器具列表: ``items`` rows (a number, or each row's
@@ -69,7 +69,7 @@ async def make_booking(
         "status": status,
         "item_count": sum(int(row.get("quantity", 1)) for row in rows),
     }
-    if status != "草稿":
+    if status != "draft":
         stamp = now()
         values["booking_no"] = f"YY{stamp:%Y%m%d}{next(_booking_numbers):06d}"
         values["submitted_at"] = stamp

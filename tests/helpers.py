@@ -115,7 +115,7 @@ async def last_code(client: AsyncTestClient, phone: str) -> str:
     """The code from the newest SMS to ``phone``, read as the user would read it."""
     await run_jobs(client)
     for msg in await outbox(phone):
-        if msg["kind"] == "code" and msg["status"] == "已发送":
+        if msg["kind"] == "code" and msg["status"] == "sent":
             m = re.search(r"验证码为(\d{6})", msg["text"])
             assert m, msg["text"]
             # A minute passes before the next code, as it would for a person.

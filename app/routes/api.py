@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import hmac
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, make_dataclass
 from datetime import datetime
-from typing import Any
+from enum import StrEnum
+from typing import Annotated, Any
 
 from litestar import Controller, Request, get, post
 from litestar.connection import ASGIConnection
-from litestar.exceptions import HTTPException, NotAuthorizedException
+from litestar.exceptions import NotAuthorizedException
 from litestar.handlers.base import BaseRouteHandler
 from litestar.openapi.spec import Components, SecurityScheme
-from litestar.params import FromPath, FromQuery, JSONBody
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
+from app.enums import BookingStatus
+from app.fields import INSTRUMENT_FIELDS
 from app.services import bookings
 from app.settings import get_settings
 from app.web.requests import client_ip
@@ -33,26 +36,28 @@ def lab_token_required(connection: ASGIConnection, _: BaseRouteHandler) -> None:
         raise NotAuthorizedException("缺少或无效的访问令牌（Authorization: Bearer <token>）")
 
 
-@dataclass
-class InstrumentOut:
-    name: str
-    equipment_no: str
-    serial_no: str
-    model: str
-    measuring_range: str
-    accuracy_class: str
-    supply_voltage: str
-    manufacturer: str
-    verification_requirement: str
-    certificate_type: str
-    quantity: int
-    remark: str
+# SPEC §10: status values on the API are the Chinese words, the contract with the lab
+# system whatever the code stores. An enum, so that the OpenAPI schema lists them; the
+# empty value (``?status=``) asks for every submitted booking, as it always did.
+LabStatus = StrEnum(  # type: ignore[misc]
+    "LabStatus", [(s.name, s.label) for s in BookingStatus.submitted()] + [("ALL", "")]
+)
+
+
+def _lab_status(stored: str) -> LabStatus:
+    return LabStatus[BookingStatus(stored).name]
+
+
+# One instrument row of a booking: its fields as app/fields.py defines them.
+InstrumentOut = make_dataclass(
+    "InstrumentOut", [(f.key, int if f.kind == "int" else str) for f in INSTRUMENT_FIELDS]
+)
 
 
 @dataclass
 class BookingOut:
     booking_no: str
-    status: str
+    status: LabStatus
     client_name: str
     client_address: str
     contact_name: str
@@ -86,7 +91,7 @@ class ReviewIn:
 @dataclass
 class ReviewOut:
     booking_no: str
-    status: str
+    status: LabStatus
     reason: str
     changed: bool  # False when the same decision was already recorded (idempotent)
 
@@ -94,7 +99,8 @@ class ReviewOut:
 def _booking_out(row: dict[str, Any]) -> BookingOut:
     keys = BookingOut.__dataclass_fields__
     return BookingOut(
-        **{k: row[k] for k in keys if k != "instruments"},
+        **{k: row[k] for k in keys if k not in ("instruments", "status")},
+        status=_lab_status(row["status"]),
         instruments=[
             InstrumentOut(**{k: it[k] for k in InstrumentOut.__dataclass_fields__})
             for it in row.get("items", [])
@@ -111,15 +117,16 @@ class LabApiController(Controller):
     @get("/bookings")
     async def list_bookings(
         self,
-        status: FromQuery[str] = "待审核",
+        status: Annotated[
+            LabStatus, QueryParameter(description="待审核、已通过 或 已驳回；空为全部")
+        ] = LabStatus.PENDING,
         page: FromQuery[int] = 1,
         per_page: FromQuery[int] = 50,
     ) -> BookingPage:
         """Bookings with their instruments (drafts never), oldest first; ``status`` filters."""
-        if status and status not in bookings.STATUSES[1:]:
-            raise HTTPException(status_code=400, detail="status 只能是 待审核、已通过 或 已驳回")
         page, per_page = max(1, page), max(1, min(per_page, 200))
-        rows, total = await bookings.lab_list(status, page, per_page)
+        wanted = None if status == LabStatus.ALL else BookingStatus[status.name]
+        rows, total = await bookings.lab_list(wanted, page, per_page)
         return BookingPage(
             total=total, page=page, per_page=per_page, bookings=[_booking_out(r) for r in rows]
         )
@@ -134,7 +141,7 @@ class LabApiController(Controller):
         )
         return ReviewOut(
             booking_no=booking_no,
-            status=row["status"],
+            status=_lab_status(row["status"]),
             reason=row["reject_reason"],
             changed=changed,
         )

@@ -13,6 +13,7 @@ from litestar.response import Redirect, Template
 from litestar_htmx import ClientRedirect
 
 from app import clock
+from app.fields import CUSTODY_PICKER
 from app.security.guards import customer_required, enterprise_admin_required
 from app.services import bookings, instruments
 from app.services.errors import Conflict, FormError
@@ -31,17 +32,6 @@ from app.web.pages import fragment, go, page
 from app.web.requests import client_ip, current_scope, current_user, form_data, ticked
 
 PER_PAGE = 20
-
-# 【从托管器具选择】's columns.
-CUSTODY_COLUMNS = [
-    ("name", "器具名称"),
-    ("serial_no", "出厂编号"),
-    ("model", "型号规格"),
-    ("equipment_no", "设备编号"),
-    ("valid_until", "有效期至"),
-    ("certificate_type", "证书类型"),
-    ("quantity", "器具数量"),
-]
 
 
 async def _section_context(
@@ -325,7 +315,7 @@ class BookingController(Controller):
             post_url=url,
             post_target="#instrument-section",
             name="custody_ids",
-            columns=CUSTODY_COLUMNS,
+            columns=CUSTODY_PICKER,
             empty="器具托管中暂无器具",
         )
 

@@ -16,6 +16,7 @@ import anyio
 
 from app.clock import now
 from app.db import write_transaction
+from app.enums import EnterpriseStatus, UserRole
 from app.security.passwords import DUMMY_HASH, hash_password, verify_password
 from app.security.sessions import end_user_sessions
 from app.services import audit, sms
@@ -39,12 +40,7 @@ LOGIN_WINDOW = timedelta(minutes=15)
 LOGIN_MAX_FAILURES = 5
 
 PURPOSES = {"register": "注册", "login": "登录", "reset": "重置密码"}
-ROLE_LABELS = {
-    "platform_admin": "平台管理员",
-    "enterprise_admin": "企业管理员",
-    "sub_account": "子账户",
-    "contract_user": "协议用户",
-}
+ROLE_LABELS = {r.value: r.label for r in UserRole}
 
 BAD_LOGIN = "用户名或密码错误"
 LOCKED = "登录失败次数过多，账号已锁定15分钟，请稍后再试"
@@ -228,7 +224,7 @@ async def register(form: dict[str, str], ip: str) -> int:
         .where(Enterprise.uscc == f["uscc"])
         .first()
     )
-    rejected = earlier["id"] if earlier and earlier["status"] == "rejected" else None
+    rejected = earlier["id"] if earlier and earlier["status"] == EnterpriseStatus.REJECTED else None
     if "uscc" not in errors and earlier and rejected is None:
         errors["uscc"] = "该统一社会信用代码已注册，如忘记账号请联系平台管理员"
     taken = await User.select(User.enterprise).where(User.username == f["username"]).first()
@@ -243,7 +239,7 @@ async def register(form: dict[str, str], ip: str) -> int:
         if rejected is not None:
             await User.delete().where(User.enterprise == rejected)
             await Enterprise.delete().where(
-                (Enterprise.id == rejected) & (Enterprise.status == "rejected")
+                (Enterprise.id == rejected) & (Enterprise.status == EnterpriseStatus.REJECTED)
             )
         enterprise = Enterprise(
             name=f["name"],
@@ -251,7 +247,7 @@ async def register(form: dict[str, str], ip: str) -> int:
             address=f["address"],
             contact_name=f["contact_name"],
             contact_phone=f["contact_phone"],
-            status="pending",
+            status=EnterpriseStatus.PENDING,
         )
         await enterprise.save()
         user = User(
@@ -260,7 +256,7 @@ async def register(form: dict[str, str], ip: str) -> int:
             name=f["contact_name"],
             phone=f["contact_phone"],
             enterprise=enterprise.id,
-            role="enterprise_admin",
+            role=UserRole.ENTERPRISE_ADMIN,
         )
         await user.save()
     await audit.record(
@@ -287,9 +283,9 @@ async def _login_state(user_row: dict[str, Any]) -> str | None:
     )
     if ent is None:
         return "账号已停用，请联系管理员"
-    if ent["status"] == "pending":
+    if ent["status"] == EnterpriseStatus.PENDING:
         return "账号正在等待管理员审核（待审核），审核通过后会短信通知您，届时即可登录"
-    if ent["status"] == "rejected":
+    if ent["status"] == EnterpriseStatus.REJECTED:
         return f"注册申请未通过审核：{ent['reject_reason'] or '请联系平台管理员'}"
     return None
 
@@ -398,7 +394,9 @@ async def phone_accounts(phone: str) -> list[dict[str, Any]]:
         earlier = (
             await User.select(User.id)
             .where(
-                (User.phone == phone) & (User.enterprise == ent_id) & (User.role == "contract_user")
+                (User.phone == phone)
+                & (User.enterprise == ent_id)
+                & (User.role == UserRole.CONTRACT_USER)
             )
             .first()
         )
@@ -412,7 +410,7 @@ async def phone_accounts(phone: str) -> list[dict[str, Any]]:
                     name=ent["name"] if ent else "",
                     phone=phone,
                     enterprise=ent_id,
-                    role="contract_user",
+                    role=UserRole.CONTRACT_USER,
                 )
             )
         rows = await _active_by_phone(phone)
@@ -501,7 +499,7 @@ async def reset_password(form: dict[str, str], ip: str) -> int:
 
 async def ensure_admin(username: str, password: str) -> tuple[bool, str]:
     """Create the platform admin when none exists. Returns (created, password used)."""
-    if await User.exists().where(User.role == "platform_admin"):
+    if await User.exists().where(User.role == UserRole.PLATFORM_ADMIN):
         return False, ""
     password = password or secrets.token_urlsafe(12)
     await User.insert(
@@ -509,7 +507,7 @@ async def ensure_admin(username: str, password: str) -> tuple[bool, str]:
             username=username,
             password_hash=hash_password(password),
             name="平台管理员",
-            role="platform_admin",
+            role=UserRole.PLATFORM_ADMIN,
         )
     )
     return True, password

@@ -6,17 +6,18 @@ from typing import Any
 
 from app.clock import now
 from app.db import any_matches, write_transaction
+from app.enums import EnterpriseStatus, UserRole
 from app.security.sessions import CurrentUser, end_user_sessions
 from app.services import audit, sms
 from app.services.errors import FormError, NotFound
 from app.services.validators import mobile_error, normalize_phone, uscc_error
 from app.tables import ContractPhone, Enterprise, User
 
-STATUS_LABELS = {"pending": "待审核", "approved": "已通过", "rejected": "已驳回"}
+STATUS_LABELS = {s.value: s.label for s in EnterpriseStatus}
 
 
 async def registrations(
-    status: str = "pending", keyword: str = "", page: int = 1, per_page: int = 20
+    status: str = EnterpriseStatus.PENDING, keyword: str = "", page: int = 1, per_page: int = 20
 ) -> tuple[list[dict[str, Any]], int]:
     """Registered (not contract) enterprises for 注册审核, newest first."""
     where = [Enterprise.is_contract == False]  # noqa: E712
@@ -33,7 +34,8 @@ async def registrations(
     )
     if rows:
         users = await User.select(User.enterprise, User.username).where(
-            User.enterprise.is_in([r["id"] for r in rows]) & (User.role == "enterprise_admin")
+            User.enterprise.is_in([r["id"] for r in rows])
+            & (User.role == UserRole.ENTERPRISE_ADMIN)
         )
         names = {u["enterprise"]: u["username"] for u in users}
         for r in rows:
@@ -59,9 +61,9 @@ async def review_registration(
     )
     if ent is None:
         raise NotFound("注册申请不存在")
-    if ent["status"] != "pending":
+    if ent["status"] != EnterpriseStatus.PENDING:
         raise FormError({"": f"该注册申请已{STATUS_LABELS[ent['status']]}，无需重复审核"})
-    status = "approved" if approved else "rejected"
+    status = EnterpriseStatus.APPROVED if approved else EnterpriseStatus.REJECTED
     changed = (
         await Enterprise.update(
             {
@@ -70,14 +72,14 @@ async def review_registration(
                 Enterprise.reviewed_at: now(),
             }
         )
-        .where((Enterprise.id == enterprise_id) & (Enterprise.status == "pending"))
+        .where((Enterprise.id == enterprise_id) & (Enterprise.status == EnterpriseStatus.PENDING))
         .returning(Enterprise.id)
     )
     if not changed:  # someone else reviewed it a moment ago
         raise FormError({"": "该注册申请已被审核"})
     admin = (
         await User.select(User.username)
-        .where((User.enterprise == enterprise_id) & (User.role == "enterprise_admin"))
+        .where((User.enterprise == enterprise_id) & (User.role == UserRole.ENTERPRISE_ADMIN))
         .first()
     )
     username = admin["username"] if admin else ""
@@ -213,7 +215,7 @@ async def save_contract_customer(
                 contract_no=f["contract_no"],
                 contact_phone=phones[0],
                 is_contract=True,
-                status="approved",
+                status=EnterpriseStatus.APPROVED,
                 reviewed_at=now(),
             )
             await ent.save()
@@ -229,7 +231,7 @@ async def save_contract_customer(
             await User.update({User.is_active: False})
             .where(
                 (User.enterprise == enterprise_id)
-                & (User.role == "contract_user")
+                & (User.role == UserRole.CONTRACT_USER)
                 & User.phone.not_in(phones)
             )
             .returning(User.id)

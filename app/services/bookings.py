@@ -15,17 +15,19 @@ import anyio
 
 from app.clock import now, today
 from app.db import any_matches, bulk_insert, like_operator, row_locks, write_transaction
+from app.enums import BookingStatus
+from app.fields import HISTORY_SEARCH, INSTRUMENT_FIELDS
 from app.security.sessions import CurrentUser
 from app.services import audit, sms
 from app.services.errors import Conflict, FormError, NotFound
-from app.services.instrument_xlsx import BOOKING_COLUMNS, read_instruments, validate_fields
+from app.services.instrument_xlsx import read_instruments, validate_fields
 from app.services.tenancy import Scope, get_scoped, in_scope
 from app.services.validators import mobile_error, normalize_phone
 from app.tables import BasicInfo, Booking, BookingItem
 
-STATUSES = ("草稿", "待审核", "已通过", "已驳回")
-EDITABLE = ("草稿", "待审核", "已驳回")
-ITEM_KEYS = tuple(c.key for c in BOOKING_COLUMNS)
+STATUSES = tuple(BookingStatus)
+EDITABLE = BookingStatus.editable()
+ITEM_KEYS = tuple(f.key for f in INSTRUMENT_FIELDS)
 
 # (key, label, required, max length): the booking fields of the form, in the manual's order.
 BOOKING_FIELDS: tuple[tuple[str, str, bool, int], ...] = (
@@ -111,7 +113,7 @@ async def open_draft(scope: Scope) -> dict[str, Any]:
         await Booking.select()
         .where(
             (Booking.created_by == scope.user_id)
-            & (Booking.status == "草稿")
+            & (Booking.status == BookingStatus.DRAFT)
             & (Booking.enterprise == scope.enterprise_id)
         )
         .order_by(Booking.id, ascending=False)
@@ -123,7 +125,7 @@ async def open_draft(scope: Scope) -> dict[str, Any]:
     draft = Booking(
         enterprise=scope.enterprise_id,
         created_by=scope.user_id,
-        status="草稿",
+        status=BookingStatus.DRAFT,
         **{PREFILL[k]: v for k, v in info.items()},
     )
     await draft.save()
@@ -151,8 +153,12 @@ async def _editable(scope: Scope, booking_id: int) -> dict[str, Any]:
     row, so a review cannot approve it between this check and the write that follows."""
     booking = await get_scoped(Booking, scope, booking_id, lock=True)
     if booking["status"] not in EDITABLE:
-        raise FormError({"": f"该预约{booking['status']}，不能再修改"})
+        raise FormError({"": f"该预约{_label(booking)}，不能再修改"})
     return booking
+
+
+def _label(booking: dict[str, Any]) -> str:
+    return BookingStatus(booking["status"]).label
 
 
 async def _recount(booking_id: int) -> int:
@@ -169,7 +175,9 @@ async def _recount(booking_id: int) -> int:
 async def keep_draft_fields(scope: Scope, booking_id: int, form: dict[str, str]) -> None:
     """A draft keeps whatever was typed in the booking fields (validated only at 提交)."""
     await Booking.update(_booking_values(form)).where(
-        (Booking.id == booking_id) & (Booking.status == "草稿") & in_scope(Booking, scope)
+        (Booking.id == booking_id)
+        & (Booking.status == BookingStatus.DRAFT)
+        & in_scope(Booking, scope)
     )
 
 
@@ -179,11 +187,11 @@ async def save_item(scope: Scope, booking_id: int, form: dict[str, str]) -> dict
     A draft also keeps the booking fields typed so far, even when the row is refused.
     Returns the booking as it is now. (The hottest handler: five statements in all.)
     """
-    clean, errors = validate_fields(form, BOOKING_COLUMNS)
+    clean, errors = validate_fields(form, INSTRUMENT_FIELDS)
     item_id = form.get("item_id") or ""
     async with write_transaction():
         booking = await _editable(scope, booking_id)
-        if booking["status"] == "草稿":
+        if booking["status"] == BookingStatus.DRAFT:
             values = _booking_values(form)
             await Booking.update(values).where(Booking.id == booking_id)
             booking.update(values)
@@ -254,11 +262,8 @@ async def import_items(scope: Scope, booking_id: int, data: bytes) -> int:
     """【点击上传】: all rows or none (ImportRefused lists every error)."""
     await _editable(scope, booking_id)  # a read-only booking refuses before parsing
     # Parsing takes a while for a big file: off the event loop, so other requests go on.
-    rows = await anyio.to_thread.run_sync(read_instruments, data, BOOKING_COLUMNS)
+    rows = await anyio.to_thread.run_sync(read_instruments, data, INSTRUMENT_FIELDS)
     return await add_rows(scope, booking_id, rows)
-
-
-HISTORY_SEARCH = ("name", "serial_no", "model", "equipment_no", "manufacturer")
 
 
 async def history(
@@ -268,12 +273,12 @@ async def history(
     ids = ",".join(str(int(i)) for i in scope.enterprise_ids)
     where = (
         f"i.enterprise IN ({ids}) AND i.booking IN "
-        f"(SELECT b.id FROM booking b WHERE b.enterprise IN ({ids}) AND b.status <> '草稿')"
+        f"(SELECT b.id FROM booking b WHERE b.enterprise IN ({ids}) AND b.status <> {{}})"
     )
-    args: list[Any] = []
+    args: list[Any] = [BookingStatus.DRAFT.value]
     if q:
         op = like_operator()
-        where += " AND (" + " OR ".join(f"i.{c} {op} {{}}" for c in HISTORY_SEARCH) + ")"
+        where += " AND (" + " OR ".join(f"i.{f.key} {op} {{}}" for f in HISTORY_SEARCH) + ")"
         args += [f"%{q}%"] * len(HISTORY_SEARCH)
     grouped = (
         f"SELECT MAX(i.id) AS id FROM booking_item i WHERE {where} "
@@ -349,7 +354,7 @@ async def submit(
     if not await BookingItem.exists().where(BookingItem.booking == booking_id):
         errors[""] = "请至少添加一个器具"
     if errors:
-        if booking["status"] == "草稿":
+        if booking["status"] == BookingStatus.DRAFT:
             await keep_draft_fields(scope, booking_id, form)
         raise FormError(errors)
     number = booking["booking_no"] or _booking_no(booking_id)
@@ -357,7 +362,7 @@ async def submit(
         await Booking.update(
             {
                 **values,
-                "status": "待审核",
+                "status": BookingStatus.PENDING,
                 "booking_no": number,
                 "submitted_at": now(),
                 "reject_reason": "",
@@ -368,7 +373,7 @@ async def submit(
     )
     if not changed:
         raise FormError({"": "该预约已审核，不能再修改"})
-    if booking["status"] != "待审核":
+    if booking["status"] != BookingStatus.PENDING:
         await audit.record("提交预约", user=by, ip=ip, detail=number)
     return await get_booking(scope, booking_id)
 
@@ -383,9 +388,9 @@ def _booking_no(booking_id: int) -> str:
 def _list_where(scope: Scope, status: str, start: str, end: str, q: str) -> list[Any]:
     where: list[Any] = [in_scope(Booking, scope)]
     # An untouched draft is not a record yet.
-    where.append((Booking.status != "草稿") | (Booking.item_count > 0))
-    if status in STATUSES:
-        where.append(Booking.status == status)
+    where.append((Booking.status != BookingStatus.DRAFT) | (Booking.item_count > 0))
+    if wanted := BookingStatus.parse(status):
+        where.append(Booking.status == wanted)
     if start:
         where.append(Booking.expected_date >= start)
     if end:
@@ -451,21 +456,25 @@ async def delete_bookings(
         rows = await (query.lock_rows() if row_locks() else query)
         if len(rows) != len(ids):
             raise NotFound("预约不存在")
-        gone = [r["id"] for r in rows if r["status"] != "已通过"]
+        gone = [r["id"] for r in rows if r["status"] != BookingStatus.APPROVED]
         if gone:
             await BookingItem.delete().where(BookingItem.booking.is_in(gone))
             await Booking.delete().where(Booking.id.is_in(gone))
     kept = [
-        f"{r['booking_no'] or '草稿'}：已通过审核，已转为检测业务，不能删除"
+        f"{r['booking_no'] or BookingStatus.DRAFT.label}：已通过审核，已转为检测业务，不能删除"
         for r in rows
-        if r["status"] == "已通过"
+        if r["status"] == BookingStatus.APPROVED
     ]
     if gone:
         await audit.record(
             "删除预约",
             user=by,
             ip=ip,
-            detail="，".join(r["booking_no"] or f"草稿{r['id']}" for r in rows if r["id"] in gone),
+            detail="，".join(
+                r["booking_no"] or f"{BookingStatus.DRAFT.label}{r['id']}"
+                for r in rows
+                if r["id"] in gone
+            ),
         )
     return len(gone), kept
 
@@ -494,12 +503,12 @@ async def review(
     booking = await Booking.select().where(Booking.booking_no == booking_no).first()
     if booking is None:
         raise NotFound(f"预约单 {booking_no} 不存在")
-    target = "已通过" if approved else "已驳回"
+    target = BookingStatus.APPROVED if approved else BookingStatus.REJECTED
     if booking["status"] == target and (approved or booking["reject_reason"] == reason):
         return booking, False
-    if booking["status"] != "待审核":
+    if booking["status"] != BookingStatus.PENDING:
         verb = "通过" if approved else "驳回"
-        raise Conflict(f"预约单 {booking_no} 当前状态为{booking['status']}，不能{verb}")
+        raise Conflict(f"预约单 {booking_no} 当前状态为{_label(booking)}，不能{verb}")
     changed = (
         await Booking.update(
             {
@@ -508,14 +517,14 @@ async def review(
                 Booking.reviewed_at: now(),
             }
         )
-        .where((Booking.id == booking["id"]) & (Booking.status == "待审核"))
+        .where((Booking.id == booking["id"]) & (Booking.status == BookingStatus.PENDING))
         .returning(Booking.id)
     )
     if not changed:  # a concurrent review won
         booking = await Booking.select().where(Booking.id == booking["id"]).first()
         if booking["status"] == target:
             return booking, False
-        raise Conflict(f"预约单 {booking_no} 当前状态为{booking['status']}")
+        raise Conflict(f"预约单 {booking_no} 当前状态为{_label(booking)}")
     if approved:
         text = (
             f"您的预约单{booking_no}已审核通过，请于{booking['expected_date']}携带器具到我院送检。"
@@ -542,12 +551,12 @@ async def review(
 
 
 async def admin_list(
-    status: str = "待审核", q: str = "", page: int = 1, per_page: int = 20
+    status: str = BookingStatus.PENDING, q: str = "", page: int = 1, per_page: int = 20
 ) -> tuple[list[dict[str, Any]], int]:
     """平台管理 › 预约审核: every enterprise's submitted bookings."""
-    where: list[Any] = [Booking.status != "草稿"]
-    if status in STATUSES:
-        where.append(Booking.status == status)
+    where: list[Any] = [Booking.status != BookingStatus.DRAFT]
+    if wanted := BookingStatus.parse(status):
+        where.append(Booking.status == wanted)
     if q:
         where.append(any_matches([Booking.booking_no, Booking.client_name], q))
     total = await Booking.count().where(*where)
@@ -564,7 +573,7 @@ async def admin_list(
 async def admin_get(booking_id: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     booking = (
         await Booking.select()
-        .where((Booking.id == booking_id) & (Booking.status != "草稿"))
+        .where((Booking.id == booking_id) & (Booking.status != BookingStatus.DRAFT))
         .first()
     )
     if booking is None:
@@ -572,9 +581,12 @@ async def admin_get(booking_id: int) -> tuple[dict[str, Any], list[dict[str, Any
     return booking, await items(booking_id)
 
 
-async def lab_list(status: str, page: int, per_page: int) -> tuple[list[dict[str, Any]], int]:
-    """The lab system's view: bookings (never drafts) with their instruments."""
-    where: list[Any] = [Booking.status != "草稿"]
+async def lab_list(
+    status: BookingStatus | None, page: int, per_page: int
+) -> tuple[list[dict[str, Any]], int]:
+    """The lab system's view: bookings (never drafts) with their instruments; ``status``
+    None lists every submitted booking."""
+    where: list[Any] = [Booking.status != BookingStatus.DRAFT]
     if status:
         where.append(Booking.status == status)
     total = await Booking.count().where(*where)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from app.enums import EnterpriseStatus
 from app.security.sessions import CurrentUser
 from app.services import bookings
 from app.services.tenancy import scope_for
@@ -16,6 +17,6 @@ async def overview(user: CurrentUser) -> dict[str, Any]:
         data["bookings"] = await bookings.latest(await scope_for(user), 5)
     if user.is_platform_admin:
         data["pending_registrations"] = await Enterprise.count().where(
-            (Enterprise.status == "pending") & (Enterprise.is_contract == False)  # noqa: E712
+            (Enterprise.status == EnterpriseStatus.PENDING) & (Enterprise.is_contract == False)  # noqa: E712
         )
     return data

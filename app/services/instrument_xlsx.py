@@ -26,7 +26,7 @@ from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from io import BytesIO
 from operator import itemgetter
-from typing import Any, BinaryIO, Literal
+from typing import Any, BinaryIO
 
 import openpyxl
 import openpyxl.xml
@@ -39,6 +39,8 @@ from openpyxl.cell.cell import ERROR_CODES, ILLEGAL_CHARACTERS_RE
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.datavalidation import DataValidation
+
+from app.fields import CERTIFICATE_TYPES, INSTRUMENT_FIELDS, REGISTER_FIELDS, Field
 
 logger = logging.getLogger(__name__)
 
@@ -72,93 +74,11 @@ __all__ = [
 
 # --------------------------------------------------------------------------- columns
 
-ColumnKind = Literal["text", "int", "date", "choice"]
-
-CERTIFICATE_TYPES: tuple[str, ...] = ("检定证书", "校准证书", "检测报告")
-
-
-@dataclass(frozen=True, slots=True)
-class Column:
-    """One spreadsheet column.
-
-    ``label`` is the header text without the ``*`` that marks required columns;
-    :attr:`header` is what the template shows.  ``max_length`` applies to text and
-    choice columns, ``min_value`` / ``max_value`` to int columns.
-    """
-
-    key: str
-    label: str
-    required: bool
-    kind: ColumnKind
-    max_length: int = 100
-    min_value: int | None = None
-    max_value: int | None = None
-
-    @property
-    def header(self) -> str:
-        """Header cell text: the label, followed by ``*`` when the column is required."""
-        return f"{self.label}*" if self.required else self.label
-
-
-BOOKING_COLUMNS: tuple[Column, ...] = (
-    Column("name", "器具名称", True, "text"),
-    Column("equipment_no", "设备编号", False, "text"),
-    Column("serial_no", "出厂编号", True, "text"),
-    Column("model", "型号规格", True, "text"),
-    Column("measuring_range", "测量范围", False, "text"),
-    Column("accuracy_class", "准确度等级", False, "text"),
-    Column("supply_voltage", "电源电压", False, "text"),
-    Column("manufacturer", "制造厂商", False, "text"),
-    Column("verification_requirement", "检定要求", False, "text", max_length=200),
-    Column("certificate_type", "证书类型", True, "choice"),
-    Column("quantity", "器具数量", True, "int", min_value=1),
-    Column("remark", "备注", False, "text", max_length=500),
-)
-
-REGISTER_COLUMNS: tuple[Column, ...] = BOOKING_COLUMNS + (
-    Column("cycle_months", "检定周期(月)", False, "int", min_value=1, max_value=120),
-    Column("last_verified_on", "上次检定日期", False, "date"),
-    Column("valid_until", "有效期至", False, "date"),
-)
-
-_CHOICES: dict[str, tuple[str, ...]] = {"certificate_type": CERTIFICATE_TYPES}
-
-# Help text and example values for the 填写说明 sheet.
-_DESCRIPTIONS: dict[str, str] = {
-    "name": "器具的名称",
-    "equipment_no": "贵单位内部的设备（资产）编号",
-    "serial_no": "铭牌上的出厂编号；纯数字编号会按文本保存，前导 0 不会丢失",
-    "model": "器具的型号或规格",
-    "measuring_range": "测量范围",
-    "accuracy_class": "准确度等级、最大允许误差或不确定度",
-    "supply_voltage": "工作电源，无需供电可不填",
-    "manufacturer": "制造厂商名称",
-    "verification_requirement": "特殊的检定/校准要求，如指定的规程规范、校准点",
-    "certificate_type": "需要出具的证书或报告类型",
-    "quantity": "器具的台（件、套）数",
-    "remark": "其他需要说明的情况",
-    "cycle_months": "检定/校准周期，单位：月",
-    "last_verified_on": "最近一次检定/校准的日期",
-    "valid_until": "证书有效期的截止日期，不能早于上次检定日期",
-}
-
-_EXAMPLE: dict[str, Any] = {
-    "name": "数字多用表",
-    "equipment_no": "SB-2023-017",
-    "serial_no": "MY60012345",
-    "model": "34465A",
-    "measuring_range": "DCV 0～1000 V",
-    "accuracy_class": "6½ 位",
-    "supply_voltage": "AC 220 V",
-    "manufacturer": "是德科技",
-    "verification_requirement": "依据 JJF 1587-2016 校准",
-    "certificate_type": "校准证书",
-    "quantity": 1,
-    "remark": "附测试线一副",
-    "cycle_months": 12,
-    "last_verified_on": date(2024, 5, 20),
-    "valid_until": date(2025, 5, 19),
-}
+# A spreadsheet column is an instrument field (app/fields.py); the booking's template has
+# the instrument fields, the register's adds its due-date fields.
+Column = Field
+BOOKING_COLUMNS: tuple[Column, ...] = INSTRUMENT_FIELDS
+REGISTER_COLUMNS: tuple[Column, ...] = REGISTER_FIELDS
 
 # ------------------------------------------------------------------------ limits
 
@@ -251,7 +171,7 @@ def _column_width(column: Column) -> float:
 def _format_rule(column: Column) -> str:
     """Human-readable format / allowed-values rule for the 填写说明 sheet."""
     if column.kind == "choice":
-        return "从下拉列表中选择：" + " / ".join(_CHOICES.get(column.key, ()))
+        return "从下拉列表中选择：" + " / ".join(column.choices)
     if column.kind == "int":
         low, high = column.min_value, column.max_value
         if low is not None and high is not None:
@@ -271,7 +191,7 @@ def _add_validations(ws: Any, columns: Sequence[Column], last_row: int) -> None:
         letter = get_column_letter(index)
         ref = f"{letter}2:{letter}{last_row}"
         if column.kind == "choice":
-            choices = _CHOICES.get(column.key, ())
+            choices = column.choices
             dv = DataValidation(
                 type="list",
                 formula1='"' + ",".join(choices) + '"',
@@ -351,7 +271,7 @@ def _write_notes_sheet(ws: Any, columns: Sequence[Column]) -> None:
             _REQUIRED_HEADER_FONT if column.required else _HEADER_FONT
         )
         ws.cell(row=row, column=2, value="必填" if column.required else "选填")
-        ws.cell(row=row, column=3, value=_DESCRIPTIONS.get(column.key, "")).alignment = _WRAP
+        ws.cell(row=row, column=3, value=column.description).alignment = _WRAP
         ws.cell(row=row, column=4, value=_format_rule(column)).alignment = _WRAP
         example = ws.cell(row=row, column=5)
         _set_example(example, column)
@@ -376,7 +296,7 @@ def _write_notes_sheet(ws: Any, columns: Sequence[Column]) -> None:
 
 def _set_example(cell: Any, column: Column) -> None:
     """Put the example value of ``column`` into ``cell`` (dates as real dates)."""
-    value = _EXAMPLE.get(column.key)
+    value = column.example
     if value is None:
         return
     cell.value = value
@@ -606,7 +526,7 @@ def _make_parser(column: Column) -> Parser:
 
         return parse_date
 
-    choices = _CHOICES.get(column.key, ()) if column.kind == "choice" else ()
+    choices = column.choices
 
     def parse_text(value: Any) -> str:
         text = value.strip() if isinstance(value, str) else _as_text(value)

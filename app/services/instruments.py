@@ -17,30 +17,19 @@ import anyio
 from app import clock
 from app.clock import now
 from app.db import any_matches, bulk_insert, write_transaction
+from app.fields import REGISTER_FIELDS, REGISTER_SEARCH
 from app.security.sessions import CurrentUser
 from app.services import audit, bookings, sms
 from app.services.errors import FormError, NotFound
-from app.services.instrument_xlsx import REGISTER_COLUMNS, read_instruments, validate_fields
+from app.services.instrument_xlsx import read_instruments, validate_fields
 from app.services.tenancy import Scope, get_scoped, in_scope
 from app.tables import BasicInfo, Enterprise, Instrument
 
 DUE_DAYS = 30
 FILTERS = {"all": "全部", "overdue": "已超期", "due": "即将到期", "ok": "正常"}
-KEYS = tuple(c.key for c in REGISTER_COLUMNS)
-TEXT_KEYS = tuple(c.key for c in REGISTER_COLUMNS if c.kind in ("text", "choice"))
-SEARCH = (
-    "name",
-    "equipment_no",
-    "serial_no",
-    "model",
-    "measuring_range",
-    "accuracy_class",
-    "supply_voltage",
-    "manufacturer",
-    "verification_requirement",
-    "certificate_type",
-    "remark",
-)
+KEYS = tuple(f.key for f in REGISTER_FIELDS)
+TEXT_KEYS = tuple(f.key for f in REGISTER_FIELDS if f.is_text)
+SEARCH = tuple(f.key for f in REGISTER_SEARCH)
 SORTS = {
     "valid_until": (Instrument.valid_until, True),
     "-valid_until": (Instrument.valid_until, False),
@@ -153,7 +142,7 @@ async def save(
     enterprise_id = scope.enterprise_id
     if instrument_id is not None:
         enterprise_id = (await get(scope, instrument_id))["enterprise"]
-    clean, errors = validate_fields(form, REGISTER_COLUMNS)
+    clean, errors = validate_fields(form, REGISTER_FIELDS)
     for key in TEXT_KEYS:
         clean[key] = clean[key] or ""
     if not errors and await _identity_taken(enterprise_id, clean, instrument_id):
@@ -231,7 +220,7 @@ async def upsert(scope: Scope, rows: list[dict[str, Any]]) -> tuple[int, int]:
 
 async def import_file(scope: Scope, data: bytes, by: CurrentUser, ip: str) -> tuple[int, int]:
     """【导入器具】: all rows or none; returns (added, updated)."""
-    rows = await anyio.to_thread.run_sync(read_instruments, data, REGISTER_COLUMNS)
+    rows = await anyio.to_thread.run_sync(read_instruments, data, REGISTER_FIELDS)
     added, updated = await upsert(scope, rows)
     await audit.record("器具托管", user=by, ip=ip, detail=f"导入：新增{added}，更新{updated}")
     return added, updated

@@ -13,6 +13,7 @@ from typing import Any
 
 from app import jobs
 from app.clock import now
+from app.enums import SmsStatus
 from app.services.sms_aliyun import AliyunConfig, AliyunSmsBackend
 from app.settings import get_settings
 from app.tables import SmsMessage
@@ -74,13 +75,13 @@ def _backend() -> Any:
 async def deliver(message_id: int) -> str:
     """Send a queued message once. Raises on provider failure so arq retries it.
 
-    A message left 发送中 by a worker that died is claimed again after STUCK_AFTER.
+    A message left sending by a worker that died is claimed again after STUCK_AFTER.
     """
-    claimable = SmsMessage.status.is_in(["待发送", "发送失败"]) | (
-        (SmsMessage.status == "发送中") & (SmsMessage.created_at < now() - STUCK_AFTER)
+    claimable = SmsMessage.status.is_in([SmsStatus.QUEUED, SmsStatus.FAILED]) | (
+        (SmsMessage.status == SmsStatus.SENDING) & (SmsMessage.created_at < now() - STUCK_AFTER)
     )
     claimed = (
-        await SmsMessage.update({SmsMessage.status: "发送中"})
+        await SmsMessage.update({SmsMessage.status: SmsStatus.SENDING})
         .where((SmsMessage.id == message_id) & claimable)
         .returning(SmsMessage.phone, SmsMessage.kind, SmsMessage.params)
     )
@@ -91,7 +92,7 @@ async def deliver(message_id: int) -> str:
     if backend is None:
         await SmsMessage.update(
             {
-                SmsMessage.status: "已发送",
+                SmsMessage.status: SmsStatus.SENT,
                 SmsMessage.provider_ref: "outbox",
                 SmsMessage.sent_at: now(),
             }
@@ -102,11 +103,11 @@ async def deliver(message_id: int) -> str:
         ref = await backend.send(row["phone"], template, json.loads(row["params"]))
     except Exception as exc:
         await SmsMessage.update(
-            {SmsMessage.status: "发送失败", SmsMessage.error: str(exc)[:500]}
+            {SmsMessage.status: SmsStatus.FAILED, SmsMessage.error: str(exc)[:500]}
         ).where(SmsMessage.id == message_id)
         raise
     done: dict[Any, Any] = {
-        SmsMessage.status: "已发送",
+        SmsMessage.status: SmsStatus.SENT,
         SmsMessage.provider_ref: ref,
         SmsMessage.sent_at: now(),
     }

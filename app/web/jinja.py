@@ -7,6 +7,7 @@ from datetime import datetime
 
 from litestar.plugins.jinja import JinjaTemplateEngine
 
+from app import templating
 from app.clock import TZ
 from app.settings import get_settings
 from app.web.lists import with_page
@@ -34,3 +35,4 @@ def configure(engine: JinjaTemplateEngine) -> None:
     engine.engine.filters["mask_code"] = mask_code
     engine.engine.globals["with_page"] = with_page
     engine.engine.globals["static_url"] = static_url
+    templating.register(engine.engine)

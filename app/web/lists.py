@@ -10,23 +10,13 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 from litestar import Request
 from litestar.response import Template
 
+from app.fields import HISTORY_PICKER
 from app.web.pages import page
 
 PICKER_SIZE = 50
 MAX_PAGE = 100000
 # At most this many ticks are carried from page to page in a picker.
 MAX_PICKED = 5000
-
-# The columns of 【从历史预约数据选择】.
-HISTORY_COLUMNS = [
-    ("name", "器具名称"),
-    ("serial_no", "出厂编号"),
-    ("model", "型号规格"),
-    ("equipment_no", "设备编号"),
-    ("manufacturer", "制造厂商"),
-    ("certificate_type", "证书类型"),
-    ("quantity", "器具数量"),
-]
 
 
 def page_number(raw: str | None) -> int:
@@ -107,6 +97,6 @@ def history_picker(url: str, target: str, swap: str = "outerHTML") -> dict[str, 
         "post_target": target,
         "post_swap": swap,
         "name": "history_ids",
-        "columns": HISTORY_COLUMNS,
+        "columns": HISTORY_PICKER,
         "empty": "暂无历史预约器具",
     }

@@ -32,7 +32,7 @@ async def wait_for_sms(phone: str, pattern: str = r"验证码为(\d{6})", second
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         for msg in await outbox(phone):
-            if msg["status"] == "已发送" and (m := re.search(pattern, msg["text"])):
+            if msg["status"] == "sent" and (m := re.search(pattern, msg["text"])):
                 return m.group(1) if m.groups() else m.group(0)
         await asyncio.sleep(0.1)
     raise AssertionError(f"no SMS matching {pattern!r} to {phone}")

@@ -279,7 +279,7 @@ async def test_booking_end_to_end(page: Any, tmp_path: Path) -> None:
     await expect(submitted).to_be_visible()
     booking = (
         await Booking.select()
-        .where(Booking.status == "待审核")
+        .where(Booking.status == "pending")
         .order_by(Booking.id, ascending=False)
         .first()
     )

@@ -269,7 +269,7 @@ async def test_instrument_register_end_to_end(page: Any, tmp_path: Path) -> None
     submitted = notice(page, "预约已提交")
     await expect(submitted).to_be_visible()
     await expect(submitted).to_contain_text("待审核")
-    booking = await Booking.select().where(Booking.status == "待审核").first()
+    booking = await Booking.select().where(Booking.status == "pending").first()
     assert booking is not None and booking["mobile"] == MOBILE
     assert booking["expected_date"] == tomorrow
     await expect(submitted).to_contain_text(booking["booking_no"])

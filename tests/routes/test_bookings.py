@@ -166,11 +166,11 @@ async def test_submit_checks_and_numbers_once(client: AsyncTestClient) -> None:
     )
     assert "不能早于今天" in r.text and "正确的11位手机号" in r.text
     assert "请填写委托单位名称" in r.text and 'value="南京市江宁区1号"' in r.text
-    assert (await Booking.select().first())["status"] == "草稿"
+    assert (await Booking.select().first())["status"] == "draft"
     r = await post(client, f"/bookings/{booking_id}/submit", BOOKING)
     assert r.status_code == 303 and "submitted=YY" in r.headers["location"]
     first = await Booking.select().first()
-    assert first["status"] == "待审核" and first["booking_no"].startswith("YY")
+    assert first["status"] == "pending" and first["booking_no"].startswith("YY")
     r = await post(client, f"/bookings/{booking_id}/submit", BOOKING)  # the double click
     assert r.status_code == 303
     assert await Booking.count() == 1
@@ -187,7 +187,7 @@ async def test_records_filters_paging_and_delete(client: AsyncTestClient) -> Non
     await company_user(client)
     a = await submitted_booking(client)
     b = await submitted_booking(client)
-    await Booking.update({Booking.status: "已通过"}).where(Booking.id == a["id"])
+    await Booking.update({Booking.status: "approved"}).where(Booking.id == a["id"])
     r = await client.get("/bookings?status=已通过", headers={"HX-Request": "true"})
     assert a["booking_no"] in r.text and b["booking_no"] not in r.text and "<html" not in r.text
     assert r.headers["vary"] == "HX-Request"
@@ -216,7 +216,7 @@ async def test_records_filters_paging_and_delete(client: AsyncTestClient) -> Non
 async def test_approved_booking_is_read_only(client: AsyncTestClient) -> None:
     await company_user(client)
     b = await submitted_booking(client)
-    await Booking.update({Booking.status: "已通过"}).where(Booking.id == b["id"])
+    await Booking.update({Booking.status: "approved"}).where(Booking.id == b["id"])
     r = await client.get(f"/bookings/{b['id']}")
     assert "只能查看" in r.text and ">提交<" not in r.text and "添加器具" not in r.text
     r = await add_item(client, b["id"], instrument(9))
@@ -228,7 +228,7 @@ async def test_approved_booking_is_read_only(client: AsyncTestClient) -> None:
 async def test_rejected_booking_can_be_fixed_and_resubmitted(client: AsyncTestClient) -> None:
     await company_user(client)
     b = await submitted_booking(client)
-    await Booking.update({Booking.status: "已驳回", Booking.reject_reason: "缺少型号"}).where(
+    await Booking.update({Booking.status: "rejected", Booking.reject_reason: "缺少型号"}).where(
         Booking.id == b["id"]
     )
     r = await client.get(f"/bookings/{b['id']}")
@@ -237,7 +237,7 @@ async def test_rejected_booking_can_be_fixed_and_resubmitted(client: AsyncTestCl
     r = await post(client, f"/bookings/{b['id']}/submit", BOOKING)
     assert r.status_code == 303
     row = await Booking.select().where(Booking.id == b["id"]).first()
-    assert row["status"] == "待审核" and row["booking_no"] == b["booking_no"]
+    assert row["status"] == "pending" and row["booking_no"] == b["booking_no"]
     assert row["reject_reason"] == ""
 
 

@@ -85,7 +85,7 @@ async def test_reject_with_reason(client: AsyncTestClient) -> None:
     assert await _sms_count(client) == 1
     assert "器具型号不全" in (await outbox(BOOKING["mobile"]))[0]["text"]
     row = await Booking.select().first()
-    assert row["status"] == "已驳回" and row["reject_reason"] == "器具型号不全"
+    assert row["status"] == "rejected" and row["reject_reason"] == "器具型号不全"
 
 
 async def test_tokens_unknown_and_wrong_state(client: AsyncTestClient) -> None:
@@ -98,7 +98,7 @@ async def test_tokens_unknown_and_wrong_state(client: AsyncTestClient) -> None:
     r = await client.post("/api/v1/bookings/YY000/review", json={"approved": True}, headers=AUTH)
     assert r.status_code == 404 and "不存在" in r.json()["detail"]
     # A booking already 已驳回 cannot be approved by a stale call.
-    await Booking.update({Booking.status: "已驳回"}).where(Booking.id == b["id"])
+    await Booking.update({Booking.status: "rejected"}).where(Booking.id == b["id"])
     r = await client.post(
         url, json={"approved": True}, headers={"Authorization": "Bearer lab-token-2"}
     )
@@ -132,10 +132,10 @@ async def test_admin_review_screen(client: AsyncTestClient) -> None:
     assert "驳回时请填写原因" in r.text
     r = await post(client, f"/admin/bookings/{b['id']}/review", {"reason": "型号不全"})
     assert "请点击【通过】或【驳回】" in r.text
-    assert (await Booking.select().first())["status"] == "待审核"
+    assert (await Booking.select().first())["status"] == "pending"
     r = await post(client, f"/admin/bookings/{b['id']}/review", {"action": "approve"})
     assert r.status_code == 303
-    assert (await Booking.select().first())["status"] == "已通过"
+    assert (await Booking.select().first())["status"] == "approved"
     assert await _sms_count(client) == 1
     r = await client.get("/admin/sms")
     assert "已审核通过" in r.text

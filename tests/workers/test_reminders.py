@@ -48,7 +48,7 @@ async def test_twice_the_same_day_sends_once() -> None:
     await run_jobs()
     sent = await _reminders()
     assert sorted(m["phone"] for m in sent) == ["13800000001", "13800000001", "13900000002"]
-    assert all(m["status"] == "已发送" for m in sent)
+    assert all(m["status"] == "sent" for m in sent)
     assert any("到期甲1" in m["text"] and "到期" in m["text"] for m in sent)
     # A new due date (the instrument was verified again) is reminded again.
     await Instrument.update({Instrument.valid_until: TODAY + timedelta(days=5)}).where(

@@ -38,7 +38,7 @@ async def test_worker_sends_once_even_when_queued_twice(
     assert first is not None and again is None  # arq refuses the duplicate job id
     await burst(max_tries=3)
     row = await SmsMessage.select().where(SmsMessage.id == message_id).first()
-    assert row["status"] == "已发送" and row["provider_ref"] == "outbox"
+    assert row["status"] == "sent" and row["provider_ref"] == "outbox"
     assert await first.result(timeout=5) == "outbox"
     # A rerun (a killed worker's job, or a new job id) sends nothing more.
     rerun = await pool.enqueue_job("send_sms", message_id, _job_id=f"sms:{message_id}:retry")
@@ -65,7 +65,7 @@ async def test_failed_provider_is_retried_and_recorded(
     await pool.enqueue_job("send_sms", message_id, _job_id=f"sms:{message_id}")
     await burst(max_tries=3)
     row = await SmsMessage.select().where(SmsMessage.id == message_id).first()
-    assert row["status"] == "已发送" and row["provider_ref"] == "biz-42"
+    assert row["status"] == "sent" and row["provider_ref"] == "biz-42"
     assert len(calls) == 2 and "provider down" in row["error"]
 
 
@@ -86,7 +86,7 @@ async def test_provider_delivered_code_is_not_kept_in_clear(
 
 async def test_message_left_sending_by_a_dead_worker_is_sent_later() -> None:
     message_id = await _message()
-    await SmsMessage.update({SmsMessage.status: "发送中"}).where(SmsMessage.id == message_id)
+    await SmsMessage.update({SmsMessage.status: "sending"}).where(SmsMessage.id == message_id)
     assert await sms.deliver(message_id) == "skipped"  # another worker may be sending it
     await SmsMessage.update({SmsMessage.created_at: now() - timedelta(minutes=6)}).where(
         SmsMessage.id == message_id

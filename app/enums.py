@@ -1,0 +1,80 @@
+"""Statuses and roles: the values stored in the database, each with its Chinese label.
+
+This module imports nothing from the rest of the app, so tables, services, routes,
+templates and workers can all use it. Stored values are English; Chinese is for display
+(``label``), and ``tone`` is the colour of the status's badge (the ``badge`` filter).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Self
+
+
+class _Labelled(StrEnum):
+    """A StrEnum whose members are written ``NAME = value, label[, tone]``."""
+
+    label: str
+    tone: str  # muted / pending / ok / rejected: the badge-<tone> class of app.css
+
+    def __new__(cls, value: str, label: str, tone: str = "muted") -> Self:
+        member = str.__new__(cls, value)
+        member._value_ = value
+        member.label = label
+        member.tone = tone
+        return member
+
+    @classmethod
+    def parse(cls, text: str | None) -> Self | None:
+        """The member whose value or Chinese label is ``text``; None for anything else
+        (an empty filter, 全部, a typo). Labels are accepted so that links and bookmarks
+        made while the label was the stored value keep working."""
+        for member in cls:
+            if text in (member.value, member.label):
+                return member
+        return None
+
+
+class BookingStatus(_Labelled):
+    """预约送检: a draft while the form is filled, then submitted and reviewed."""
+
+    DRAFT = "draft", "草稿", "muted"
+    PENDING = "pending", "待审核", "pending"
+    APPROVED = "approved", "已通过", "ok"
+    REJECTED = "rejected", "已驳回", "rejected"
+
+    @classmethod
+    def submitted(cls) -> tuple[BookingStatus, ...]:
+        """What a submitted booking can be (the review page's and the API's filter)."""
+        return (cls.PENDING, cls.APPROVED, cls.REJECTED)
+
+    @classmethod
+    def editable(cls) -> tuple[BookingStatus, ...]:
+        """While the customer may still change the booking."""
+        return (cls.DRAFT, cls.PENDING, cls.REJECTED)
+
+
+class EnterpriseStatus(_Labelled):
+    """注册审核 of a registered enterprise; a 协议客户 is approved when it is added."""
+
+    PENDING = "pending", "待审核", "pending"
+    APPROVED = "approved", "已通过", "ok"
+    REJECTED = "rejected", "已驳回", "rejected"
+
+
+class SmsStatus(_Labelled):
+    """短信记录: queued, claimed by a worker (sending), then sent or failed (and retried)."""
+
+    QUEUED = "queued", "待发送", "pending"
+    SENDING = "sending", "发送中", "pending"
+    SENT = "sent", "已发送", "ok"
+    FAILED = "failed", "发送失败", "rejected"
+
+
+class UserRole(_Labelled):
+    """What a login account may do; only a platform admin has no enterprise."""
+
+    PLATFORM_ADMIN = "platform_admin", "平台管理员"
+    ENTERPRISE_ADMIN = "enterprise_admin", "企业管理员"
+    SUB_ACCOUNT = "sub_account", "子账户"
+    CONTRACT_USER = "contract_user", "协议用户"
