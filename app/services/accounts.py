@@ -10,7 +10,7 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import anyio
@@ -93,7 +93,21 @@ async def request_code(phone: str, purpose: str, ip: str) -> int:
             )
         ).returning(SmsCode.id)
     )[0]["id"]
-    error = None
+    if error := await _limit_error(phone, ip, t, mine):
+        await SmsCode.delete().where(SmsCode.id == mine)
+        raise FormError({"phone": error})
+    if purpose == "register" or await _has_account(phone):
+        await sms.queue(
+            phone,
+            "code",
+            f"您正在{PURPOSES[purpose]}，验证码为{code}，5分钟内有效。如非本人操作，请忽略本短信。",
+            {"code": code},
+        )
+    return 60
+
+
+async def _limit_error(phone: str, ip: str, t: datetime, mine: int) -> str | None:
+    """Why code ``mine`` (just inserted at ``t``) is over a limit of its phone or address."""
     for window, limit in PHONE_LIMITS:
         recent = (
             await SmsCode.select(SmsCode.created_at)
@@ -104,28 +118,14 @@ async def request_code(phone: str, purpose: str, ip: str) -> int:
         )
         if len(recent) > limit:
             wait = int((recent[0]["created_at"] + window - t).total_seconds()) + 1
-            error = {"phone": _wait_message(window, wait)}
-            break
+            return _wait_message(window, wait)
     window, limit = IP_LIMIT
-    if (
-        error is None
-        and await SmsCode.count().where(
-            (SmsCode.ip == ip[:64]) & (SmsCode.created_at > t - window) & (SmsCode.id <= mine)
-        )
-        > limit
-    ):
-        error = {"phone": "当前网络获取验证码过于频繁，请1小时后再试"}
-    if error:
-        await SmsCode.delete().where(SmsCode.id == mine)
-        raise FormError(error)
-    if purpose == "register" or await _has_account(phone):
-        await sms.queue(
-            phone,
-            "code",
-            f"您正在{PURPOSES[purpose]}，验证码为{code}，5分钟内有效。如非本人操作，请忽略本短信。",
-            {"code": code},
-        )
-    return 60
+    from_ip = await SmsCode.count().where(
+        (SmsCode.ip == ip[:64]) & (SmsCode.created_at > t - window) & (SmsCode.id <= mine)
+    )
+    if from_ip > limit:
+        return "当前网络获取验证码过于频繁，请1小时后再试"
+    return None
 
 
 def _wait_message(window: timedelta, wait: int) -> str:
@@ -198,6 +198,26 @@ async def register(form: dict[str, str], ip: str) -> int:
     f = {k: (form.get(k) or "").strip() for k in REGISTER_FIELDS}
     f["uscc"] = f["uscc"].upper()
     f["contact_phone"] = normalize_phone(f["contact_phone"])
+    errors = _registration_errors(f)
+    rejected = await _replaceable_application(f, errors)
+    if errors:
+        raise FormError(errors)
+    # The code is only spent once everything else is right, so a typo elsewhere costs nothing.
+    if err := await check_code(f["contact_phone"], "register", f["code"]):
+        raise FormError({"code": err})
+    user_id = await _create_applicant(f, rejected)
+    await audit.record(
+        "客户注册",
+        username=f["username"],
+        user_id=user_id,
+        ip=ip,
+        detail=f"{f['name']}（{f['uscc']}）",
+    )
+    return user_id
+
+
+def _registration_errors(f: dict[str, str]) -> dict[str, str]:
+    """The checks of the registration form that need no database, by field."""
     errors: dict[str, str] = {}
     for key, label in (
         ("name", "单位名称"),
@@ -227,7 +247,12 @@ async def register(form: dict[str, str], ip: str) -> int:
         errors["password2"] = "两次输入的密码不一致"
     if f["agree"] not in ("1", "on", "true"):
         errors["agree"] = "请阅读并勾选免责声明"
-    # A rejected application may be made again: it is replaced (it never had any data).
+    return errors
+
+
+async def _replaceable_application(f: dict[str, str], errors: dict[str, str]) -> int | None:
+    """A rejected application may be made again: it is replaced (it never had any data).
+    Returns its enterprise id; adds to ``errors`` when the USCC or username is taken."""
     earlier = (
         await Enterprise.select(Enterprise.id, Enterprise.status)
         .where(Enterprise.uscc == f["uscc"])
@@ -239,11 +264,11 @@ async def register(form: dict[str, str], ip: str) -> int:
     taken = await User.select(User.enterprise).where(User.username == f["username"]).first()
     if "username" not in errors and taken and (rejected is None or taken["enterprise"] != rejected):
         errors["username"] = "该登录账号已被使用"
-    if errors:
-        raise FormError(errors)
-    # The code is only spent once everything else is right, so a typo elsewhere costs nothing.
-    if err := await check_code(f["contact_phone"], "register", f["code"]):
-        raise FormError({"code": err})
+    return rejected
+
+
+async def _create_applicant(f: dict[str, str], rejected: int | None) -> int:
+    """The enterprise (待审核) and its main account, in place of a rejected application."""
     async with write_transaction():
         if rejected is not None:
             await User.delete().where(User.enterprise == rejected)
@@ -268,13 +293,6 @@ async def register(form: dict[str, str], ip: str) -> int:
             role=UserRole.ENTERPRISE_ADMIN,
         )
         await user.save()
-    await audit.record(
-        "客户注册",
-        username=f["username"],
-        user_id=user.id,
-        ip=ip,
-        detail=f"{f['name']}（{f['uscc']}）",
-    )
     return int(user.id)
 
 

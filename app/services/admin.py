@@ -11,7 +11,12 @@ from app.security import CurrentUser, end_user_sessions
 from app.services import audit, sms
 from app.services.accounts import FormError
 from app.services.tenancy import NotFound
-from app.services.validators import mobile_error, normalize_phone, uscc_error
+from app.services.validators import (
+    mobile_error,
+    normalize_phone,
+    review_reason_error,
+    uscc_error,
+)
 from app.tables import ContractPhone, Enterprise, User
 
 STATUS_LABELS = {s.value: s.label for s in EnterpriseStatus}
@@ -49,10 +54,8 @@ async def review_registration(
 ) -> None:
     """通过 / 驳回 a registration; the contact is told by SMS."""
     reason = reason.strip()
-    if not approved and not reason:
-        raise FormError({"reason": "驳回时请填写原因"})
-    if len(reason) > 200:
-        raise FormError({"reason": "原因不能超过200个字"})
+    if err := review_reason_error(approved, reason):
+        raise FormError({"reason": err})
     ent = (
         await Enterprise.select()
         .where(
@@ -78,16 +81,27 @@ async def review_registration(
     )
     if not changed:  # someone else reviewed it a moment ago
         raise FormError({"": "该注册申请已被审核"})
-    admin = (
-        await User.select(User.username)
-        .where((User.enterprise == enterprise_id) & (User.role == UserRole.ENTERPRISE_ADMIN))
-        .first()
+    await _tell_applicant(ent, approved, reason)
+    await audit.record(
+        "注册审核",
+        user=by,
+        ip=ip,
+        detail=f"{'通过' if approved else '驳回'}：{ent['name']}（{ent['uscc']}）"
+        + (f"，原因：{reason}" if reason else ""),
     )
-    username = admin["username"] if admin else ""
+
+
+async def _tell_applicant(ent: dict[str, Any], approved: bool, reason: str) -> None:
+    """The SMS with the result of 注册审核; an approval names the account to log in with."""
     if approved:
+        admin = (
+            await User.select(User.username)
+            .where((User.enterprise == ent["id"]) & (User.role == UserRole.ENTERPRISE_ADMIN))
+            .first()
+        )
         text = (
             f"您的单位“{ent['name']}”注册申请已审核通过，"
-            f"请使用登录账号 {username} 登录客户服务平台。"
+            f"请使用登录账号 {admin['username'] if admin else ''} 登录客户服务平台。"
         )
     else:
         text = f"您的单位“{ent['name']}”注册申请未通过审核，原因：{reason}。"
@@ -96,13 +110,6 @@ async def review_registration(
         "registration",
         text,
         {"name": ent["name"], "result": "通过" if approved else "驳回", "reason": reason},
-    )
-    await audit.record(
-        "注册审核",
-        user=by,
-        ip=ip,
-        detail=f"{'通过' if approved else '驳回'}：{ent['name']}（{ent['uscc']}）"
-        + (f"，原因：{reason}" if reason else ""),
     )
 
 
@@ -169,6 +176,27 @@ async def save_contract_customer(
     """Add or edit a 协议客户 (单位名称, 统一社会信用代码, 合同编号, 联系人手机)."""
     f = {k: (form.get(k) or "").strip() for k in CONTRACT_FIELDS}
     f["uscc"] = f["uscc"].upper()
+    phones = _parse_phones(f["phones"])
+    errors = _contract_errors(f, phones)
+    if enterprise_id is not None:
+        await contract_customer(enterprise_id)  # 404 when not a contract customer
+    await _contract_conflicts(f, phones, enterprise_id, errors)
+    if errors:
+        raise FormError(errors)
+    enterprise_id, dropped = await _write_contract_customer(f, phones, enterprise_id)
+    for user_id in dropped:
+        await end_user_sessions(user_id)
+    await audit.record(
+        "协议客户",
+        user=by,
+        ip=ip,
+        detail=f"{'新增' if form.get('_new') else '保存'}：{f['name']}（{f['uscc']}）",
+    )
+    return enterprise_id
+
+
+def _contract_errors(f: dict[str, str], phones: list[str]) -> dict[str, str]:
+    """The checks of the 协议客户 form that need no database, by field."""
     errors: dict[str, str] = {}
     for key, label in (
         ("name", "单位名称"),
@@ -180,15 +208,19 @@ async def save_contract_customer(
             errors[key] = f"请输入{label}"
     if f["uscc"] and (err := uscc_error(f["uscc"])):
         errors["uscc"] = err
-    phones = _parse_phones(f["phones"])
     for p in phones:
         if err := mobile_error(p):
             errors["phones"] = f"{p}：{err}（多个手机号用逗号分隔）"
             break
     if len(phones) > 10:
         errors["phones"] = "最多10个联系人手机"
-    if enterprise_id is not None:
-        await contract_customer(enterprise_id)  # 404 when not a contract customer
+    return errors
+
+
+async def _contract_conflicts(
+    f: dict[str, str], phones: list[str], enterprise_id: int | None, errors: dict[str, str]
+) -> None:
+    """Add to ``errors`` a USCC or phone that belongs to another enterprise."""
     if "uscc" not in errors:
         other = await Enterprise.select(Enterprise.id).where(Enterprise.uscc == f["uscc"]).first()
         if other and other["id"] != enterprise_id:
@@ -200,15 +232,14 @@ async def save_contract_customer(
         clash = [t["phone"] for t in taken if t["enterprise"] != enterprise_id]
         if clash:
             errors["phones"] = f"手机号 {'，'.join(clash)} 已属于其他协议客户"
-    if errors:
-        raise FormError(errors)
+
+
+async def _write_contract_customer(
+    f: dict[str, str], phones: list[str], enterprise_id: int | None
+) -> tuple[int, list[int]]:
+    """Save the enterprise and its phones in one transaction. Returns its id and the users
+    whose phone was taken off the contract (they lose their account at once)."""
     async with write_transaction():
-        values = {
-            Enterprise.name: f["name"],
-            Enterprise.uscc: f["uscc"],
-            Enterprise.contract_no: f["contract_no"],
-            Enterprise.contact_phone: phones[0],
-        }
         if enterprise_id is None:
             ent = Enterprise(
                 name=f["name"],
@@ -222,12 +253,18 @@ async def save_contract_customer(
             await ent.save()
             enterprise_id = int(ent.id)
         else:
-            await Enterprise.update(values).where(Enterprise.id == enterprise_id)
+            await Enterprise.update(
+                {
+                    Enterprise.name: f["name"],
+                    Enterprise.uscc: f["uscc"],
+                    Enterprise.contract_no: f["contract_no"],
+                    Enterprise.contact_phone: phones[0],
+                }
+            ).where(Enterprise.id == enterprise_id)
             await ContractPhone.delete().where(ContractPhone.enterprise == enterprise_id)
         await ContractPhone.insert(
             *[ContractPhone(enterprise=enterprise_id, phone=p) for p in phones]
         )
-        # A phone taken off the contract loses its account at once.
         dropped = (
             await User.update({User.is_active: False})
             .where(
@@ -237,12 +274,4 @@ async def save_contract_customer(
             )
             .returning(User.id)
         )
-    for row in dropped:
-        await end_user_sessions(row["id"])
-    await audit.record(
-        "协议客户",
-        user=by,
-        ip=ip,
-        detail=f"{'新增' if form.get('_new') else '保存'}：{f['name']}（{f['uscc']}）",
-    )
-    return enterprise_id
+    return enterprise_id, [row["id"] for row in dropped]

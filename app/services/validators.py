@@ -73,3 +73,12 @@ def username_error(username: str) -> str | None:
     if not USERNAME_RE.match(username):
         return "登录账号为3-50位字母、数字或 _ . @ -"
     return None
+
+
+def review_reason_error(approved: bool, reason: str) -> str | None:
+    """The reason of a 通过 / 驳回 (stripped): required to reject, at most 200 characters."""
+    if not approved and not reason:
+        return "驳回时请填写原因"
+    if len(reason) > 200:
+        return "原因不能超过200个字"
+    return None
