@@ -21,6 +21,7 @@ from app.enums import EnterpriseStatus, UserRole
 from app.security import DUMMY_HASH, hash_password, verify_password
 from app.services import audit, sms
 from app.services.validators import (
+    missing_errors,
     mobile_error,
     normalize_phone,
     password_error,
@@ -218,20 +219,20 @@ async def register(form: dict[str, str], ip: str) -> int:
 
 def _registration_errors(f: dict[str, str]) -> dict[str, str]:
     """The checks of the registration form that need no database, by field."""
-    errors: dict[str, str] = {}
-    for key, label in (
-        ("name", "单位名称"),
-        ("uscc", "统一社会信用代码"),
-        ("address", "单位地址"),
-        ("contact_name", "联系人"),
-        ("contact_phone", "联系人手机"),
-        ("code", "短信验证码"),
-        ("username", "登录账号"),
-        ("password", "密码"),
-        ("password2", "确认密码"),
-    ):
-        if not f[key]:
-            errors[key] = f"请输入{label}"
+    errors = missing_errors(
+        f,
+        {
+            "name": "单位名称",
+            "uscc": "统一社会信用代码",
+            "address": "单位地址",
+            "contact_name": "联系人",
+            "contact_phone": "联系人手机",
+            "code": "短信验证码",
+            "username": "登录账号",
+            "password": "密码",
+            "password2": "确认密码",
+        },
+    )
     for key, limit in (("name", 200), ("address", 300), ("contact_name", 50)):
         if len(f[key]) > limit:
             errors[key] = f"不能超过{limit}个字"
@@ -490,16 +491,16 @@ async def reset_password(form: dict[str, str], ip: str) -> int:
     """忘记密码: the phone must be the account's own. Ends the user's sessions."""
     f = {k: (form.get(k) or "").strip() for k in RESET_FIELDS}
     f["phone"] = normalize_phone(f["phone"])
-    errors: dict[str, str] = {}
-    for key, label in (
-        ("username", "用户名"),
-        ("phone", "手机号"),
-        ("password", "新密码"),
-        ("password2", "确认密码"),
-        ("code", "短信验证码"),
-    ):
-        if not f[key]:
-            errors[key] = f"请输入{label}"
+    errors = missing_errors(
+        f,
+        {
+            "username": "用户名",
+            "phone": "手机号",
+            "password": "新密码",
+            "password2": "确认密码",
+            "code": "短信验证码",
+        },
+    )
     if f["phone"] and (err := mobile_error(f["phone"])):
         errors["phone"] = err
     if f["password"] and (err := password_error(f["password"], f["username"])):

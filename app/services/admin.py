@@ -12,6 +12,7 @@ from app.services import audit, sms
 from app.services.accounts import FormError
 from app.services.tenancy import NotFound
 from app.services.validators import (
+    missing_errors,
     mobile_error,
     normalize_phone,
     review_reason_error,
@@ -20,6 +21,17 @@ from app.services.validators import (
 from app.tables import ContractPhone, Enterprise, User
 
 STATUS_LABELS = {s.value: s.label for s in EnterpriseStatus}
+
+
+async def _newest_page(where: list[Any], page: int, per_page: int) -> list[dict[str, Any]]:
+    """One page of the enterprises matching ``where``, newest first."""
+    return (
+        await Enterprise.select()
+        .where(*where)
+        .order_by(Enterprise.id, ascending=False)
+        .limit(per_page)
+        .offset((page - 1) * per_page)
+    )
 
 
 async def registrations(
@@ -31,13 +43,7 @@ async def registrations(
         where.append(Enterprise.status == status)
     if keyword:
         where.append(any_matches([Enterprise.name, Enterprise.uscc], keyword))
-    rows = (
-        await Enterprise.select()
-        .where(*where)
-        .order_by(Enterprise.id, ascending=False)
-        .limit(per_page)
-        .offset((page - 1) * per_page)
-    )
+    rows = await _newest_page(where, page, per_page)
     if rows:
         users = await User.select(User.enterprise, User.username).where(
             User.enterprise.is_in([r["id"] for r in rows])
@@ -56,15 +62,7 @@ async def review_registration(
     reason = reason.strip()
     if err := review_reason_error(approved, reason):
         raise FormError({"reason": err})
-    ent = (
-        await Enterprise.select()
-        .where(
-            (Enterprise.id == enterprise_id) & (Enterprise.is_contract == False)  # noqa: E712
-        )
-        .first()
-    )
-    if ent is None:
-        raise NotFound
+    ent = await _enterprise(enterprise_id, contract=False)
     if ent["status"] != EnterpriseStatus.PENDING:
         raise FormError({"": f"该注册申请已{STATUS_LABELS[ent['status']]}，无需重复审核"})
     status = EnterpriseStatus.APPROVED if approved else EnterpriseStatus.REJECTED
@@ -133,13 +131,7 @@ async def contract_customers(
         where.append(
             any_matches([Enterprise.name, Enterprise.uscc, Enterprise.contract_no], keyword)
         )
-    rows = (
-        await Enterprise.select()
-        .where(*where)
-        .order_by(Enterprise.id, ascending=False)
-        .limit(per_page)
-        .offset((page - 1) * per_page)
-    )
+    rows = await _newest_page(where, page, per_page)
     if rows:
         phones = (
             await ContractPhone.select()
@@ -151,16 +143,20 @@ async def contract_customers(
     return rows, await Enterprise.count().where(*where)
 
 
-async def contract_customer(enterprise_id: int) -> dict[str, Any]:
+async def _enterprise(enterprise_id: int, *, contract: bool) -> dict[str, Any]:
+    """A 协议客户 (``contract``) or a registered enterprise; NotFound if it is the other."""
     ent = (
         await Enterprise.select()
-        .where(
-            (Enterprise.id == enterprise_id) & (Enterprise.is_contract == True)  # noqa: E712
-        )
+        .where((Enterprise.id == enterprise_id) & (Enterprise.is_contract == contract))
         .first()
     )
     if ent is None:
         raise NotFound
+    return ent
+
+
+async def contract_customer(enterprise_id: int) -> dict[str, Any]:
+    ent = await _enterprise(enterprise_id, contract=True)
     phones = (
         await ContractPhone.select(ContractPhone.phone)
         .where(ContractPhone.enterprise == enterprise_id)
@@ -197,15 +193,15 @@ async def save_contract_customer(
 
 def _contract_errors(f: dict[str, str], phones: list[str]) -> dict[str, str]:
     """The checks of the 协议客户 form that need no database, by field."""
-    errors: dict[str, str] = {}
-    for key, label in (
-        ("name", "单位名称"),
-        ("uscc", "统一社会信用代码"),
-        ("contract_no", "合同编号"),
-        ("phones", "联系人手机"),
-    ):
-        if not f[key]:
-            errors[key] = f"请输入{label}"
+    errors = missing_errors(
+        f,
+        {
+            "name": "单位名称",
+            "uscc": "统一社会信用代码",
+            "contract_no": "合同编号",
+            "phones": "联系人手机",
+        },
+    )
     if f["uscc"] and (err := uscc_error(f["uscc"])):
         errors["uscc"] = err
     for p in phones:

@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
+from functools import partial
 from io import BytesIO
 from operator import itemgetter
 from typing import Any, BinaryIO
@@ -507,27 +508,17 @@ def _make_parser(column: Column) -> Parser:
 
     The function raises :class:`_CellError` with the message tail on invalid input.
     """
-    if column.kind == "int":
+    if column.kind in ("int", "date"):
+        typed: Parser = partial(_parse_int, column=column) if column.kind == "int" else _parse_date
 
-        def parse_int(value: Any) -> int | None:
+        def parse_typed(value: Any) -> Any:
             if value is None or (isinstance(value, str) and not value.strip()):
                 if column.required:
                     raise _CellError("必填")
                 return None
-            return _parse_int(value.strip() if isinstance(value, str) else value, column)
+            return typed(value.strip() if isinstance(value, str) else value)
 
-        return parse_int
-
-    if column.kind == "date":
-
-        def parse_date(value: Any) -> date | None:
-            if value is None or (isinstance(value, str) and not value.strip()):
-                if column.required:
-                    raise _CellError("必填")
-                return None
-            return _parse_date(value.strip() if isinstance(value, str) else value)
-
-        return parse_date
+        return parse_typed
 
     choices = column.choices
 

@@ -75,6 +75,11 @@ def username_error(username: str) -> str | None:
     return None
 
 
+def missing_errors(values: dict[str, str], labels: dict[str, str]) -> dict[str, str]:
+    """``请输入<label>`` for each key of ``labels`` whose value is empty."""
+    return {key: f"请输入{label}" for key, label in labels.items() if not values[key]}
+
+
 def review_reason_error(approved: bool, reason: str) -> str | None:
     """The reason of a 通过 / 驳回 (stripped): required to reject, at most 200 characters."""
     if not approved and not reason:
