@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import anyio
@@ -22,6 +22,7 @@ from app.security.sessions import end_user_sessions
 from app.services import audit, sms
 from app.services.errors import FormError
 from app.services.validators import (
+    missing_errors,
     mobile_error,
     normalize_phone,
     password_error,
@@ -84,7 +85,21 @@ async def request_code(phone: str, purpose: str, ip: str) -> int:
             )
         ).returning(SmsCode.id)
     )[0]["id"]
-    error = None
+    if error := await _limit_error(phone, ip, t, mine):
+        await SmsCode.delete().where(SmsCode.id == mine)
+        raise FormError({"phone": error})
+    if purpose == "register" or await _has_account(phone):
+        await sms.queue(
+            phone,
+            "code",
+            f"您正在{PURPOSES[purpose]}，验证码为{code}，5分钟内有效。如非本人操作，请忽略本短信。",
+            {"code": code},
+        )
+    return 60
+
+
+async def _limit_error(phone: str, ip: str, t: datetime, mine: int) -> str | None:
+    """Why code ``mine`` (just inserted at ``t``) is over a limit of its phone or address."""
     for window, limit in PHONE_LIMITS:
         recent = (
             await SmsCode.select(SmsCode.created_at)
@@ -95,28 +110,14 @@ async def request_code(phone: str, purpose: str, ip: str) -> int:
         )
         if len(recent) > limit:
             wait = int((recent[0]["created_at"] + window - t).total_seconds()) + 1
-            error = {"phone": _wait_message(window, wait)}
-            break
+            return _wait_message(window, wait)
     window, limit = IP_LIMIT
-    if (
-        error is None
-        and await SmsCode.count().where(
-            (SmsCode.ip == ip[:64]) & (SmsCode.created_at > t - window) & (SmsCode.id <= mine)
-        )
-        > limit
-    ):
-        error = {"phone": "当前网络获取验证码过于频繁，请1小时后再试"}
-    if error:
-        await SmsCode.delete().where(SmsCode.id == mine)
-        raise FormError(error)
-    if purpose == "register" or await _has_account(phone):
-        await sms.queue(
-            phone,
-            "code",
-            f"您正在{PURPOSES[purpose]}，验证码为{code}，5分钟内有效。如非本人操作，请忽略本短信。",
-            {"code": code},
-        )
-    return 60
+    from_ip = await SmsCode.count().where(
+        (SmsCode.ip == ip[:64]) & (SmsCode.created_at > t - window) & (SmsCode.id <= mine)
+    )
+    if from_ip > limit:
+        return "当前网络获取验证码过于频繁，请1小时后再试"
+    return None
 
 
 def _wait_message(window: timedelta, wait: int) -> str:
@@ -189,20 +190,40 @@ async def register(form: dict[str, str], ip: str) -> int:
     f = {k: (form.get(k) or "").strip() for k in REGISTER_FIELDS}
     f["uscc"] = f["uscc"].upper()
     f["contact_phone"] = normalize_phone(f["contact_phone"])
-    errors: dict[str, str] = {}
-    for key, label in (
-        ("name", "单位名称"),
-        ("uscc", "统一社会信用代码"),
-        ("address", "单位地址"),
-        ("contact_name", "联系人"),
-        ("contact_phone", "联系人手机"),
-        ("code", "短信验证码"),
-        ("username", "登录账号"),
-        ("password", "密码"),
-        ("password2", "确认密码"),
-    ):
-        if not f[key]:
-            errors[key] = f"请输入{label}"
+    errors = _registration_errors(f)
+    rejected = await _replaceable_application(f, errors)
+    if errors:
+        raise FormError(errors)
+    # The code is only spent once everything else is right, so a typo elsewhere costs nothing.
+    if err := await check_code(f["contact_phone"], "register", f["code"]):
+        raise FormError({"code": err})
+    user_id = await _create_applicant(f, rejected)
+    await audit.record(
+        "客户注册",
+        username=f["username"],
+        user_id=user_id,
+        ip=ip,
+        detail=f"{f['name']}（{f['uscc']}）",
+    )
+    return user_id
+
+
+def _registration_errors(f: dict[str, str]) -> dict[str, str]:
+    """The checks of the registration form that need no database, by field."""
+    errors = missing_errors(
+        f,
+        {
+            "name": "单位名称",
+            "uscc": "统一社会信用代码",
+            "address": "单位地址",
+            "contact_name": "联系人",
+            "contact_phone": "联系人手机",
+            "code": "短信验证码",
+            "username": "登录账号",
+            "password": "密码",
+            "password2": "确认密码",
+        },
+    )
     for key, limit in (("name", 200), ("address", 300), ("contact_name", 50)):
         if len(f[key]) > limit:
             errors[key] = f"不能超过{limit}个字"
@@ -218,7 +239,12 @@ async def register(form: dict[str, str], ip: str) -> int:
         errors["password2"] = "两次输入的密码不一致"
     if f["agree"] not in ("1", "on", "true"):
         errors["agree"] = "请阅读并勾选免责声明"
-    # A rejected application may be made again: it is replaced (it never had any data).
+    return errors
+
+
+async def _replaceable_application(f: dict[str, str], errors: dict[str, str]) -> int | None:
+    """A rejected application may be made again: it is replaced (it never had any data).
+    Returns its enterprise id; adds to ``errors`` when the USCC or username is taken."""
     earlier = (
         await Enterprise.select(Enterprise.id, Enterprise.status)
         .where(Enterprise.uscc == f["uscc"])
@@ -230,11 +256,11 @@ async def register(form: dict[str, str], ip: str) -> int:
     taken = await User.select(User.enterprise).where(User.username == f["username"]).first()
     if "username" not in errors and taken and (rejected is None or taken["enterprise"] != rejected):
         errors["username"] = "该登录账号已被使用"
-    if errors:
-        raise FormError(errors)
-    # The code is only spent once everything else is right, so a typo elsewhere costs nothing.
-    if err := await check_code(f["contact_phone"], "register", f["code"]):
-        raise FormError({"code": err})
+    return rejected
+
+
+async def _create_applicant(f: dict[str, str], rejected: int | None) -> int:
+    """The enterprise (待审核) and its main account, in place of a rejected application."""
     async with write_transaction():
         if rejected is not None:
             await User.delete().where(User.enterprise == rejected)
@@ -259,13 +285,6 @@ async def register(form: dict[str, str], ip: str) -> int:
             role=UserRole.ENTERPRISE_ADMIN,
         )
         await user.save()
-    await audit.record(
-        "客户注册",
-        username=f["username"],
-        user_id=user.id,
-        ip=ip,
-        detail=f"{f['name']}（{f['uscc']}）",
-    )
     return int(user.id)
 
 
@@ -463,16 +482,16 @@ async def reset_password(form: dict[str, str], ip: str) -> int:
     """忘记密码: the phone must be the account's own. Ends the user's sessions."""
     f = {k: (form.get(k) or "").strip() for k in RESET_FIELDS}
     f["phone"] = normalize_phone(f["phone"])
-    errors: dict[str, str] = {}
-    for key, label in (
-        ("username", "用户名"),
-        ("phone", "手机号"),
-        ("password", "新密码"),
-        ("password2", "确认密码"),
-        ("code", "短信验证码"),
-    ):
-        if not f[key]:
-            errors[key] = f"请输入{label}"
+    errors = missing_errors(
+        f,
+        {
+            "username": "用户名",
+            "phone": "手机号",
+            "password": "新密码",
+            "password2": "确认密码",
+            "code": "短信验证码",
+        },
+    )
     if f["phone"] and (err := mobile_error(f["phone"])):
         errors["phone"] = err
     if f["password"] and (err := password_error(f["password"], f["username"])):

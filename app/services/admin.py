@@ -10,10 +10,27 @@ from app.enums import EnterpriseStatus, UserRole
 from app.security.sessions import CurrentUser, end_user_sessions
 from app.services import audit, sms
 from app.services.errors import FormError, NotFound
-from app.services.validators import mobile_error, normalize_phone, uscc_error
+from app.services.validators import (
+    missing_errors,
+    mobile_error,
+    normalize_phone,
+    review_reason_error,
+    uscc_error,
+)
 from app.tables import ContractPhone, Enterprise, User
 
 STATUS_LABELS = {s.value: s.label for s in EnterpriseStatus}
+
+
+async def _newest_page(where: list[Any], page: int, per_page: int) -> list[dict[str, Any]]:
+    """One page of the enterprises matching ``where``, newest first."""
+    return (
+        await Enterprise.select()
+        .where(*where)
+        .order_by(Enterprise.id, ascending=False)
+        .limit(per_page)
+        .offset((page - 1) * per_page)
+    )
 
 
 async def registrations(
@@ -25,13 +42,7 @@ async def registrations(
         where.append(Enterprise.status == status)
     if keyword:
         where.append(any_matches([Enterprise.name, Enterprise.uscc], keyword))
-    rows = (
-        await Enterprise.select()
-        .where(*where)
-        .order_by(Enterprise.id, ascending=False)
-        .limit(per_page)
-        .offset((page - 1) * per_page)
-    )
+    rows = await _newest_page(where, page, per_page)
     if rows:
         users = await User.select(User.enterprise, User.username).where(
             User.enterprise.is_in([r["id"] for r in rows])
@@ -48,19 +59,9 @@ async def review_registration(
 ) -> None:
     """通过 / 驳回 a registration; the contact is told by SMS."""
     reason = reason.strip()
-    if not approved and not reason:
-        raise FormError({"reason": "驳回时请填写原因"})
-    if len(reason) > 200:
-        raise FormError({"reason": "原因不能超过200个字"})
-    ent = (
-        await Enterprise.select()
-        .where(
-            (Enterprise.id == enterprise_id) & (Enterprise.is_contract == False)  # noqa: E712
-        )
-        .first()
-    )
-    if ent is None:
-        raise NotFound("注册申请不存在")
+    if err := review_reason_error(approved, reason):
+        raise FormError({"reason": err})
+    ent = await _enterprise(enterprise_id, contract=False)
     if ent["status"] != EnterpriseStatus.PENDING:
         raise FormError({"": f"该注册申请已{STATUS_LABELS[ent['status']]}，无需重复审核"})
     status = EnterpriseStatus.APPROVED if approved else EnterpriseStatus.REJECTED
@@ -77,16 +78,27 @@ async def review_registration(
     )
     if not changed:  # someone else reviewed it a moment ago
         raise FormError({"": "该注册申请已被审核"})
-    admin = (
-        await User.select(User.username)
-        .where((User.enterprise == enterprise_id) & (User.role == UserRole.ENTERPRISE_ADMIN))
-        .first()
+    await _tell_applicant(ent, approved, reason)
+    await audit.record(
+        "注册审核",
+        user=by,
+        ip=ip,
+        detail=f"{'通过' if approved else '驳回'}：{ent['name']}（{ent['uscc']}）"
+        + (f"，原因：{reason}" if reason else ""),
     )
-    username = admin["username"] if admin else ""
+
+
+async def _tell_applicant(ent: dict[str, Any], approved: bool, reason: str) -> None:
+    """The SMS with the result of 注册审核; an approval names the account to log in with."""
     if approved:
+        admin = (
+            await User.select(User.username)
+            .where((User.enterprise == ent["id"]) & (User.role == UserRole.ENTERPRISE_ADMIN))
+            .first()
+        )
         text = (
             f"您的单位“{ent['name']}”注册申请已审核通过，"
-            f"请使用登录账号 {username} 登录客户服务平台。"
+            f"请使用登录账号 {admin['username'] if admin else ''} 登录客户服务平台。"
         )
     else:
         text = f"您的单位“{ent['name']}”注册申请未通过审核，原因：{reason}。"
@@ -95,13 +107,6 @@ async def review_registration(
         "registration",
         text,
         {"name": ent["name"], "result": "通过" if approved else "驳回", "reason": reason},
-    )
-    await audit.record(
-        "注册审核",
-        user=by,
-        ip=ip,
-        detail=f"{'通过' if approved else '驳回'}：{ent['name']}（{ent['uscc']}）"
-        + (f"，原因：{reason}" if reason else ""),
     )
 
 
@@ -125,13 +130,7 @@ async def contract_customers(
         where.append(
             any_matches([Enterprise.name, Enterprise.uscc, Enterprise.contract_no], keyword)
         )
-    rows = (
-        await Enterprise.select()
-        .where(*where)
-        .order_by(Enterprise.id, ascending=False)
-        .limit(per_page)
-        .offset((page - 1) * per_page)
-    )
+    rows = await _newest_page(where, page, per_page)
     if rows:
         phones = (
             await ContractPhone.select()
@@ -143,16 +142,20 @@ async def contract_customers(
     return rows, await Enterprise.count().where(*where)
 
 
-async def contract_customer(enterprise_id: int) -> dict[str, Any]:
+async def _enterprise(enterprise_id: int, *, contract: bool) -> dict[str, Any]:
+    """A 协议客户 (``contract``) or a registered enterprise; NotFound if it is the other."""
     ent = (
         await Enterprise.select()
-        .where(
-            (Enterprise.id == enterprise_id) & (Enterprise.is_contract == True)  # noqa: E712
-        )
+        .where((Enterprise.id == enterprise_id) & (Enterprise.is_contract == contract))
         .first()
     )
     if ent is None:
-        raise NotFound("协议客户不存在")
+        raise NotFound("协议客户不存在" if contract else "注册申请不存在")
+    return ent
+
+
+async def contract_customer(enterprise_id: int) -> dict[str, Any]:
+    ent = await _enterprise(enterprise_id, contract=True)
     phones = (
         await ContractPhone.select(ContractPhone.phone)
         .where(ContractPhone.enterprise == enterprise_id)
@@ -168,26 +171,51 @@ async def save_contract_customer(
     """Add or edit a 协议客户 (单位名称, 统一社会信用代码, 合同编号, 联系人手机)."""
     f = {k: (form.get(k) or "").strip() for k in CONTRACT_FIELDS}
     f["uscc"] = f["uscc"].upper()
-    errors: dict[str, str] = {}
-    for key, label in (
-        ("name", "单位名称"),
-        ("uscc", "统一社会信用代码"),
-        ("contract_no", "合同编号"),
-        ("phones", "联系人手机"),
-    ):
-        if not f[key]:
-            errors[key] = f"请输入{label}"
+    phones = _parse_phones(f["phones"])
+    errors = _contract_errors(f, phones)
+    if enterprise_id is not None:
+        await contract_customer(enterprise_id)  # 404 when not a contract customer
+    await _contract_conflicts(f, phones, enterprise_id, errors)
+    if errors:
+        raise FormError(errors)
+    enterprise_id, dropped = await _write_contract_customer(f, phones, enterprise_id)
+    for user_id in dropped:
+        await end_user_sessions(user_id)
+    await audit.record(
+        "协议客户",
+        user=by,
+        ip=ip,
+        detail=f"{'新增' if form.get('_new') else '保存'}：{f['name']}（{f['uscc']}）",
+    )
+    return enterprise_id
+
+
+def _contract_errors(f: dict[str, str], phones: list[str]) -> dict[str, str]:
+    """The checks of the 协议客户 form that need no database, by field."""
+    errors = missing_errors(
+        f,
+        {
+            "name": "单位名称",
+            "uscc": "统一社会信用代码",
+            "contract_no": "合同编号",
+            "phones": "联系人手机",
+        },
+    )
     if f["uscc"] and (err := uscc_error(f["uscc"])):
         errors["uscc"] = err
-    phones = _parse_phones(f["phones"])
     for p in phones:
         if err := mobile_error(p):
             errors["phones"] = f"{p}：{err}（多个手机号用逗号分隔）"
             break
     if len(phones) > 10:
         errors["phones"] = "最多10个联系人手机"
-    if enterprise_id is not None:
-        await contract_customer(enterprise_id)  # 404 when not a contract customer
+    return errors
+
+
+async def _contract_conflicts(
+    f: dict[str, str], phones: list[str], enterprise_id: int | None, errors: dict[str, str]
+) -> None:
+    """Add to ``errors`` a USCC or phone that belongs to another enterprise."""
     if "uscc" not in errors:
         other = await Enterprise.select(Enterprise.id).where(Enterprise.uscc == f["uscc"]).first()
         if other and other["id"] != enterprise_id:
@@ -199,15 +227,14 @@ async def save_contract_customer(
         clash = [t["phone"] for t in taken if t["enterprise"] != enterprise_id]
         if clash:
             errors["phones"] = f"手机号 {'，'.join(clash)} 已属于其他协议客户"
-    if errors:
-        raise FormError(errors)
+
+
+async def _write_contract_customer(
+    f: dict[str, str], phones: list[str], enterprise_id: int | None
+) -> tuple[int, list[int]]:
+    """Save the enterprise and its phones in one transaction. Returns its id and the users
+    whose phone was taken off the contract (they lose their account at once)."""
     async with write_transaction():
-        values = {
-            Enterprise.name: f["name"],
-            Enterprise.uscc: f["uscc"],
-            Enterprise.contract_no: f["contract_no"],
-            Enterprise.contact_phone: phones[0],
-        }
         if enterprise_id is None:
             ent = Enterprise(
                 name=f["name"],
@@ -221,12 +248,18 @@ async def save_contract_customer(
             await ent.save()
             enterprise_id = int(ent.id)
         else:
-            await Enterprise.update(values).where(Enterprise.id == enterprise_id)
+            await Enterprise.update(
+                {
+                    Enterprise.name: f["name"],
+                    Enterprise.uscc: f["uscc"],
+                    Enterprise.contract_no: f["contract_no"],
+                    Enterprise.contact_phone: phones[0],
+                }
+            ).where(Enterprise.id == enterprise_id)
             await ContractPhone.delete().where(ContractPhone.enterprise == enterprise_id)
         await ContractPhone.insert(
             *[ContractPhone(enterprise=enterprise_id, phone=p) for p in phones]
         )
-        # A phone taken off the contract loses its account at once.
         dropped = (
             await User.update({User.is_active: False})
             .where(
@@ -236,12 +269,4 @@ async def save_contract_customer(
             )
             .returning(User.id)
         )
-    for row in dropped:
-        await end_user_sessions(row["id"])
-    await audit.record(
-        "协议客户",
-        user=by,
-        ip=ip,
-        detail=f"{'新增' if form.get('_new') else '保存'}：{f['name']}（{f['uscc']}）",
-    )
-    return enterprise_id
+    return enterprise_id, [row["id"] for row in dropped]

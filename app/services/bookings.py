@@ -22,7 +22,7 @@ from app.services import audit, sms
 from app.services.errors import Conflict, FormError, NotFound
 from app.services.instrument_xlsx import read_instruments, validate_fields
 from app.services.tenancy import Scope, get_scoped, in_scope
-from app.services.validators import mobile_error, normalize_phone
+from app.services.validators import mobile_error, normalize_phone, review_reason_error
 from app.tables import BasicInfo, Booking, BookingItem
 
 STATUSES = tuple(BookingStatus)
@@ -496,10 +496,8 @@ async def review(
     Idempotent: repeating the same decision returns (booking, False) and sends nothing.
     """
     reason = reason.strip()
-    if not approved and not reason:
-        raise FormError({"reason": "驳回时请填写原因"})
-    if len(reason) > 200:
-        raise FormError({"reason": "原因不能超过200个字"})
+    if err := review_reason_error(approved, reason):
+        raise FormError({"reason": err})
     booking = await Booking.select().where(Booking.booking_no == booking_no).first()
     if booking is None:
         raise NotFound(f"预约单 {booking_no} 不存在")
@@ -525,19 +523,7 @@ async def review(
         if booking["status"] == target:
             return booking, False
         raise Conflict(f"预约单 {booking_no} 当前状态为{_label(booking)}")
-    if approved:
-        text = (
-            f"您的预约单{booking_no}已审核通过，请于{booking['expected_date']}携带器具到我院送检。"
-        )
-    else:
-        text = f"您的预约单{booking_no}未通过审核，原因：{reason}。请登录平台修改后重新提交。"
-    await sms.queue(
-        booking["mobile"],
-        "booking_review",
-        text,
-        {"booking_no": booking_no, "result": "通过" if approved else "驳回", "reason": reason},
-        dedupe_key=f"booking-review:{booking['id']}:{target}:{booking['submitted_at']}",
-    )
+    await _tell_reviewed(booking, approved, reason)
     await audit.record(
         "预约审核",
         user=user,
@@ -548,6 +534,25 @@ async def review(
     )
     booking = await Booking.select().where(Booking.id == booking["id"]).first()
     return booking, True
+
+
+async def _tell_reviewed(booking: dict[str, Any], approved: bool, reason: str) -> None:
+    """The review's SMS to the booking's 手机, once per decision on one submission."""
+    booking_no = booking["booking_no"]
+    if approved:
+        text = (
+            f"您的预约单{booking_no}已审核通过，请于{booking['expected_date']}携带器具到我院送检。"
+        )
+    else:
+        text = f"您的预约单{booking_no}未通过审核，原因：{reason}。请登录平台修改后重新提交。"
+    target = BookingStatus.APPROVED if approved else BookingStatus.REJECTED
+    await sms.queue(
+        booking["mobile"],
+        "booking_review",
+        text,
+        {"booking_no": booking_no, "result": "通过" if approved else "驳回", "reason": reason},
+        dedupe_key=f"booking-review:{booking['id']}:{target}:{booking['submitted_at']}",
+    )
 
 
 async def admin_list(

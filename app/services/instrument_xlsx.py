@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
+from functools import partial
 from io import BytesIO
 from operator import itemgetter
 from typing import Any, BinaryIO
@@ -191,38 +192,9 @@ def _add_validations(ws: Any, columns: Sequence[Column], last_row: int) -> None:
         letter = get_column_letter(index)
         ref = f"{letter}2:{letter}{last_row}"
         if column.kind == "choice":
-            choices = column.choices
-            dv = DataValidation(
-                type="list",
-                formula1='"' + ",".join(choices) + '"',
-                allow_blank=True,
-                showErrorMessage=True,
-                errorStyle="stop",
-                errorTitle=f"{column.label}无效",
-                error=f"请从下拉列表中选择：{'、'.join(choices)}",
-                showInputMessage=True,
-                promptTitle=column.label,
-                prompt=f"请从下拉列表中选择{column.label}",
-            )
+            dv = _choice_validation(column)
         elif column.kind == "int":
-            rule = _format_rule(column)
-            if column.max_value is not None:
-                dv = DataValidation(
-                    type="whole",
-                    operator="between",
-                    formula1=str(column.min_value if column.min_value is not None else 0),
-                    formula2=str(column.max_value),
-                )
-            else:
-                dv = DataValidation(
-                    type="whole",
-                    operator="greaterThanOrEqual",
-                    formula1=str(column.min_value if column.min_value is not None else 0),
-                )
-            dv.allow_blank = True
-            dv.showErrorMessage = True
-            dv.errorTitle = f"{column.label}无效"
-            dv.error = f"{column.label}应为{rule}"
+            dv = _int_validation(column)
         elif column.kind == "text":
             by_length.setdefault(column.max_length, []).append(ref)
             continue
@@ -243,6 +215,38 @@ def _add_validations(ws: Any, columns: Sequence[Column], last_row: int) -> None:
         for ref in refs:
             dv.add(ref)
         ws.add_data_validation(dv)
+
+
+def _choice_validation(column: Column) -> DataValidation:
+    """The dropdown of a choice column."""
+    return DataValidation(
+        type="list",
+        formula1='"' + ",".join(column.choices) + '"',
+        allow_blank=True,
+        showErrorMessage=True,
+        errorStyle="stop",
+        errorTitle=f"{column.label}无效",
+        error=f"请从下拉列表中选择：{'、'.join(column.choices)}",
+        showInputMessage=True,
+        promptTitle=column.label,
+        prompt=f"请从下拉列表中选择{column.label}",
+    )
+
+
+def _int_validation(column: Column) -> DataValidation:
+    """Whole numbers within an int column's bounds."""
+    low = str(column.min_value if column.min_value is not None else 0)
+    if column.max_value is not None:
+        dv = DataValidation(
+            type="whole", operator="between", formula1=low, formula2=str(column.max_value)
+        )
+    else:
+        dv = DataValidation(type="whole", operator="greaterThanOrEqual", formula1=low)
+    dv.allow_blank = True
+    dv.showErrorMessage = True
+    dv.errorTitle = f"{column.label}无效"
+    dv.error = f"{column.label}应为{_format_rule(column)}"
+    return dv
 
 
 def _write_notes_sheet(ws: Any, columns: Sequence[Column]) -> None:
@@ -504,27 +508,17 @@ def _make_parser(column: Column) -> Parser:
 
     The function raises :class:`_CellError` with the message tail on invalid input.
     """
-    if column.kind == "int":
+    if column.kind in ("int", "date"):
+        typed: Parser = partial(_parse_int, column=column) if column.kind == "int" else _parse_date
 
-        def parse_int(value: Any) -> int | None:
+        def parse_typed(value: Any) -> Any:
             if value is None or (isinstance(value, str) and not value.strip()):
                 if column.required:
                     raise _CellError("必填")
                 return None
-            return _parse_int(value.strip() if isinstance(value, str) else value, column)
+            return typed(value.strip() if isinstance(value, str) else value)
 
-        return parse_int
-
-    if column.kind == "date":
-
-        def parse_date(value: Any) -> date | None:
-            if value is None or (isinstance(value, str) and not value.strip()):
-                if column.required:
-                    raise _CellError("必填")
-                return None
-            return _parse_date(value.strip() if isinstance(value, str) else value)
-
-        return parse_date
+        return parse_typed
 
     choices = column.choices
 
@@ -637,44 +631,11 @@ def _read_workbook(wb: Any, columns: Sequence[Column], max_rows: int) -> list[di
     if not wb.worksheets:
         raise _file_error(MSG_NO_DATA)
     ws = wb[IMPORT_SHEET_TITLE] if IMPORT_SHEET_TITLE in wb.sheetnames else wb.worksheets[0]
-
-    labels = {_normalise_header(column.label) for column in columns}
-    header_rows = ws.iter_rows(min_row=1, max_row=_HEADER_SCAN_ROWS, values_only=True)
-    try:
-        found = _find_header(header_rows, labels)
-    finally:
-        header_rows.close()
-    if found is None:
-        # No recognisable header: an empty sheet gets the friendlier message.
-        rows = ws.iter_rows(min_row=1, max_row=_HEADER_SCAN_ROWS, values_only=True)
-        try:
-            empty = all(_is_blank(row) for row in rows)
-        finally:
-            rows.close()
-        if empty:
-            raise _file_error(MSG_NO_DATA)
-        found = (1, ())
-    header_row, header = found
-
+    header_row, header = _locate_header(ws, columns)
     positions, errors = _header_errors(header, columns)
     if errors:
         raise ImportRefused(errors)
-
     indexes = [positions[column.key] for column in columns]
-    pick: Callable[[tuple[Any, ...]], tuple[Any, ...]]
-    if len(indexes) == 1:
-        only = indexes[0]
-
-        def pick(row: tuple[Any, ...]) -> tuple[Any, ...]:
-            return (row[only],)
-    else:
-        pick = itemgetter(*indexes)
-    plan = [(column.key, column.label, _make_parser(column)) for column in columns]
-    check_dates = {"last_verified_on", "valid_until"} <= {column.key for column in columns}
-    valid_label = next((c.label for c in columns if c.key == "valid_until"), "")
-
-    result: list[dict[str, Any]] = []
-    data_rows = 0
     rows = ws.iter_rows(
         min_row=header_row + 1,
         max_row=_EXCEL_MAX_ROW,
@@ -682,39 +643,9 @@ def _read_workbook(wb: Any, columns: Sequence[Column], max_rows: int) -> list[di
         values_only=True,
     )
     try:
-        for number, raw in enumerate(rows, start=header_row + 1):
-            if not raw:
-                continue
-            values = pick(raw)
-            if _is_blank(values):
-                continue
-            data_rows += 1
-            if data_rows > max_rows:
-                continue  # keep counting (cheaply) so the message can give the total
-            record: dict[str, Any] = {}
-            for (key, label, parse), value in zip(plan, values, strict=True):
-                try:
-                    record[key] = parse(value)
-                except _CellError as exc:
-                    errors.append(ImportError_(number, label, f"第{number}行「{label}」：{exc}"))
-                    record[key] = None
-            if (
-                check_dates
-                and isinstance(record.get("last_verified_on"), date)
-                and isinstance(record.get("valid_until"), date)
-                and record["valid_until"] < record["last_verified_on"]
-            ):
-                errors.append(
-                    ImportError_(
-                        number,
-                        valid_label,
-                        f"第{number}行「{valid_label}」：不能早于上次检定日期",
-                    )
-                )
-            result.append(record)
+        result, data_rows = _parse_rows(rows, header_row, columns, indexes, max_rows, errors)
     finally:
         rows.close()
-
     if data_rows > max_rows:
         raise _file_error(
             f"数据行数超过上限：文件共有 {data_rows} 行器具数据，每次最多导入 {max_rows} 行，"
@@ -725,6 +656,83 @@ def _read_workbook(wb: Any, columns: Sequence[Column], max_rows: int) -> list[di
     if errors:
         raise ImportRefused(errors)
     return result
+
+
+def _locate_header(ws: Any, columns: Sequence[Column]) -> tuple[int, tuple[Any, ...]]:
+    """The header row's number and cells: the first of the top rows holding a known label.
+
+    Without one, an empty sheet is refused as such; otherwise row 1 is taken, so that the
+    header check lists the missing columns.
+    """
+    labels = {_normalise_header(column.label) for column in columns}
+    header_rows = ws.iter_rows(min_row=1, max_row=_HEADER_SCAN_ROWS, values_only=True)
+    try:
+        found = _find_header(header_rows, labels)
+    finally:
+        header_rows.close()
+    if found is not None:
+        return found
+    rows = ws.iter_rows(min_row=1, max_row=_HEADER_SCAN_ROWS, values_only=True)
+    try:
+        empty = all(_is_blank(row) for row in rows)
+    finally:
+        rows.close()
+    if empty:
+        raise _file_error(MSG_NO_DATA)
+    return 1, ()
+
+
+def _row_picker(indexes: list[int]) -> Callable[[tuple[Any, ...]], tuple[Any, ...]]:
+    """A function taking the cells at ``indexes`` out of a row, as a tuple."""
+    if len(indexes) == 1:
+        only = indexes[0]
+        return lambda row: (row[only],)
+    return itemgetter(*indexes)
+
+
+def _parse_rows(
+    rows: Iterable[tuple[Any, ...]],
+    header_row: int,
+    columns: Sequence[Column],
+    indexes: list[int],
+    max_rows: int,
+    errors: list[ImportError_],
+) -> tuple[list[dict[str, Any]], int]:
+    """Typed records of the non-blank rows below the header, and how many such rows there
+    are (counted on past ``max_rows``, cheaply, so the message can give the total).
+    Every problem is appended to ``errors``."""
+    pick = _row_picker(indexes)
+    plan = [(column.key, column.label, _make_parser(column)) for column in columns]
+    check_dates = {"last_verified_on", "valid_until"} <= {column.key for column in columns}
+    valid_label = next((c.label for c in columns if c.key == "valid_until"), "")
+    result: list[dict[str, Any]] = []
+    data_rows = 0
+    for number, raw in enumerate(rows, start=header_row + 1):
+        if not raw:
+            continue
+        values = pick(raw)
+        if _is_blank(values):
+            continue
+        data_rows += 1
+        if data_rows > max_rows:
+            continue
+        record: dict[str, Any] = {}
+        for (key, label, parse), value in zip(plan, values, strict=True):
+            try:
+                record[key] = parse(value)
+            except _CellError as exc:
+                errors.append(ImportError_(number, label, f"第{number}行「{label}」：{exc}"))
+                record[key] = None
+        if (
+            check_dates
+            and isinstance(record.get("last_verified_on"), date)
+            and isinstance(record.get("valid_until"), date)
+            and record["valid_until"] < record["last_verified_on"]
+        ):
+            message = f"第{number}行「{valid_label}」：不能早于上次检定日期"
+            errors.append(ImportError_(number, valid_label, message))
+        result.append(record)
+    return result, data_rows
 
 
 def validate_fields(

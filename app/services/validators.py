@@ -19,15 +19,13 @@ def uscc_error(code: str) -> str | None:
         return "统一社会信用代码应为18位"
     if any(c not in USCC_CHARS for c in code):
         return "统一社会信用代码含有无效字符（只能是数字和除 I、O、S、V、Z 外的大写字母）"
-    total = sum(USCC_CHARS.index(c) * w for c, w in zip(code[:17], USCC_WEIGHTS, strict=True))
-    check = (31 - total % 31) % 31
-    if USCC_CHARS[check] != code[17]:
+    if uscc_check_char(code[:17]) != code[17]:
         return "统一社会信用代码校验位不正确，请核对"
     return None
 
 
 def uscc_check_char(first17: str) -> str:
-    """The check character for 17 characters (used to make valid test codes)."""
+    """The check character (position 18) for the first 17 characters of a code."""
     total = sum(USCC_CHARS.index(c) * w for c, w in zip(first17, USCC_WEIGHTS, strict=True))
     return USCC_CHARS[(31 - total % 31) % 31]
 
@@ -74,4 +72,18 @@ def username_error(username: str) -> str | None:
         return "请输入登录账号"
     if not USERNAME_RE.match(username):
         return "登录账号为3-50位字母、数字或 _ . @ -"
+    return None
+
+
+def missing_errors(values: dict[str, str], labels: dict[str, str]) -> dict[str, str]:
+    """``请输入<label>`` for each key of ``labels`` whose value is empty."""
+    return {key: f"请输入{label}" for key, label in labels.items() if not values[key]}
+
+
+def review_reason_error(approved: bool, reason: str) -> str | None:
+    """The reason of a 通过 / 驳回 (stripped): required to reject, at most 200 characters."""
+    if not approved and not reason:
+        return "驳回时请填写原因"
+    if len(reason) > 200:
+        return "原因不能超过200个字"
     return None

@@ -194,24 +194,7 @@
   scanCountdowns(); // a full-page render may already carry the marker
 
   /* ------------------------------------------------------------------
-   * 4. Confirmation for plain forms: <form data-confirm="确定删除？">
-   *    (a submit button may carry its own data-confirm instead)
-   * ------------------------------------------------------------------ */
-  // Capture phase so a refusal also stops any later submit handlers.
-  document.addEventListener('submit', (e) => {
-    const form = e.target;
-    if (!(form instanceof HTMLFormElement)) return;
-    const submitter = e.submitter;
-    const text = submitter?.dataset?.confirm ?? form.dataset.confirm;
-    if (!text) return;
-    if (!window.confirm(text)) {
-      e.preventDefault();
-      e.stopPropagation();
-    }
-  }, true);
-
-  /* ------------------------------------------------------------------
-   * 5. Dialogs: [data-open-dialog="id"] opens, [data-close-dialog] closes
+   * 4. Dialogs: [data-open-dialog="id"] opens, [data-close-dialog] closes
    * ------------------------------------------------------------------ */
   // An htmx request that fails (expired page, a file too large, a server error, no network)
   // swaps nothing: say so in the page's error bar instead of doing nothing visible.
@@ -282,7 +265,7 @@
   });
 
   /* ------------------------------------------------------------------
-   * 6. Select-all: input[type=checkbox][data-check-all="name"]
+   * 5. Select-all: input[type=checkbox][data-check-all="name"]
    * ------------------------------------------------------------------ */
   const MASTER = 'input[type="checkbox"][data-check-all]';
 
