@@ -78,3 +78,21 @@ class UserRole(_Labelled):
     ENTERPRISE_ADMIN = "enterprise_admin", "企业管理员"
     SUB_ACCOUNT = "sub_account", "子账户"
     CONTRACT_USER = "contract_user", "协议用户"
+
+
+class ItemStatus(_Labelled):
+    """检测进度 of an instrument at the lab: received, tested, ready, collected."""
+
+    AWAITING = "awaiting", "待收样", "muted"
+    TESTING = "testing", "检测中", "pending"
+    READY = "ready", "待取件", "ok"
+    COLLECTED = "collected", "已取件", "muted"
+
+
+class JobStatus(_Labelled):
+    """A 下载证书 packaging job."""
+
+    QUEUED = "queued", "排队中", "pending"
+    RUNNING = "running", "打包中", "pending"
+    DONE = "done", "已完成", "ok"
+    FAILED = "failed", "失败", "rejected"

@@ -26,8 +26,11 @@ from app.routes.admin import AdminController
 from app.routes.api import BEARER, LabApiController
 from app.routes.auth import AuthController
 from app.routes.bookings import BasicInfoController, BookingController
+from app.routes.certificates import CertificateController
 from app.routes.home import HomeController
 from app.routes.instruments import InstrumentController
+from app.routes.lab_admin import LabAdminController
+from app.routes.query import ProgressController, VerifyController, VerifyLinkController
 from app.security.headers import add_security_headers
 from app.security.sessions import SessionAuthMiddleware
 from app.settings import get_settings
@@ -70,6 +73,11 @@ PAGE_HANDLERS: list[Any] = [
     BookingController,
     BasicInfoController,
     InstrumentController,
+    CertificateController,
+    LabAdminController,
+    ProgressController,
+    VerifyController,
+    VerifyLinkController,
 ]
 
 

@@ -44,6 +44,12 @@ class Settings:
     db_pool: bool
     # Run the daily jobs in the app process (embedded mode; tests turn it off).
     scheduler: bool
+    # The platform's address as the public sees it: verification links on certificates.
+    public_url: str = "http://127.0.0.1:8000"
+    # 检测进度查询 refreshes itself this often while an instrument is not 已取件.
+    progress_poll_seconds: int = 30
+    # The issuer written into stamped certificates.
+    institute_name: str = "计量检定测试院"
     # Aliyun SMS credentials and template codes (only read when SMS_BACKEND=aliyun).
     aliyun_access_key_id: str = ""
     aliyun_access_key_secret: str = ""
@@ -94,6 +100,11 @@ def get_settings() -> Settings:
         secure_cookies=_env("SECURE_COOKIES", "0") in ("1", "true", "yes"),
         db_pool=_env("DB_POOL", "1") in ("1", "true", "yes"),
         scheduler=_env("SCHEDULER", "1") in ("1", "true", "yes"),
+        public_url=_env(
+            "PUBLIC_URL", f"http://{_env('HOST', '127.0.0.1')}:{_env('PORT', '8000')}"
+        ).rstrip("/"),
+        institute_name=_env("INSTITUTE_NAME", "计量检定测试院"),
+        progress_poll_seconds=max(1, int(_env("PROGRESS_POLL_SECONDS", "30") or 30)),
         aliyun_access_key_id=_env("ALIYUN_SMS_ACCESS_KEY_ID"),
         aliyun_access_key_secret=_env("ALIYUN_SMS_ACCESS_KEY_SECRET"),
         aliyun_sign_name=_env("ALIYUN_SMS_SIGN_NAME"),

@@ -19,7 +19,7 @@ from piccolo.columns.base import Column, OnDelete
 from piccolo.table import Table
 
 from app.clock import Now
-from app.enums import BookingStatus, EnterpriseStatus, SmsStatus
+from app.enums import BookingStatus, EnterpriseStatus, ItemStatus, JobStatus, SmsStatus
 from app.fields import INSTRUMENT_FIELDS, REGISTER_FIELDS, Field
 
 
@@ -198,3 +198,89 @@ class Instrument(RegisterColumns, Table):
     enterprise = ForeignKey(Enterprise, index=True)
     created_at = Timestamptz(default=Now())
     updated_at = Timestamptz(default=Now())
+
+
+# ---------------------------------------------------------------- 检测业务 and 证书管理
+
+
+class Order(Table, tablename="lab_order"):
+    """检测业务: the lab's order (大单) made from an approved booking."""
+
+    order_no = Varchar(length=50, unique=True)  # 大单号
+    booking = ForeignKey(Booking, null=True, default=None, on_delete=OnDelete.set_null)
+    enterprise = ForeignKey(Enterprise, index=True)
+    created_at = Timestamptz(default=Now())
+
+
+class OrderItem(Table):
+    """An instrument at the lab, known by its 唯一性号, with its 检测进度."""
+
+    order = ForeignKey(Order, index=True)
+    enterprise = ForeignKey(Enterprise, index=True)  # the tenancy scope, without a join
+    unique_no = Varchar(length=50, unique=True)  # 唯一性号
+    name = Varchar(length=100)  # 器具名称
+    serial_no = Varchar(length=100, default="")  # 出厂编号
+    model = Varchar(length=100, default="")  # 型号规格
+    equipment_no = Varchar(length=100, default="")  # 设备编号
+    status = Varchar(length=20, default=ItemStatus.AWAITING, index=True)
+    status_at = Timestamptz(default=Now())  # when the status last changed
+
+
+class Certificate(Table):
+    """证书管理: the certificate of one instrument; its current file is ``sha256``."""
+
+    cert_no = Varchar(length=50, unique=True)  # 证书编号
+    item = ForeignKey(OrderItem, index=True)
+    enterprise = ForeignKey(Enterprise, index=True)
+    completed_on = Date(null=True, default=None, index=True)  # 完工日期
+    paid = Boolean(default=False)  # 缴费状态
+    version = Integer(default=1)  # 1 for the first file, +1 for each replacement
+    sha256 = Varchar(length=64, default="")  # of the stamped file now issued
+    downloaded_at = Timestamptz(null=True, default=None)  # 下载状态
+    created_at = Timestamptz(default=Now())
+    updated_at = Timestamptz(default=Now())
+
+
+class CertificateFile(Table):
+    """Every stamped file ever issued: a replaced one still verifies, as superseded."""
+
+    certificate = ForeignKey(Certificate, index=True)
+    version = Integer()
+    sha256 = Varchar(length=64, unique=True)  # of the stamped file
+    source_sha256 = Varchar(length=64, default="")  # of the file the lab sent
+    path = Varchar(length=300)  # below DATA_DIR
+    size = Integer(default=0)
+    issued_at = Timestamptz(default=Now())
+    superseded_at = Timestamptz(null=True, default=None)
+
+
+class DownloadJob(Table):
+    """【下载证书】: one zip packaged by a job; the page polls its progress."""
+
+    key = Varchar(length=40, unique=True)  # unguessable, in URLs
+    enterprise = ForeignKey(Enterprise, index=True)
+    user_id = Integer(null=True, default=None)
+    certificate_ids = Text(default="[]")  # JSON list
+    status = Varchar(length=20, default=JobStatus.QUEUED)
+    total = Integer(default=0)
+    done = Integer(default=0)
+    path = Varchar(length=300, default="")  # the finished zip, below DATA_DIR
+    error = Text(default="")
+    created_at = Timestamptz(default=Now(), index=True)
+    finished_at = Timestamptz(null=True, default=None)
+
+
+class FileNameRule(Table):
+    """【自定义文件名】: an enterprise's rule for the file names in its zips."""
+
+    enterprise = ForeignKey(Enterprise, unique=True)
+    fields = Text(default="[]")  # JSON list of field keys, in order
+    updated_at = Timestamptz(default=Now())
+
+
+class RateHit(Table):
+    """One request counted by a per-address limit (证书防伪查询 and the like)."""
+
+    bucket = Varchar(length=30)
+    key = Varchar(length=100)
+    at = Timestamptz(default=Now(), index=True)

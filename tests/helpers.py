@@ -328,3 +328,66 @@ def xlsx_row(n: int, **over: Any) -> list[Any]:
 def register_xlsx(rows: Sequence[dict[str, Any]]) -> bytes:
     """The 器具托管 import template holding ``rows`` (dicts by column key)."""
     return fill_template(rows, REGISTER_COLUMNS)
+
+
+# --------------------------------------------------------------------------- certificates
+
+LAB_AUTH = {"Authorization": "Bearer lab-token-1"}
+
+
+def make_pdf(text: str = "检定证书", pages: int = 1) -> bytes:
+    """A real PDF with ``text`` on each page (ASCII is drawn; the rest is metadata)."""
+    from fpdf import FPDF
+
+    pdf = FPDF()
+    pdf.set_title(text)
+    for n in range(pages):
+        pdf.add_page()
+        pdf.set_font("Helvetica", size=14)
+        pdf.cell(text=f"Certificate page {n + 1} {text.encode('ascii', 'ignore').decode()}")
+    return bytes(pdf.output())
+
+
+async def approved_booking(client: AsyncTestClient, items: int = 2) -> dict[str, Any]:
+    """A company's booking, submitted and approved through the lab API."""
+    booking = await submitted_booking(client, items)
+    r = await client.post(
+        f"/api/v1/bookings/{booking['booking_no']}/review",
+        json={"approved": True},
+        headers=LAB_AUTH,
+    )
+    assert r.status_code == 200, r.text
+    return booking
+
+
+async def lab_order(
+    client: AsyncTestClient, booking_no: str, order_no: str = "DD001", n: int = 2
+) -> list[str]:
+    """The lab's order for ``booking_no`` with ``n`` instruments; their 唯一性号."""
+    unique = [f"{order_no}-{k:03d}" for k in range(1, n + 1)]
+    body = {
+        "booking_no": booking_no,
+        "instruments": [
+            {"unique_no": u, "name": f"温度计{k}", "serial_no": f"T-{k}", "model": "WSS"}
+            for k, u in enumerate(unique, 1)
+        ],
+    }
+    r = await client.put(f"/api/v1/orders/{order_no}", json=body, headers=LAB_AUTH)
+    assert r.status_code == 200, r.text
+    return unique
+
+
+async def lab_certificate(
+    client: AsyncTestClient,
+    cert_no: str,
+    unique_no: str,
+    pdf: bytes | None = None,
+    paid: bool = True,
+    completed_on: str = "2026-11-20",
+) -> Any:
+    return await client.put(
+        f"/api/v1/certificates/{cert_no}",
+        files={"file": ("c.pdf", pdf if pdf is not None else make_pdf(cert_no), "application/pdf")},
+        data={"unique_no": unique_no, "completed_on": completed_on, "paid": str(paid).lower()},
+        headers=LAB_AUTH,
+    )

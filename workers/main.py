@@ -10,7 +10,12 @@ from arq.connections import RedisSettings
 from app.clock import TZ
 from app.db import close_pool, start_pool
 from app.settings import get_settings
-from workers.tasks import daily_cleanup, remind_due_instruments, send_sms
+from workers.tasks import (
+    daily_cleanup,
+    package_certificates,
+    remind_due_instruments,
+    send_sms,
+)
 
 
 async def startup(ctx: dict[str, Any]) -> None:
@@ -22,7 +27,7 @@ async def shutdown(ctx: dict[str, Any]) -> None:
 
 
 class WorkerSettings:
-    functions = [send_sms, remind_due_instruments, daily_cleanup]
+    functions = [send_sms, remind_due_instruments, daily_cleanup, package_certificates]
     # The reminder at 08:00 China time, whatever the host's time zone (and once at start-up,
     # catching up after a restart; it is idempotent). unique=True keeps two workers from
     # both running it.

@@ -8,7 +8,7 @@ from arq import Retry
 
 from app.jobs import task
 from app.security.sessions import DatabaseSessionStore
-from app.services import instruments, sms
+from app.services import certificates, instruments, sms, throttle
 from app.services.accounts import purge_old_records
 
 # Seconds before a failed SMS is tried again, times the try number (arq's max_tries caps it).
@@ -35,6 +35,15 @@ async def remind_due_instruments(ctx: dict[str, Any]) -> int:
 
 @task
 async def daily_cleanup(ctx: dict[str, Any]) -> None:
-    """Old throttling records, and expired sessions kept in the database (embedded mode)."""
+    """Old throttling records, expired sessions kept in the database (embedded mode) and
+    expired certificate zips."""
     await purge_old_records()
     await DatabaseSessionStore().purge_expired()
+    await certificates.purge_expired_downloads()
+    await throttle.purge()
+
+
+@task
+async def package_certificates(ctx: dict[str, Any], job_id: int) -> str:
+    """【下载证书】: one zip of the job's certificates (a rerun starts the zip again)."""
+    return await certificates.package(job_id)

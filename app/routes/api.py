@@ -4,20 +4,24 @@ from __future__ import annotations
 
 import hmac
 from dataclasses import dataclass, field, make_dataclass
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-from litestar import Controller, Request, get, post
+from litestar import Controller, Request, get, post, put
 from litestar.connection import ASGIConnection
+from litestar.datastructures import UploadFile
+from litestar.enums import RequestEncodingType
 from litestar.exceptions import NotAuthorizedException
 from litestar.handlers.base import BaseRouteHandler
 from litestar.openapi.spec import Components, SecurityScheme
-from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
+from litestar.params import Body, FromPath, FromQuery, JSONBody, QueryParameter
+from msgspec import Meta, Struct
 
-from app.enums import BookingStatus
+from app.enums import BookingStatus, ItemStatus
 from app.fields import INSTRUMENT_FIELDS
-from app.services import bookings
+from app.services import bookings, certificates, orders
+from app.services.errors import FormError
 from app.settings import get_settings
 from app.web.requests import client_ip
 
@@ -96,6 +100,105 @@ class ReviewOut:
     changed: bool  # False when the same decision was already recorded (idempotent)
 
 
+# 检测进度 on the API: the Chinese words too (SPEC §10).
+LabItemStatus = StrEnum(  # type: ignore[misc]
+    "LabItemStatus", [(s.name, s.label) for s in ItemStatus]
+)
+LAB = "实验室系统"
+No = Annotated[str, Meta(min_length=1, max_length=50)]
+Text100 = Annotated[str, Meta(max_length=100)]
+
+
+class OrderLineIn(Struct):
+    unique_no: No  # 唯一性号
+    name: Annotated[str, Meta(min_length=1, max_length=100)]  # 器具名称
+    serial_no: Text100 = ""  # 出厂编号
+    model: Text100 = ""  # 型号规格
+    status: LabItemStatus | None = None  # omitted: 待收样 for a new instrument, else unchanged
+
+
+class OrderIn(Struct):
+    booking_no: Annotated[str, Meta(min_length=1, max_length=30)]
+    instruments: Annotated[list[OrderLineIn], Meta(min_length=1, max_length=orders.MAX_LINES)]
+
+
+class ItemOut(Struct):
+    unique_no: str
+    name: str
+    serial_no: str
+    model: str
+    status: LabItemStatus
+    status_at: datetime
+
+
+class OrderOut(Struct):
+    order_no: str
+    booking_no: str
+    changed: bool  # False when the order already said all this (idempotent)
+
+
+class StatusIn(Struct):
+    status: LabItemStatus
+    at: datetime | None = None  # when it happened, with its UTC offset; omitted: now
+
+
+class StatusOut(Struct):
+    unique_no: str
+    status: LabItemStatus
+    status_at: datetime
+    changed: bool
+
+
+@dataclass
+class CertificateUpload:
+    file: UploadFile  # the certificate PDF, at most 20 MB
+    unique_no: str  # the instrument's 唯一性号
+    completed_on: str = ""  # 完工日期, YYYY-MM-DD
+    paid: str = "false"  # 缴费状态: true / false
+
+
+class CertificateOut(Struct):
+    cert_no: str
+    unique_no: str
+    completed_on: date | None
+    paid: bool
+    version: int  # 1, and one more for each replacing file
+    changed: bool
+
+
+class PaymentIn(Struct):
+    paid: bool
+
+
+def _bool(raw: str, name: str) -> bool:
+    value = raw.strip().lower()
+    if value in ("true", "1", "yes"):
+        return True
+    if value in ("false", "0", "no", ""):
+        return False
+    raise FormError({name: f"{name} 只能是 true 或 false"})
+
+
+def _date(raw: str, name: str) -> date | None:
+    if not raw.strip():
+        return None
+    try:
+        return date.fromisoformat(raw.strip())
+    except ValueError:
+        raise FormError({name: f"{name} 应为日期，例如 2026-11-26"}) from None
+
+
+def _cert_out(row: dict[str, Any], changed: bool) -> CertificateOut:
+    return CertificateOut(
+        cert_no=row["cert_no"],
+        unique_no=row["unique_no"],
+        completed_on=row["completed_on"],
+        paid=row["paid"],
+        version=row["version"],
+        changed=changed,
+    )
+
+
 def _booking_out(row: dict[str, Any]) -> BookingOut:
     keys = BookingOut.__dataclass_fields__
     return BookingOut(
@@ -145,6 +248,73 @@ class LabApiController(Controller):
             reason=row["reject_reason"],
             changed=changed,
         )
+
+    @put("/orders/{order_no:str}", status_code=200)
+    async def put_order(
+        self, request: Request, order_no: FromPath[str], data: JSONBody[OrderIn]
+    ) -> OrderOut:
+        """The order (大单号) of an approved booking, each instrument with its 唯一性号.
+        Repeating the call changes nothing; a later call may add instruments."""
+        lines = [
+            orders.OrderLine(
+                line.unique_no,
+                line.name,
+                line.serial_no,
+                line.model,
+                ItemStatus[line.status.name] if line.status else None,
+            )
+            for line in data.instruments
+        ]
+        order, changed = await orders.put_order(
+            order_no, data.booking_no, lines, actor=LAB, ip=client_ip(request)
+        )
+        return OrderOut(order_no=order["order_no"], booking_no=data.booking_no, changed=changed)
+
+    @post("/instruments/{unique_no:str}/status", status_code=200)
+    async def set_status(
+        self, request: Request, unique_no: FromPath[str], data: JSONBody[StatusIn]
+    ) -> StatusOut:
+        """An instrument's 检测进度: 待收样, 检测中, 待取件 or 已取件, with when it happened."""
+        row, changed = await orders.set_status(
+            unique_no, ItemStatus[data.status.name], data.at, actor=LAB, ip=client_ip(request)
+        )
+        return StatusOut(
+            unique_no=row["unique_no"],
+            status=LabItemStatus[ItemStatus(row["status"]).name],
+            status_at=row["status_at"],
+            changed=changed,
+        )
+
+    @put("/certificates/{cert_no:str}", status_code=200)
+    async def put_certificate(
+        self,
+        request: Request,
+        cert_no: FromPath[str],
+        data: Annotated[CertificateUpload, Body(media_type=RequestEncodingType.MULTI_PART)],
+    ) -> CertificateOut:
+        """A certificate PDF for an instrument. The same file again changes nothing;
+        another file replaces it (the old one then verifies as superseded)."""
+        content = await data.file.read(certificates.certpdf.MAX_PDF_BYTES + 1)
+        row, changed = await certificates.put_certificate(
+            cert_no,
+            data.unique_no,
+            _date(data.completed_on, "completed_on"),
+            _bool(data.paid, "paid"),
+            content,
+            actor=LAB,
+            ip=client_ip(request),
+        )
+        return _cert_out(row, changed)
+
+    @post("/certificates/{cert_no:str}/payment", status_code=200)
+    async def set_payment(
+        self, request: Request, cert_no: FromPath[str], data: JSONBody[PaymentIn]
+    ) -> CertificateOut:
+        """缴费状态 of a certificate. Repeating the call changes nothing."""
+        row, changed = await certificates.set_payment(
+            cert_no, data.paid, actor=LAB, ip=client_ip(request)
+        )
+        return _cert_out(row, changed)
 
 
 BEARER = Components(

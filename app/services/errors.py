@@ -22,6 +22,14 @@ class Conflict(Exception):
         self.message = message
 
 
+class Throttled(Exception):
+    """Too many requests from one address or account: 429."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
 @dataclass
 class FormError(Exception):
     """Field errors (``""`` key: a message for the top of the form): the form comes back

@@ -329,3 +329,29 @@
     form?.querySelectorAll('[data-picked-count]').forEach(recount);
   });
 })();
+
+/* ------------------------------------------------------------------
+ * 8. Polling ([data-poll]): no request while the page is hidden (a tab in the
+ *    background, a locked phone); the next tick after it shows again refreshes.
+ * ------------------------------------------------------------------ */
+(function () {
+  'use strict';
+  document.addEventListener('htmx:beforeRequest', (e) => {
+    const el = e.target;
+    if (document.hidden && el instanceof Element && el.hasAttribute('data-poll')) e.preventDefault();
+  });
+})();
+
+/* ------------------------------------------------------------------
+ * 9. [data-downloads="event"]: a download link that changes what a list shows
+ *    (已下载) triggers `event` on <body> once the download has started.
+ * ------------------------------------------------------------------ */
+(function () {
+  'use strict';
+  document.addEventListener('click', (e) => {
+    const link = e.target instanceof Element ? e.target.closest('a[data-downloads]') : null;
+    if (!link || !window.htmx) return;
+    const name = link.dataset.downloads;
+    setTimeout(() => window.htmx.trigger(document.body, name), 1500);
+  });
+})();

@@ -28,7 +28,7 @@ from litestar.status_codes import HTTP_303_SEE_OTHER
 from litestar.types import Receive, Scope, Send
 from litestar_htmx import ClientRedirect
 
-from app.services.errors import Conflict, FormError, NotFound
+from app.services.errors import Conflict, FormError, NotFound, Throttled
 from app.web.pages import page, page_context
 from app.web.requests import form_data
 
@@ -112,6 +112,10 @@ def conflict(request: Request, exc: Conflict) -> Response[Any]:
     return _rerender(request, exc) or error_page(request, 409, "操作冲突", exc.message)
 
 
+def throttled(request: Request, exc: Throttled) -> Response[Any]:
+    return error_page(request, 429, "请稍后再试", exc.message)
+
+
 def not_found(request: Request, exc: NotFound | NotFoundException) -> Response[Any]:
     if isinstance(exc, NotFound):
         detail = exc.message
@@ -161,6 +165,7 @@ def server_error(request: Request, exc: Exception) -> Response[Any]:
 EXCEPTION_HANDLERS: dict[type[Exception], Callable[..., Response[Any]]] = {
     FormError: form_error,
     Conflict: conflict,
+    Throttled: throttled,
     NotFound: not_found,
     NotFoundException: not_found,
     NotAuthorizedException: not_authorized,

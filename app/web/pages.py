@@ -40,6 +40,8 @@ CUSTOMER_MENU: list[tuple[str, list[tuple[str, str, str]]]] = [
 ADMIN_MENU: list[tuple[str, str]] = [
     ("注册审核", "/admin/registrations"),
     ("预约审核", "/admin/bookings"),
+    ("检测业务", "/admin/orders"),
+    ("证书管理", "/admin/certificates"),
     ("协议客户", "/admin/contracts"),
     ("短信记录", "/admin/sms"),
     ("操作日志", "/admin/audit"),

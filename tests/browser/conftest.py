@@ -61,7 +61,13 @@ def _wait_for(port: int, proc: subprocess.Popen[bytes], seconds: float = 20) -> 
 def server(schema: None) -> Iterator[str]:
     """uvicorn serving the app on the test database (and the arq worker in production)."""
     port = _free_port()
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "DB_POOL": "1"}
+    env = {
+        **os.environ,
+        "PYTHONUNBUFFERED": "1",
+        "DB_POOL": "1",
+        "PUBLIC_URL": f"http://127.0.0.1:{port}",
+        "PROGRESS_POLL_SECONDS": "2",  # 检测进度查询 refreshes itself within a test's patience
+    }
     log = open(Path(SETTINGS.data_dir) / "server.log", "wb")  # noqa: SIM115
     procs = [
         subprocess.Popen(

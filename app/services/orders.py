@@ -1,0 +1,334 @@
+"""检测业务 (SPEC §9, §10): an approved booking becomes the lab's order (大单号), each
+instrument gets its 唯一性号 and moves through 待收样 → 检测中 → 待取件 → 已取件; the company
+follows it in 检测进度查询 (SPEC §4).
+
+Every write is idempotent: the same call twice changes nothing more.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from app.clock import now
+from app.db import row_locks, write_transaction
+from app.enums import BookingStatus, ItemStatus
+from app.security.sessions import CurrentUser
+from app.services import audit
+from app.services.errors import Conflict, FormError, NotFound
+from app.services.tenancy import Scope, in_scope
+from app.tables import Booking, BookingItem, Order, OrderItem
+
+MAX_LINES = 2000
+NO_LENGTH = 50
+# 检测进度查询 shows at most this many instruments (a 大单 rarely holds more).
+PROGRESS_LIMIT = 200
+
+
+@dataclass(frozen=True)
+class OrderLine:
+    """One instrument of an order as the lab sends it."""
+
+    unique_no: str
+    name: str
+    serial_no: str = ""
+    model: str = ""
+    status: ItemStatus | None = None
+
+
+def _check_no(value: str, label: str) -> str:
+    value = value.strip()
+    if not value:
+        raise FormError({"": f"{label}不能为空"})
+    if len(value) > NO_LENGTH or not value.isprintable():
+        raise FormError({"": f"{label}“{value[:NO_LENGTH]}”无效（至多{NO_LENGTH}个可见字符）"})
+    return value
+
+
+def _check_lines(lines: list[OrderLine]) -> list[OrderLine]:
+    if not lines:
+        raise FormError({"": "大单中至少要有一台器具"})
+    if len(lines) > MAX_LINES:
+        raise FormError({"": f"一个大单至多{MAX_LINES}台器具"})
+    seen: set[str] = set()
+    clean = []
+    for line in lines:
+        unique_no = _check_no(line.unique_no, "唯一性号")
+        if unique_no in seen:
+            raise FormError({"": f"唯一性号 {unique_no} 重复"})
+        seen.add(unique_no)
+        if not line.name.strip():
+            raise FormError({"": f"唯一性号 {unique_no} 缺少器具名称"})
+        clean.append(
+            OrderLine(
+                unique_no,
+                line.name.strip()[:100],
+                line.serial_no.strip()[:100],
+                line.model.strip()[:100],
+                line.status,
+            )
+        )
+    return clean
+
+
+async def put_order(
+    order_no: str,
+    booking_no: str,
+    lines: list[OrderLine],
+    *,
+    actor: str,
+    ip: str,
+    user: CurrentUser | None = None,
+) -> tuple[dict[str, Any], bool]:
+    """Create or complete the order ``order_no`` of the approved booking ``booking_no``.
+
+    Returns the order and whether anything changed. An instrument already in the order
+    keeps its status unless the call gives one.
+    """
+    order_no = _check_no(order_no, "大单号")
+    lines = _check_lines(lines)
+    async with write_transaction():
+        booking = (
+            await Booking.select(Booking.id, Booking.enterprise, Booking.status, Booking.booking_no)
+            .where(Booking.booking_no == booking_no.strip())
+            .first()
+        )
+        if booking is None:
+            raise NotFound(f"预约单 {booking_no} 不存在")
+        if booking["status"] != BookingStatus.APPROVED:
+            raise Conflict(f"预约单 {booking_no} 尚未审核通过，不能生成大单")
+        order = await Order.select().where(Order.order_no == order_no).first()
+        changed = False
+        if order is None:
+            if await Order.exists().where(Order.booking == booking["id"]):
+                raise Conflict(f"预约单 {booking_no} 已有大单")
+            await Order.insert(
+                Order(order_no=order_no, booking=booking["id"], enterprise=booking["enterprise"])
+            )
+            order = await Order.select().where(Order.order_no == order_no).first()
+            changed = True
+        elif order["booking"] != booking["id"]:
+            raise Conflict(f"大单号 {order_no} 已属于另一个预约单")
+        changed = await _put_lines(order, lines) or changed
+    if changed:
+        await audit.record(
+            "检测业务",
+            user=user,
+            username=actor,
+            ip=ip,
+            detail=f"大单 {order_no}（预约单 {booking_no}，{len(lines)} 台器具）",
+        )
+    return order, changed
+
+
+async def _put_lines(order: dict[str, Any], lines: list[OrderLine]) -> bool:
+    existing = {
+        r["unique_no"]: r
+        for r in await OrderItem.select().where(
+            OrderItem.unique_no.is_in([line.unique_no for line in lines])
+        )
+    }
+    changed = False
+    stamp = now()
+    for line in lines:
+        row = existing.get(line.unique_no)
+        if row is not None and row["order"] != order["id"]:
+            raise Conflict(f"唯一性号 {line.unique_no} 已属于另一个大单")
+        values: dict[str, Any] = {
+            "name": line.name,
+            "serial_no": line.serial_no,
+            "model": line.model,
+        }
+        if row is None:
+            status = line.status or ItemStatus.AWAITING
+            await OrderItem.insert(
+                OrderItem(
+                    order=order["id"],
+                    enterprise=order["enterprise"],
+                    unique_no=line.unique_no,
+                    status=status,
+                    status_at=stamp,
+                    **values,
+                )
+            )
+            changed = True
+            continue
+        if line.status is not None and line.status != row["status"]:
+            values.update(status=line.status, status_at=stamp)
+        if any(row[k] != v for k, v in values.items()):
+            await OrderItem.update(values).where(OrderItem.id == row["id"])
+            changed = True
+    return changed
+
+
+async def set_status(
+    unique_no: str,
+    status: ItemStatus,
+    at: datetime | None,
+    *,
+    actor: str,
+    ip: str,
+    user: CurrentUser | None = None,
+) -> tuple[dict[str, Any], bool]:
+    """An instrument's new 检测进度. The same status again changes nothing; a report older
+    than the status the instrument has (a late retry) is ignored."""
+    at = at or now()
+    if at.tzinfo is None:
+        raise FormError({"at": "时间需带时区，例如 2026-11-26T10:00:00+08:00"})
+    async with write_transaction():
+        query = OrderItem.select().where(OrderItem.unique_no == unique_no.strip())
+        row = await (query.lock_rows() if row_locks() else query).first()
+        if row is None:
+            raise NotFound(f"唯一性号 {unique_no} 不存在")
+        if row["status"] == status or at < row["status_at"]:
+            return row, False
+        await OrderItem.update({OrderItem.status: status, OrderItem.status_at: at}).where(
+            OrderItem.id == row["id"]
+        )
+    row.update(status=status, status_at=at)
+    await audit.record(
+        "检测业务",
+        user=user,
+        username=actor,
+        ip=ip,
+        detail=f"唯一性号 {unique_no}：{status.label}",
+    )
+    return row, True
+
+
+async def progress(scope: Scope, q: str) -> list[dict[str, Any]]:
+    """检测进度查询: the instruments whose 大单号 or 唯一性号 starts with ``q`` (at least 2
+    characters), inside the scope."""
+    q = q.strip()
+    if len(q) < 2 or len(q) > NO_LENGTH:
+        return []
+    pattern = q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    rows = (
+        await OrderItem.select(
+            OrderItem.id,
+            OrderItem.unique_no,
+            OrderItem.name,
+            OrderItem.serial_no,
+            OrderItem.model,
+            OrderItem.status,
+            OrderItem.status_at,
+            OrderItem.order.order_no,
+        )
+        .where(
+            in_scope(OrderItem, scope),
+            OrderItem.order.order_no.like(pattern) | OrderItem.unique_no.like(pattern),
+        )
+        .order_by(OrderItem.order.order_no)
+        .order_by(OrderItem.unique_no)
+        .limit(PROGRESS_LIMIT)
+    )
+    for r in rows:
+        r["order_no"] = r.pop("order.order_no")
+        r["status"] = ItemStatus(r["status"])
+    return rows
+
+
+def all_collected(rows: list[dict[str, Any]]) -> bool:
+    """Nothing left to follow: the page stops refreshing itself."""
+    return all(r["status"] == ItemStatus.COLLECTED for r in rows)
+
+
+# ------------------------------------------------------------------ 检测业务 (平台管理)
+
+
+async def approved_without_order(page: int, per_page: int) -> tuple[list[dict[str, Any]], int]:
+    """Approved bookings that have no order yet, oldest first."""
+    taken = Order.select(Order.booking).where(Order.booking.is_not_null())
+    where = (Booking.status == BookingStatus.APPROVED) & Booking.id.not_in(taken)
+    total = await Booking.count().where(where)
+    rows = (
+        await Booking.select(
+            Booking.id,
+            Booking.booking_no,
+            Booking.client_name,
+            Booking.item_count,
+            Booking.expected_date,
+            Booking.reviewed_at,
+        )
+        .where(where)
+        .order_by(Booking.reviewed_at)
+        .limit(per_page)
+        .offset((page - 1) * per_page)
+    )
+    return rows, total
+
+
+async def orders(page: int, per_page: int, q: str = "") -> tuple[list[dict[str, Any]], int]:
+    """Every order, newest first, with its booking and counts."""
+    where: list[Any] = []
+    if q.strip():
+        where.append(Order.order_no.like(f"%{q.strip()[:NO_LENGTH]}%"))
+    total = await Order.count().where(*where)
+    rows = (
+        await Order.select(
+            Order.id,
+            Order.order_no,
+            Order.created_at,
+            Order.booking.booking_no,
+            Order.booking.client_name,
+        )
+        .where(*where)
+        .order_by(Order.id, ascending=False)
+        .limit(per_page)
+        .offset((page - 1) * per_page)
+    )
+    return rows, total
+
+
+async def order_items(order_id: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    order = (
+        await Order.select(
+            Order.id, Order.order_no, Order.booking.booking_no, Order.booking.client_name
+        )
+        .where(Order.id == order_id)
+        .first()
+    )
+    if order is None:
+        raise NotFound("大单不存在")
+    items = await OrderItem.select().where(OrderItem.order == order_id).order_by(OrderItem.id)
+    for r in items:
+        r["status"] = ItemStatus(r["status"])
+    return order, items
+
+
+def lines_from_booking(booking_no: str, rows: list[dict[str, Any]]) -> list[OrderLine]:
+    """The order's instruments for a booking's 器具列表: one 唯一性号 per instrument
+    (a row of 器具数量 3 is three instruments), ``{booking_no}-001`` on."""
+    lines: list[OrderLine] = []
+    for row in rows:
+        for _ in range(max(1, min(int(row["quantity"] or 1), MAX_LINES + 1 - len(lines)))):
+            lines.append(
+                OrderLine(
+                    f"{booking_no}-{len(lines) + 1:03d}",
+                    row["name"],
+                    row["serial_no"],
+                    row["model"],
+                )
+            )
+    return lines
+
+
+async def order_from_booking(
+    booking_id: int, user: CurrentUser, ip: str
+) -> tuple[dict[str, Any], bool]:
+    """检测业务 in the UI: the approved booking's order, 大单号 ``DD`` + the booking's number."""
+    booking = await Booking.select(Booking.booking_no).where(Booking.id == booking_id).first()
+    if booking is None or not booking["booking_no"]:
+        raise NotFound("预约不存在")
+    booking_no = booking["booking_no"]
+    rows = await BookingItem.select().where(BookingItem.booking == booking_id)
+    order_no = "DD" + booking_no.removeprefix("YY")
+    return await put_order(
+        order_no,
+        booking_no,
+        lines_from_booking(order_no, rows),
+        actor=user.username,
+        ip=ip,
+        user=user,
+    )
