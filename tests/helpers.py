@@ -17,6 +17,7 @@ from typing import Any
 import openpyxl
 from arq.connections import RedisSettings
 from arq.worker import Worker
+from fpdf import FPDF
 from litestar.testing import AsyncTestClient
 
 from app import jobs, tables
@@ -328,3 +329,16 @@ def xlsx_row(n: int, **over: Any) -> list[Any]:
 def register_xlsx(rows: Sequence[dict[str, Any]]) -> bytes:
     """The 器具托管 import template holding ``rows`` (dicts by column key)."""
     return fill_template(rows, REGISTER_COLUMNS)
+
+
+# --------------------------------------------------------------------------- certificates
+
+
+def certificate_pdf(pages: int = 1, text: str = "Calibration certificate") -> bytes:
+    """A real PDF made with fpdf2: ``pages`` A4 pages, each with ``text`` and its number."""
+    pdf = FPDF()
+    for n in range(1, pages + 1):
+        pdf.add_page()
+        pdf.set_font("helvetica", size=14)
+        pdf.cell(text=f"{text} - page {n}")
+    return bytes(pdf.output())
