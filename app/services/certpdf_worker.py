@@ -227,6 +227,9 @@ def stamp(data: bytes, cert_no: str, issuer: str, key: bytes, verify_url: str) -
     writer = PdfWriter(clone_from=reader)
     first = writer.pages[0]
     first.merge_page(_overlay_page(first, verify_url))
+    # merge_page leaves the page's (original + overlay) content decoded: deflate it again,
+    # or a drawing-heavy first page would come back several times its size
+    first.compress_content_streams()
     writer.add_metadata({"/CertNo": cert_no, "/Issuer": issuer, "/CertMac": mac_hex(cert_no, key)})
     out = io.BytesIO()
     writer.write(out)

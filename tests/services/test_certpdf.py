@@ -375,6 +375,14 @@ def test_stamp_writes_metadata_and_the_verification_code() -> None:
     assert re.fullmatch(r"[0-9a-f]{64}", sha256_hex(out))
 
 
+def test_stamp_keeps_the_size() -> None:
+    original = certificate_pdf(pages=2, text="Reading " * 4000)  # a heavy first page
+    out = stamped(original)
+    assert len(out) < len(original) + 6 * 1024
+    first = PdfReader(io.BytesIO(out)).pages[0]
+    assert "Reading Reading" in first.extract_text() and URL in first.extract_text()
+
+
 def test_stamping_twice_keeps_one_claim() -> None:
     out = stamped(stamped(certificate_pdf(), cert_no="OLD-1"), cert_no="NEW-2")
     assert read_claim(out) == Claim(cert_no="NEW-2", mac_ok=True)
