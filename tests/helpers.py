@@ -17,6 +17,7 @@ from typing import Any
 import openpyxl
 from arq.connections import RedisSettings
 from arq.worker import Worker
+from fpdf import FPDF
 from litestar.testing import AsyncTestClient
 
 from app import jobs, tables
@@ -335,17 +336,9 @@ def register_xlsx(rows: Sequence[dict[str, Any]]) -> bytes:
 LAB_AUTH = {"Authorization": "Bearer lab-token-1"}
 
 
-def make_pdf(text: str = "检定证书", pages: int = 1) -> bytes:
-    """A real PDF with ``text`` on each page (ASCII is drawn; the rest is metadata)."""
-    from fpdf import FPDF
-
-    pdf = FPDF()
-    pdf.set_title(text)
-    for n in range(pages):
-        pdf.add_page()
-        pdf.set_font("Helvetica", size=14)
-        pdf.cell(text=f"Certificate page {n + 1} {text.encode('ascii', 'ignore').decode()}")
-    return bytes(pdf.output())
+def make_pdf(text: str = "certificate", pages: int = 1) -> bytes:
+    """A real PDF whose pages name ``text`` (its ASCII part): different texts, different files."""
+    return certificate_pdf(pages, f"Certificate {text.encode('ascii', 'ignore').decode()}")
 
 
 async def approved_booking(client: AsyncTestClient, items: int = 2) -> dict[str, Any]:
@@ -391,3 +384,13 @@ async def lab_certificate(
         data={"unique_no": unique_no, "completed_on": completed_on, "paid": str(paid).lower()},
         headers=LAB_AUTH,
     )
+
+
+def certificate_pdf(pages: int = 1, text: str = "Calibration certificate") -> bytes:
+    """A real PDF made with fpdf2: ``pages`` A4 pages, each with ``text`` and its number."""
+    pdf = FPDF()
+    for n in range(1, pages + 1):
+        pdf.add_page()
+        pdf.set_font("helvetica", size=14)
+        pdf.cell(text=f"{text} - page {n}")
+    return bytes(pdf.output())

@@ -238,6 +238,11 @@ class WorkerPool:
             if not self._idle and not self._closed:
                 self._idle.append(_Child(self.limits))
 
+    def pids(self) -> list[int]:
+        """Process ids of the idle children (for diagnostics and tests)."""
+        with self._lock:
+            return [child.proc.pid for child in self._idle]
+
     def shutdown(self) -> None:
         with self._lock:
             self._closed = True

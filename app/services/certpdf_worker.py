@@ -227,6 +227,9 @@ def stamp(data: bytes, cert_no: str, issuer: str, key: bytes, verify_url: str) -
     writer = PdfWriter(clone_from=reader)
     first = writer.pages[0]
     first.merge_page(_overlay_page(first, verify_url))
+    # merge_page leaves the page's (original + overlay) content decoded: deflate it again,
+    # or a drawing-heavy first page would come back several times its size
+    first.compress_content_streams()
     writer.add_metadata({"/CertNo": cert_no, "/Issuer": issuer, "/CertMac": mac_hex(cert_no, key)})
     out = io.BytesIO()
     writer.write(out)
@@ -355,17 +358,45 @@ def _limit_memory(limit: int) -> None:
     resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
 
 
-def _answer(operation: str, data: bytes, args: dict[str, Any]) -> tuple[dict[str, Any], bytes]:
+def _peak_address_space() -> int | None:
+    """This process's peak virtual size in bytes (Linux), or None where unknown."""
+    try:
+        with open("/proc/self/status", "rb") as f:
+            for line in f:
+                if line.startswith(b"VmPeak:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def _ran_out(exc: BaseException, memory_bytes: int) -> bool:
+    """Whether a failure came from the limits, even when pypdf's recovery code caught the
+    MemoryError and raised something else in its place."""
+    seen: BaseException | None = exc
+    for _ in range(50):
+        if seen is None:
+            break
+        if isinstance(seen, MemoryError | RecursionError | LimitReachedError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    peak = _peak_address_space()
+    return peak is not None and peak >= 0.9 * memory_bytes
+
+
+def _answer(
+    operation: str, data: bytes, args: dict[str, Any], memory_bytes: int
+) -> tuple[dict[str, Any], bytes]:
     try:
         value, payload = OPERATIONS[operation](data, args)
         return {"status": "ok", "value": value}, payload
     except Refused as exc:
         return {"status": "refused", "reason": exc.reason.name}, b""
-    except (MemoryError, RecursionError, LimitReachedError) as exc:
-        logger.warning("PDF refused at a limit: %s: %s", type(exc).__name__, exc)
-        # after these the process's state is not to be trusted: the parent replaces it
-        return {"status": "refused", "reason": Refusal.LIMITS.name, "recycle": True}, b""
     except Exception as exc:  # noqa: BLE001 - pypdf fails on bad input in every way
+        if _ran_out(exc, memory_bytes):
+            logger.warning("PDF refused at a limit: %s: %s", type(exc).__name__, exc)
+            # after these the process's state is not to be trusted: the parent replaces it
+            return {"status": "refused", "reason": Refusal.LIMITS.name, "recycle": True}, b""
         logger.info("PDF refused as unreadable: %s: %s", type(exc).__name__, exc)
         return {"status": "refused", "reason": Refusal.UNREADABLE.name}, b""
 
@@ -375,8 +406,10 @@ def serve(requests: int, replies: int, memory_bytes: int, cpu_seconds: float) ->
 
     A request's header is ``{"op": name, "args": {...}}``, its payload the PDF; a reply's
     header ``{"status": "ok", "value": ...}`` (payload: the stamped PDF) or
-    ``{"status": "refused", "reason": Refusal name, "recycle": bool}``. Exceeding the CPU
-    limit kills the process (SIGXCPU): the parent sees the pipe close.
+    ``{"status": "refused", "reason": Refusal name}``, either with ``"recycle": true`` when
+    this process should be replaced (it ran into a limit, or grew past half of its
+    address space, which Python seldom gives back). Exceeding the CPU limit kills the
+    process (SIGXCPU): the parent sees the pipe close.
     """
     _limit_memory(memory_bytes)
     logging.getLogger("pypdf").setLevel(logging.ERROR)  # malformed input warns a lot
@@ -386,8 +419,12 @@ def serve(requests: int, replies: int, memory_bytes: int, cpu_seconds: float) ->
         except WireError:
             return
         _limit_cpu(cpu_seconds)
-        header, payload = _answer(str(request.get("op")), data, request.get("args") or {})
-        del data, request
+        args = request.get("args") or {}
+        header, payload = _answer(str(request.get("op")), data, args, memory_bytes)
+        del data, request, args
+        peak = _peak_address_space()
+        if peak is not None and peak > memory_bytes // 2:
+            header["recycle"] = True
         try:
             write_message(replies, header, payload)
         except WireError:
