@@ -11,8 +11,6 @@ from collections.abc import Iterable
 from datetime import date, timedelta
 from typing import Any
 
-import anyio
-
 from app.clock import now, today
 from app.db import any_matches, bulk_insert, like_operator, row_locks, write_transaction
 from app.enums import BookingStatus
@@ -20,7 +18,7 @@ from app.fields import HISTORY_SEARCH, INSTRUMENT_FIELDS
 from app.security.sessions import CurrentUser
 from app.services import audit, sms
 from app.services.errors import Conflict, FormError, NotFound
-from app.services.instrument_xlsx import read_instruments, validate_fields
+from app.services.instrument_xlsx import read_upload, validate_fields
 from app.services.tenancy import Scope, get_scoped, in_scope
 from app.services.validators import mobile_error, normalize_phone, review_reason_error
 from app.tables import BasicInfo, Booking, BookingItem
@@ -262,7 +260,7 @@ async def import_items(scope: Scope, booking_id: int, data: bytes) -> int:
     """【点击上传】: all rows or none (ImportRefused lists every error)."""
     await _editable(scope, booking_id)  # a read-only booking refuses before parsing
     # Parsing takes a while for a big file: off the event loop, so other requests go on.
-    rows = await anyio.to_thread.run_sync(read_instruments, data, INSTRUMENT_FIELDS)
+    rows = await read_upload(data, INSTRUMENT_FIELDS)
     return await add_rows(scope, booking_id, rows)
 
 

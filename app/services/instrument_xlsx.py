@@ -17,6 +17,7 @@ openpyxl unpacks anything, and openpyxl parses the XML through ``defusedxml``.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import zipfile
@@ -29,6 +30,7 @@ from io import BytesIO
 from operator import itemgetter
 from typing import Any, BinaryIO
 
+import anyio
 import openpyxl
 import openpyxl.xml
 
@@ -88,6 +90,19 @@ DEFAULT_MAX_BYTES = 5 * 1024 * 1024
 MAX_ZIP_ENTRIES = 1000
 MAX_UNCOMPRESSED_BYTES = 50 * 1024 * 1024
 MAX_COMPRESSION_RATIO = 100
+# Parts openpyxl loads whole, bounded by size and by count of their entries before it does:
+# a small crafted file must not cost hundreds of MB (a 1.1 MB upload once held 620,000
+# <xf> styles, 47 MB unpacked). Real workbooks stay far below these.
+PART_LIMITS: dict[str, tuple[int, bytes, int]] = {
+    # part: (max unpacked bytes, entry tag, max entries)
+    "xl/styles.xml": (4 * 1024 * 1024, b"<xf ", 20_000),
+    "xl/sharedStrings.xml": (16 * 1024 * 1024, b"<si>", 200_000),
+}
+MAX_SHEET_BYTES = 40 * 1024 * 1024
+# Imports parsed at once in one process; the next waits this long for a turn, then is told
+# to try again (503).
+MAX_CONCURRENT_IMPORTS = 2
+IMPORT_WAIT_SECONDS = 20
 # An entry smaller than this cannot hurt even at a huge ratio; ignoring the ratio of
 # tiny parts avoids refusing a legitimate file over a few hundred bytes of XML.
 _RATIO_CHECK_MIN_BYTES = 1024 * 1024
@@ -394,6 +409,32 @@ def _check_container(data: bytes, max_bytes: int) -> None:
             raise _file_error(MSG_ZIP_BOMB)
         if "xl/workbook.xml" not in {entry.filename for entry in entries}:
             raise _file_error(MSG_NOT_XLSX)
+        _check_parts(archive, entries)
+
+
+def _check_parts(archive: zipfile.ZipFile, entries: list[zipfile.ZipInfo]) -> None:
+    """Each part openpyxl loads whole: bounded in size, and in entries (counted while
+    streaming the part, never holding it)."""
+    for entry in entries:
+        name = entry.filename
+        if name.startswith("xl/worksheets/") and entry.file_size > MAX_SHEET_BYTES:
+            raise _file_error(MSG_ZIP_BOMB)
+        limit = PART_LIMITS.get(name)
+        if limit is None:
+            continue
+        max_bytes, tag, max_count = limit
+        if entry.file_size > max_bytes:
+            raise _file_error(MSG_ZIP_BOMB)
+        count, tail = 0, b""
+        with archive.open(entry) as part:
+            while chunk := part.read(1024 * 1024):
+                # The tail (shorter than the tag) joins the next chunk: a tag cut in two
+                # by the chunking is counted once.
+                window = tail + chunk
+                count += window.count(tag)
+                tail = window[-(len(tag) - 1) :]
+                if count > max_count:
+                    raise _file_error(MSG_ZIP_BOMB)
 
 
 def _normalise_header(value: Any) -> str:
@@ -577,6 +618,31 @@ def _header_errors(
     return positions, errors
 
 
+class ImportBusy(Exception):
+    """Every import slot of this process stayed taken: try again shortly (503)."""
+
+
+# One semaphore per event loop (the test client runs the app on a loop of its own).
+_import_slots: dict[int, anyio.Semaphore] = {}
+
+
+async def read_upload(data: bytes, columns: Sequence[Column]) -> list[dict[str, Any]]:
+    """:func:`read_instruments` off the event loop, at most MAX_CONCURRENT_IMPORTS at once
+    per process; the next waits IMPORT_WAIT_SECONDS for a turn, then :class:`ImportBusy`."""
+    slots = _import_slots.setdefault(
+        id(asyncio.get_running_loop()), anyio.Semaphore(MAX_CONCURRENT_IMPORTS)
+    )
+    try:
+        with anyio.fail_after(IMPORT_WAIT_SECONDS):
+            await slots.acquire()
+    except TimeoutError:
+        raise ImportBusy("导入的文件较多，服务器正忙，请稍后再试") from None
+    try:
+        return await anyio.to_thread.run_sync(read_instruments, data, columns)
+    finally:
+        slots.release()
+
+
 def read_instruments(
     data: bytes,
     columns: Sequence[Column],
@@ -647,10 +713,7 @@ def _read_workbook(wb: Any, columns: Sequence[Column], max_rows: int) -> list[di
     finally:
         rows.close()
     if data_rows > max_rows:
-        raise _file_error(
-            f"数据行数超过上限：文件共有 {data_rows} 行器具数据，每次最多导入 {max_rows} 行，"
-            "请分批导入"
-        )
+        raise _file_error(f"数据行数超过上限：每次最多导入 {max_rows} 行器具数据，请分批导入")
     if data_rows == 0:
         raise _file_error(MSG_NO_DATA)
     if errors:
@@ -698,9 +761,9 @@ def _parse_rows(
     max_rows: int,
     errors: list[ImportError_],
 ) -> tuple[list[dict[str, Any]], int]:
-    """Typed records of the non-blank rows below the header, and how many such rows there
-    are (counted on past ``max_rows``, cheaply, so the message can give the total).
-    Every problem is appended to ``errors``."""
+    """Typed records of the non-blank rows below the header, and how many such rows were
+    read (reading stops at the first row past ``max_rows``). Every problem is appended to
+    ``errors``."""
     pick = _row_picker(indexes)
     plan = [(column.key, column.label, _make_parser(column)) for column in columns]
     check_dates = {"last_verified_on", "valid_until"} <= {column.key for column in columns}
@@ -715,7 +778,7 @@ def _parse_rows(
             continue
         data_rows += 1
         if data_rows > max_rows:
-            continue
+            break  # one row past the limit says enough: the rest is not read
         record: dict[str, Any] = {}
         for (key, label, parse), value in zip(plan, values, strict=True):
             try:

@@ -12,8 +12,6 @@ from collections.abc import Iterable
 from datetime import date, timedelta
 from typing import Any
 
-import anyio
-
 from app import clock
 from app.clock import now
 from app.db import any_matches, bulk_insert, write_transaction
@@ -21,7 +19,7 @@ from app.fields import REGISTER_FIELDS, REGISTER_SEARCH
 from app.security.sessions import CurrentUser
 from app.services import audit, bookings, sms
 from app.services.errors import FormError, NotFound
-from app.services.instrument_xlsx import read_instruments, validate_fields
+from app.services.instrument_xlsx import read_upload, validate_fields
 from app.services.tenancy import Scope, get_scoped, in_scope
 from app.tables import BasicInfo, Enterprise, Instrument
 
@@ -220,7 +218,7 @@ async def upsert(scope: Scope, rows: list[dict[str, Any]]) -> tuple[int, int]:
 
 async def import_file(scope: Scope, data: bytes, by: CurrentUser, ip: str) -> tuple[int, int]:
     """【导入器具】: all rows or none; returns (added, updated)."""
-    rows = await anyio.to_thread.run_sync(read_instruments, data, REGISTER_FIELDS)
+    rows = await read_upload(data, REGISTER_FIELDS)
     added, updated = await upsert(scope, rows)
     await audit.record("器具托管", user=by, ip=ip, detail=f"导入：新增{added}，更新{updated}")
     return added, updated

@@ -29,6 +29,7 @@ from litestar.types import Receive, Scope, Send
 from litestar_htmx import ClientRedirect
 
 from app.services.errors import Conflict, FormError, NotFound, Throttled
+from app.services.instrument_xlsx import ImportBusy
 from app.web.pages import page, page_context
 from app.web.requests import form_data
 
@@ -112,6 +113,10 @@ def conflict(request: Request, exc: Conflict) -> Response[Any]:
     return _rerender(request, exc) or error_page(request, 409, "操作冲突", exc.message)
 
 
+def busy(request: Request, exc: ImportBusy) -> Response[Any]:
+    return error_page(request, 503, "服务器正忙", str(exc))
+
+
 def throttled(request: Request, exc: Throttled) -> Response[Any]:
     return error_page(request, 429, "请稍后再试", exc.message)
 
@@ -166,6 +171,7 @@ EXCEPTION_HANDLERS: dict[type[Exception], Callable[..., Response[Any]]] = {
     FormError: form_error,
     Conflict: conflict,
     Throttled: throttled,
+    ImportBusy: busy,
     NotFound: not_found,
     NotFoundException: not_found,
     NotAuthorizedException: not_authorized,
