@@ -86,10 +86,15 @@ def row_locks() -> bool:
     return get_settings().is_postgres
 
 
+# A search longer than this is cut: no column holds more, and SQLite refuses a very long
+# LIKE pattern ("LIKE or GLOB pattern too complex").
+MAX_SEARCH = 100
+
+
 def matches(column: Any, text: str) -> Any:
     """``column`` contains ``text``, ignoring case on both databases (SQLite's LIKE already
     does for ASCII; PostgreSQL needs ILIKE, which Piccolo would warn about on SQLite)."""
-    pattern = f"%{text}%"
+    pattern = f"%{text[:MAX_SEARCH]}%"
     return column.ilike(pattern) if get_settings().is_postgres else column.like(pattern)
 
 

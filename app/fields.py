@@ -75,7 +75,7 @@ INSTRUMENT_FIELDS: tuple[Field, ...] = (
     Field("certificate_type", "证书类型", required=True, kind="choice", max_length=10,
           default=CERTIFICATE_TYPES[0], choices=CERTIFICATE_TYPES,
           description="需要出具的证书或报告类型", example="校准证书"),
-    Field("quantity", "器具数量", required=True, kind="int", min_value=1, default=1,
+    Field("quantity", "器具数量", required=True, kind="int", min_value=1, max_value=9999, default=1,
           description="器具的台（件、套）数", example=1),
     Field("remark", "备注", max_length=500, description="其他需要说明的情况",
           example="附测试线一副"),

@@ -38,7 +38,7 @@ from app.web import jinja
 from app.web.errors import EXCEPTION_HANDLERS
 from app.web.pages import EXISTING_PATHS
 from app.web.static import CACHE as STATIC_CACHE
-from app.web.static import STATIC_DIR
+from app.web.static import STATIC_DIR, refuse_odd_paths
 
 HERE = Path(__file__).resolve().parent
 
@@ -92,6 +92,7 @@ def create_app() -> Litestar:
                 path="/static",
                 directories=[STATIC_DIR],
                 cache_control=STATIC_CACHE,
+                before_request=refuse_odd_paths,
                 name="static",
                 include_in_schema=False,
             ),

@@ -44,6 +44,7 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.datavalidation import DataValidation
 
 from app.fields import CERTIFICATE_TYPES, INSTRUMENT_FIELDS, REGISTER_FIELDS, Field
+from app.services.validators import strip_controls
 
 logger = logging.getLogger(__name__)
 
@@ -463,7 +464,7 @@ def _as_text(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, str):
-        return value.strip()
+        return strip_controls(value).strip()
     if isinstance(value, bool):
         return "TRUE" if value else "FALSE"
     if isinstance(value, int):

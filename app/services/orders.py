@@ -203,7 +203,7 @@ async def progress(scope: Scope, q: str) -> list[dict[str, Any]]:
     q = q.strip()
     if len(q) < 2 or len(q) > NO_LENGTH:
         return []
-    pattern = q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    pattern = q + "%"  # LIKE's own wildcards in q only widen a search inside the scope
     rows = (
         await OrderItem.select(
             OrderItem.id,

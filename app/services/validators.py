@@ -12,6 +12,18 @@ USCC_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
 
 MOBILE_RE = re.compile(r"^1[3-9]\d{9}$")
 
+# Never stored as typed: control characters (tab and line breaks excepted), the
+# byte-order mark and the bidi controls that make text read other than it is stored
+# (U+202E turns "txt.exe" around).
+_INVISIBLE = re.compile(
+    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200e\u200f\u202a-\u202e\u2066-\u2069\ufeff]"
+)
+
+
+def strip_controls(text: str) -> str:
+    """``text`` without control, bidi-override and byte-order characters."""
+    return _INVISIBLE.sub("", text)
+
 
 def uscc_error(code: str) -> str | None:
     """None when ``code`` is a valid 统一社会信用代码, else the message to show."""

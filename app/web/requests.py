@@ -6,6 +6,7 @@ from litestar import Request
 
 from app.security.sessions import CurrentUser
 from app.services.tenancy import Scope, scope_for
+from app.services.validators import strip_controls
 
 
 def client_ip(request: Request) -> str:
@@ -24,9 +25,10 @@ async def current_scope(request: Request) -> Scope:
 
 
 async def form_data(request: Request) -> dict[str, str]:
-    """The submitted form as plain strings (the last value of a repeated field)."""
+    """The submitted form as plain strings (the last value of a repeated field), without
+    control, bidi-override or byte-order characters (every text input goes through here)."""
     form = await request.form()
-    return {k: v if isinstance(v, str) else "" for k, v in form.items()}
+    return {k: strip_controls(v) if isinstance(v, str) else "" for k, v in form.items()}
 
 
 async def ticked(request: Request, name: str) -> list[int]:

@@ -1,0 +1,60 @@
+"""What an outside tester sent: huge numbers, huge searches, control characters, odd
+paths. Each gets a clear answer, never a 500, and nothing is stored as typed."""
+
+from __future__ import annotations
+
+import pytest
+from litestar.testing import AsyncTestClient
+
+from app.tables import BookingItem, Instrument
+from tests.helpers import BOOKING, add_item, company_user, instrument, open_form, post
+
+
+@pytest.mark.parametrize("quantity", ["9223372036854775808", "10000", "-1", "1e9"])
+async def test_quantity_out_of_bounds_is_a_message(client: AsyncTestClient, quantity: str) -> None:
+    await company_user(client)
+    booking_id = await open_form(client)
+    r = await add_item(client, booking_id, instrument(1, quantity=quantity))
+    assert r.status_code == 200 and "器具数量" in r.text and "1～9999" in r.text
+    assert await BookingItem.count() == 0
+    r = await post(client, "/instruments", {"name": "表", "quantity": quantity})
+    assert r.status_code == 200 and "1～9999" in r.text
+    assert await Instrument.count() == 0
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/bookings",
+        "/instruments",
+        "/certificates",
+        "/query/progress",
+        "/bookings/{booking}/history",
+        "/bookings/{booking}/custody",
+    ],
+)
+async def test_huge_searches_and_pages(client: AsyncTestClient, url: str) -> None:
+    await company_user(client)
+    booking_id = await open_form(client)
+    url = url.format(booking=booking_id)
+    for query in ("q=" + "a" * 60_000, "page=99999999999999999999", "page=-5", "q=%25_%25"):
+        r = await client.get(f"{url}?{query}")
+        assert r.status_code == 200, (url, query[:20], r.text[:300])
+
+
+async def test_control_characters_are_not_stored(client: AsyncTestClient) -> None:
+    await company_user(client)
+    booking_id = await open_form(client)
+    name = "压力\x00表\u202e\ufeff\x07"
+    r = await add_item(client, booking_id, instrument(1, name=name))
+    assert r.status_code == 200 and "器具已添加" in r.text
+    row = await BookingItem.select(BookingItem.name).first()
+    assert row["name"] == "压力表"
+    r = await post(client, f"/bookings/{booking_id}/submit", {**BOOKING, "sender": "张\x00三"})
+    assert r.status_code == 303
+
+
+async def test_odd_static_paths_are_404(client: AsyncTestClient) -> None:
+    for path in ("/static/%00", "/static/..%2f..%2fapp%2fsettings.py", "/static/%2e%2e/x"):
+        r = await client.get(path)
+        assert r.status_code in (400, 404), (path, r.status_code)
