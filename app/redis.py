@@ -15,7 +15,13 @@ def get_redis() -> Redis:
     loop_id = id(asyncio.get_running_loop())
     client = _clients.get(loop_id)
     if client is None:
-        client = Redis.from_url(get_settings().redis_url)
+        # Redis away: a request fails in seconds (a 503), and the client reconnects by itself.
+        client = Redis.from_url(
+            get_settings().redis_url,
+            socket_connect_timeout=3,
+            socket_timeout=5,
+            health_check_interval=30,
+        )
         _clients[loop_id] = client
     return client
 

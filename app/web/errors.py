@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlencode
 
+import asyncpg
 from litestar import MediaType, Request, Response
 from litestar.exceptions import (
     HTTPException,
@@ -27,6 +28,8 @@ from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_303_SEE_OTHER
 from litestar.types import Receive, Scope, Send
 from litestar_htmx import ClientRedirect
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from app.services.errors import Conflict, FormError, NotFound, Throttled
 from app.services.instrument_xlsx import ImportBusy
@@ -162,7 +165,30 @@ def http_error(request: Request, exc: HTTPException) -> Response[Any]:
     return error_page(request, exc.status_code, "出错了", str(exc.detail))
 
 
+# A service the app needs is away (PostgreSQL, Redis): the request fails at once with a
+# page that says so; nothing was half-written (writes are transactions); the next request
+# reconnects by itself.
+SERVICE_ERRORS: tuple[type[Exception], ...] = (
+    OSError,  # refused / reset / timed out connections (asyncpg raises these directly)
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError,
+    RedisConnectionError,
+    RedisTimeoutError,
+    TimeoutError,
+)
+
+
+def service_unavailable(request: Request, exc: Exception) -> Response[Any]:
+    log.warning("service unavailable on %s %r: %r", request.method, request.url.path, exc)
+    response = error_page(request, 503, "服务暂时不可用", "系统服务暂时不可用，请稍后重试")
+    response.headers["Retry-After"] = "10"
+    return response
+
+
 def server_error(request: Request, exc: Exception) -> Response[Any]:
+    if isinstance(exc, SERVICE_ERRORS):
+        return service_unavailable(request, exc)
     log.error("unhandled error on %s %r", request.method, request.url.path, exc_info=exc)
     return error_page(request, 500, "系统繁忙", "服务器处理出错，请稍后重试")
 

@@ -1,0 +1,57 @@
+"""PostgreSQL or Redis away: a clear 503 page at once, never a stack trace or a hang."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+import pytest
+from litestar.testing import AsyncTestClient
+from redis.exceptions import ConnectionError as RedisConnectionError
+
+from app.security import sessions
+from app.services import bookings
+from tests.helpers import company_user
+
+
+def _fails(exc: BaseException) -> Any:
+    async def fail(*args: Any, **kwargs: Any) -> Any:
+        raise exc
+
+    return fail
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        ConnectionRefusedError(111, "Connect call failed"),
+        asyncpg.CannotConnectNowError("the database system is starting up"),
+        asyncpg.InterfaceError("connection is closed"),
+        TimeoutError(),
+    ],
+    ids=["refused", "starting", "closed", "timeout"],
+)
+async def test_database_away_is_a_503_page(
+    client: AsyncTestClient, monkeypatch: pytest.MonkeyPatch, exc: BaseException
+) -> None:
+    await company_user(client)
+    monkeypatch.setattr(bookings, "list_bookings", _fails(exc))
+    r = await client.get("/bookings")
+    assert r.status_code == 503 and "系统服务暂时不可用" in r.text
+    assert r.headers["retry-after"] == "10" and "Traceback" not in r.text
+    r = await client.get("/bookings", headers={"HX-Request": "true"})
+    assert r.status_code == 503 and r.text == "系统服务暂时不可用，请稍后重试"
+    monkeypatch.undo()
+    assert (await client.get("/bookings")).status_code == 200  # back by itself
+
+
+async def test_session_store_away_is_a_503_page(
+    client: AsyncTestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await company_user(client)
+    store = type(sessions.session_store())
+    monkeypatch.setattr(store, "get", _fails(RedisConnectionError("Connection refused")))
+    r = await client.get("/bookings")
+    assert r.status_code == 503 and "系统服务暂时不可用" in r.text
+    monkeypatch.undo()
+    assert (await client.get("/bookings")).status_code == 200
