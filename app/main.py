@@ -32,7 +32,7 @@ from app.routes.instruments import InstrumentController
 from app.routes.lab_admin import LabAdminController
 from app.routes.query import ProgressController, VerifyController, VerifyLinkController
 from app.security.headers import add_security_headers
-from app.security.sessions import SessionAuthMiddleware
+from app.security.sessions import SessionAuthMiddleware, csrf_cookie_name
 from app.settings import get_settings
 from app.web import jinja
 from app.web.errors import EXCEPTION_HANDLERS
@@ -104,7 +104,8 @@ def create_app() -> Litestar:
         ),
         csrf_config=CSRFConfig(
             secret=settings.secret_key,
-            cookie_name="csrftoken",
+            cookie_name=csrf_cookie_name(),
+            cookie_path="/",
             header_name="x-csrftoken",
             cookie_secure=settings.secure_cookies,
             cookie_samesite="lax",

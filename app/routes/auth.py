@@ -11,7 +11,7 @@ from litestar.response import Redirect, Response, Template
 from litestar.status_codes import HTTP_303_SEE_OTHER
 
 from app import clock
-from app.security.sessions import cookie_name, end_session, start_session
+from app.security.sessions import cookie_name, csrf_cookie_name, end_session, start_session
 from app.services import accounts, audit
 from app.services.errors import Conflict, FormError
 from app.settings import get_settings
@@ -46,6 +46,8 @@ async def _logged_in(request: Request, user_id: int, next_url: str) -> Response[
     target = _safe_next(next_url)
     response = go(request, target)
     _set_session_cookie(response, key)
+    # A new CSRF token with the new session: one planted or seen before login is worthless.
+    response.delete_cookie(csrf_cookie_name(), path="/")
     return response
 
 

@@ -31,6 +31,11 @@ def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
+def csrf_cookie_name() -> str:
+    """The CSRF cookie: ``__Host-`` prefixed over HTTPS, like the session's."""
+    return "__Host-csrftoken" if get_settings().secure_cookies else "csrftoken"
+
+
 def cookie_name() -> str:
     return "__Host-session" if get_settings().secure_cookies else "session"
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from litestar.testing import AsyncTestClient
 
-from tests.helpers import company_user
+from tests.helpers import company_user, post
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -55,3 +55,21 @@ def test_make_run_trusts_proxy_headers_only_from_the_named_proxy() -> None:
     assert "--no-proxy-headers" in default and "--forwarded-allow-ips" not in default
     behind = command(FORWARDED_ALLOW_IPS="10.0.0.5")
     assert "--proxy-headers --forwarded-allow-ips=10.0.0.5" in behind
+
+
+async def test_csrf_token_is_renewed_at_login(client: AsyncTestClient) -> None:
+    form = await company_user(client)
+    await client.get("/login")
+    await client.post("/logout", headers={"X-CSRFToken": client.cookies.get("csrftoken", "")})
+    await client.get("/login")
+    before = client.cookies.get("csrftoken")
+    assert before
+    r = await post(client, "/login", {"username": form["username"], "password": form["password"]})
+    assert r.status_code == 303
+    assert client.cookies.get("csrftoken") is None  # dropped with the old session
+    await client.get("/")
+    after = client.cookies.get("csrftoken")
+    assert after and after != before
+    # The pre-login token no longer passes.
+    r = await client.post("/bookings/delete", data={}, headers={"X-CSRFToken": before})
+    assert r.status_code == 403
