@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import io
 import re
+import socket
+import subprocess
+import time
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
@@ -394,3 +397,26 @@ def certificate_pdf(pages: int = 1, text: str = "Calibration certificate") -> by
         pdf.set_font("helvetica", size=14)
         pdf.cell(text=f"{text} - page {n}")
     return bytes(pdf.output())
+
+
+# --------------------------------------------------------------------------- processes
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for_port(port: int, proc: subprocess.Popen[bytes], seconds: float = 20) -> None:
+    """Until ``proc`` listens on ``port`` (it must not exit meanwhile)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError("server did not start")

@@ -4,17 +4,15 @@ driven by Debian's Chromium through Playwright, on a desktop and a 390×844 phon
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.helpers import PRODUCTION, SETTINGS
+from tests.helpers import PRODUCTION, SETTINGS, free_port, wait_for_port
 
 CHROMIUM = "/usr/bin/chromium"
 ROOT = Path(__file__).resolve().parents[2]
@@ -38,29 +36,10 @@ except ImportError:  # pragma: no cover
     pytest.skip("playwright is not installed", allow_module_level=True)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _wait_for(port: int, proc: subprocess.Popen[bytes], seconds: float = 20) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited with {proc.returncode}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError("server did not start")
-
-
 @pytest.fixture(scope="session")
 def server(schema: None) -> Iterator[str]:
     """uvicorn serving the app on the test database (and the arq worker in production)."""
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "PYTHONUNBUFFERED": "1",
@@ -100,7 +79,7 @@ def server(schema: None) -> Iterator[str]:
             )
         )
     try:
-        _wait_for(port, procs[0])
+        wait_for_port(port, procs[0])
         yield f"http://127.0.0.1:{port}"
     finally:
         for p in procs:
