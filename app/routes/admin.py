@@ -144,10 +144,8 @@ class AdminController(Controller):
 
     @post("/contracts", status_code=200, opt=form_again("admin/contract_form.html", ent_id=None))
     async def contract_create(self, request: Request) -> Redirect | ClientRedirect:
-        form = await form_data(request)
-        await admin.save_contract_customer(
-            {**form, "_new": "1"}, current_user(request), client_ip(request)
-        )
+        customer = admin.ContractCustomer.from_form(await form_data(request))
+        await admin.save_contract_customer(customer, current_user(request), client_ip(request))
         return go(request, "/admin/contracts?saved=1")
 
     @get("/contracts/{enterprise_id:int}/edit")
@@ -161,9 +159,9 @@ class AdminController(Controller):
     async def contract_update(
         self, request: Request, enterprise_id: FromPath[int]
     ) -> Redirect | ClientRedirect:
-        form = await form_data(request)
+        customer = admin.ContractCustomer.from_form(await form_data(request))
         await admin.save_contract_customer(
-            form, current_user(request), client_ip(request), enterprise_id
+            customer, current_user(request), client_ip(request), enterprise_id
         )
         return go(request, "/admin/contracts?saved=1")
 
