@@ -116,11 +116,9 @@ class InstrumentController(Controller):
     @post("/", status_code=200, opt=on_error(_form_again))
     async def create(self, request: Request) -> Redirect | ClientRedirect:
         """【新增】 → 【确定】."""
+        instrument = instruments.InstrumentInput.from_form(await form_data(request))
         await instruments.save(
-            await current_scope(request),
-            {**await form_data(request), "_new": "1"},
-            current_user(request),
-            client_ip(request),
+            await current_scope(request), instrument, current_user(request), client_ip(request)
         )
         return go(request, "/instruments?done=created")
 
@@ -145,9 +143,10 @@ class InstrumentController(Controller):
     async def update(
         self, request: Request, instrument_id: FromPath[int]
     ) -> Redirect | ClientRedirect:
+        instrument = instruments.InstrumentInput.from_form(await form_data(request))
         await instruments.save(
             await current_scope(request),
-            await form_data(request),
+            instrument,
             current_user(request),
             client_ip(request),
             instrument_id,
