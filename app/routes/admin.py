@@ -10,6 +10,7 @@ from litestar.params import FromPath
 from litestar.response import Redirect, Template
 from litestar_htmx import ClientRedirect
 
+from app.enums import BookingStatus, EnterpriseStatus
 from app.security.guards import platform_admin_required
 from app.services import admin, audit, bookings, sms
 from app.services.errors import Conflict, FormError
@@ -54,7 +55,7 @@ async def _review_again(request: Request, exc: FormError | Conflict) -> Template
     form = await form_data(request)
     return await _registrations(
         request,
-        "pending",
+        EnterpriseStatus.PENDING,
         "",
         1,
         errors=field_errors(exc),
@@ -107,7 +108,7 @@ class AdminController(Controller):
         qp = request.query_params
         return await _registrations(
             request,
-            qp.get("status", "pending"),
+            qp.get("status", EnterpriseStatus.PENDING),
             qp.get("q", ""),
             page_number(qp.get("page")),
             errors={},
@@ -199,7 +200,7 @@ class AdminController(Controller):
         """预约审核: submitted bookings of every enterprise (待审核 first by default)."""
         qp = request.query_params
         p = page_number(qp.get("page"))
-        status, q = qp.get("status", "待审核"), qp.get("q", "").strip()
+        status, q = qp.get("status", BookingStatus.PENDING), qp.get("q", "").strip()
         rows, total = await bookings.admin_list(status, q, p, PER_PAGE)
         return page(
             "admin/bookings.html",
@@ -207,7 +208,7 @@ class AdminController(Controller):
             rows=rows,
             status=status,
             q=q,
-            statuses=bookings.STATUSES[1:],
+            statuses=BookingStatus.submitted(),
             pager=pager(total, p, PER_PAGE),
         )
 
