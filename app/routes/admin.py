@@ -45,7 +45,6 @@ async def _registrations(request: Request, status: str, q: str, p: int, **extra:
         status=status,
         q=q,
         pager=pager(total, p, PER_PAGE),
-        labels=admin.STATUS_LABELS,
         **extra,
     )
 

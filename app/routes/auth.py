@@ -176,13 +176,7 @@ class AuthController(Controller):
         token = _choose_token(
             form.get("phone", "").strip(), [a["id"] for a in found], int(clock.timestamp())
         )
-        return page(
-            "auth/choose_account.html",
-            request,
-            accounts=found,
-            token=token,
-            roles=accounts.ROLE_LABELS,
-        )
+        return page("auth/choose_account.html", request, accounts=found, token=token)
 
     @post("/login/phone/choose", status_code=200)
     async def choose_account(self, request: Request) -> Response[Any]:

@@ -19,7 +19,6 @@ from app.services import bookings, instruments
 from app.services.errors import Conflict, FormError
 from app.services.instrument_xlsx import (
     BOOKING_COLUMNS,
-    CERTIFICATE_TYPES,
     DEFAULT_MAX_BYTES,
     ImportRefused,
     build_template,
@@ -47,7 +46,6 @@ async def _section_context(
         "errors": errors or {},
         "notice": notice,
         "columns": BOOKING_COLUMNS,
-        "cert_types": CERTIFICATE_TYPES,
         "editable": booking["status"] in bookings.EDITABLE,
     }
 
@@ -74,7 +72,6 @@ async def _form_page(
         item_errors=item_errors or {},
         notice=notice,
         columns=BOOKING_COLUMNS,
-        cert_types=CERTIFICATE_TYPES,
         fields=bookings.BOOKING_FIELDS,
         editable=booking["status"] in bookings.EDITABLE,
         today=clock.today().isoformat(),

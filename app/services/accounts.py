@@ -44,7 +44,6 @@ LOGIN_WINDOW = timedelta(minutes=15)
 LOGIN_MAX_FAILURES = 5
 
 PURPOSES = {"register": "注册", "login": "登录", "reset": "重置密码"}
-ROLE_LABELS = {r.value: r.label for r in UserRole}
 
 BAD_LOGIN = "用户名或密码错误"
 LOCKED = "登录失败次数过多，账号已锁定15分钟，请稍后再试"
