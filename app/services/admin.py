@@ -207,8 +207,9 @@ async def save_contract_customer(
 
 def _contract_errors(f: ContractCustomer, phones: list[str]) -> dict[str, str]:
     """The checks of the 协议客户 form that need no database, by field."""
+    # 联系人手机 counts as missing when it holds no number, only commas.
     errors = missing_errors(
-        asdict(f),
+        {**asdict(f), "phones": phones},
         {
             "name": "单位名称",
             "uscc": "统一社会信用代码",
