@@ -215,7 +215,7 @@ class BookingController(Controller):
         """【清空】 (blank fields), or a double-clicked row loaded into the fields (?edit=)."""
         edit = request.query_params.get("edit", "")
         item = {}
-        if edit.isdigit():
+        if edit.isdecimal():
             item = await bookings.get_item(await current_scope(request), booking_id, int(edit))
         return await _section(request, booking_id, item=item)
 
