@@ -10,6 +10,7 @@ from litestar.params import FromPath
 from litestar.response import Redirect, Template
 from litestar_htmx import ClientRedirect
 
+from app.enums import BookingStatus, EnterpriseStatus
 from app.security.guards import platform_admin_required
 from app.services import admin, audit, bookings, sms
 from app.services.errors import Conflict, FormError
@@ -44,7 +45,6 @@ async def _registrations(request: Request, status: str, q: str, p: int, **extra:
         status=status,
         q=q,
         pager=pager(total, p, PER_PAGE),
-        labels=admin.STATUS_LABELS,
         **extra,
     )
 
@@ -54,7 +54,7 @@ async def _review_again(request: Request, exc: FormError | Conflict) -> Template
     form = await form_data(request)
     return await _registrations(
         request,
-        "pending",
+        EnterpriseStatus.PENDING,
         "",
         1,
         errors=field_errors(exc),
@@ -107,7 +107,7 @@ class AdminController(Controller):
         qp = request.query_params
         return await _registrations(
             request,
-            qp.get("status", "pending"),
+            qp.get("status", EnterpriseStatus.PENDING),
             qp.get("q", ""),
             page_number(qp.get("page")),
             errors={},
@@ -144,10 +144,8 @@ class AdminController(Controller):
 
     @post("/contracts", status_code=200, opt=form_again("admin/contract_form.html", ent_id=None))
     async def contract_create(self, request: Request) -> Redirect | ClientRedirect:
-        form = await form_data(request)
-        await admin.save_contract_customer(
-            {**form, "_new": "1"}, current_user(request), client_ip(request)
-        )
+        customer = admin.ContractCustomer.from_form(await form_data(request))
+        await admin.save_contract_customer(customer, current_user(request), client_ip(request))
         return go(request, "/admin/contracts?saved=1")
 
     @get("/contracts/{enterprise_id:int}/edit")
@@ -161,9 +159,9 @@ class AdminController(Controller):
     async def contract_update(
         self, request: Request, enterprise_id: FromPath[int]
     ) -> Redirect | ClientRedirect:
-        form = await form_data(request)
+        customer = admin.ContractCustomer.from_form(await form_data(request))
         await admin.save_contract_customer(
-            form, current_user(request), client_ip(request), enterprise_id
+            customer, current_user(request), client_ip(request), enterprise_id
         )
         return go(request, "/admin/contracts?saved=1")
 
@@ -201,7 +199,7 @@ class AdminController(Controller):
         """预约审核: submitted bookings of every enterprise (待审核 first by default)."""
         qp = request.query_params
         p = page_number(qp.get("page"))
-        status, q = qp.get("status", "待审核"), qp.get("q", "").strip()
+        status, q = qp.get("status", BookingStatus.PENDING), qp.get("q", "").strip()
         rows, total = await bookings.admin_list(status, q, p, PER_PAGE)
         return page(
             "admin/bookings.html",
@@ -209,7 +207,7 @@ class AdminController(Controller):
             rows=rows,
             status=status,
             q=q,
-            statuses=bookings.STATUSES[1:],
+            statuses=BookingStatus.submitted(),
             pager=pager(total, p, PER_PAGE),
         )
 

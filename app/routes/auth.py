@@ -140,7 +140,8 @@ class AuthController(Controller):
 
     @post("/register", status_code=200, opt=form_again("auth/register.html", notice=""))
     async def register(self, request: Request) -> Template:
-        await accounts.register(await form_data(request), client_ip(request))
+        application = accounts.Registration.from_form(await form_data(request))
+        await accounts.register(application, client_ip(request))
         return page("auth/registered.html", request)
 
     @post("/sms-code", status_code=200, opt=on_error(_code_status))
@@ -157,7 +158,8 @@ class AuthController(Controller):
 
     @post("/forgot", status_code=200, opt=form_again("auth/forgot.html", notice=""))
     async def forgot(self, request: Request) -> Redirect:
-        await accounts.reset_password(await form_data(request), client_ip(request))
+        reset = accounts.PasswordReset.from_form(await form_data(request))
+        await accounts.reset_password(reset, client_ip(request))
         return Redirect(path="/login?notice=reset", status_code=HTTP_303_SEE_OTHER)
 
     @get("/login/phone")
@@ -176,13 +178,7 @@ class AuthController(Controller):
         token = _choose_token(
             form.get("phone", "").strip(), [a["id"] for a in found], int(clock.timestamp())
         )
-        return page(
-            "auth/choose_account.html",
-            request,
-            accounts=found,
-            token=token,
-            roles=accounts.ROLE_LABELS,
-        )
+        return page("auth/choose_account.html", request, accounts=found, token=token)
 
     @post("/login/phone/choose", status_code=200)
     async def choose_account(self, request: Request) -> Response[Any]:

@@ -19,7 +19,6 @@ from app.services import bookings, instruments
 from app.services.errors import Conflict, FormError
 from app.services.instrument_xlsx import (
     BOOKING_COLUMNS,
-    CERTIFICATE_TYPES,
     DEFAULT_MAX_BYTES,
     ImportRefused,
     build_template,
@@ -47,7 +46,6 @@ async def _section_context(
         "errors": errors or {},
         "notice": notice,
         "columns": BOOKING_COLUMNS,
-        "cert_types": CERTIFICATE_TYPES,
         "editable": booking["status"] in bookings.EDITABLE,
     }
 
@@ -74,7 +72,6 @@ async def _form_page(
         item_errors=item_errors or {},
         notice=notice,
         columns=BOOKING_COLUMNS,
-        cert_types=CERTIFICATE_TYPES,
         fields=bookings.BOOKING_FIELDS,
         editable=booking["status"] in bookings.EDITABLE,
         today=clock.today().isoformat(),
@@ -218,7 +215,7 @@ class BookingController(Controller):
         """【清空】 (blank fields), or a double-clicked row loaded into the fields (?edit=)."""
         edit = request.query_params.get("edit", "")
         item = {}
-        if edit.isdigit():
+        if edit.isdecimal():
             item = await bookings.get_item(await current_scope(request), booking_id, int(edit))
         return await _section(request, booking_id, item=item)
 
@@ -226,7 +223,8 @@ class BookingController(Controller):
     async def save_item(self, request: Request, booking_id: FromPath[int]) -> Template:
         """【添加器具】: validated on the server; the section comes back with the new row."""
         form = await form_data(request)
-        booking = await bookings.save_item(await current_scope(request), booking_id, form)
+        entry = bookings.BookingItemInput.from_form(form)
+        booking = await bookings.save_item(await current_scope(request), booking_id, entry)
         return await _section(
             request, booking_id, notice="器具已添加", values=form, booking=booking
         )
@@ -334,10 +332,11 @@ class BookingController(Controller):
         self, request: Request, booking_id: FromPath[int]
     ) -> Redirect | ClientRedirect:
         """【提交】."""
+        submission = bookings.BookingSubmission.from_form(await form_data(request))
         booking = await bookings.submit(
             await current_scope(request),
             booking_id,
-            await form_data(request),
+            submission,
             current_user(request),
             client_ip(request),
         )
@@ -365,10 +364,8 @@ class BasicInfoController(Controller):
 
     @post("/", status_code=200, opt=on_error(_basic_again))
     async def save(self, request: Request) -> Template:
+        info = bookings.BasicInfoInput.from_form(await form_data(request))
         values = await bookings.save_basic_info(
-            await current_scope(request),
-            await form_data(request),
-            current_user(request),
-            client_ip(request),
+            await current_scope(request), info, current_user(request), client_ip(request)
         )
         return await _basic_page(request, values, saved=True)

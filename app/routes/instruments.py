@@ -21,7 +21,6 @@ from app.security.guards import customer_required
 from app.services import bookings, instruments
 from app.services.errors import Conflict, FormError
 from app.services.instrument_xlsx import (
-    CERTIFICATE_TYPES,
     DEFAULT_MAX_BYTES,
     REGISTER_COLUMNS,
     ImportRefused,
@@ -81,7 +80,6 @@ def _form(
         errors=errors,
         instrument_id=instrument_id,
         columns=REGISTER_COLUMNS,
-        cert_types=CERTIFICATE_TYPES,
     )
 
 
@@ -111,16 +109,16 @@ class InstrumentController(Controller):
 
     @get("/new")
     async def new(self, request: Request) -> Template:
-        return _form(request, {"certificate_type": "检定证书", "quantity": "1"}, {}, None)
+        # A new instrument starts with the fields' defaults (证书类型, 器具数量).
+        defaults = {c.key: c.default for c in REGISTER_COLUMNS if c.default is not None}
+        return _form(request, defaults, {}, None)
 
     @post("/", status_code=200, opt=on_error(_form_again))
     async def create(self, request: Request) -> Redirect | ClientRedirect:
         """【新增】 → 【确定】."""
+        instrument = instruments.InstrumentInput.from_form(await form_data(request))
         await instruments.save(
-            await current_scope(request),
-            {**await form_data(request), "_new": "1"},
-            current_user(request),
-            client_ip(request),
+            await current_scope(request), instrument, current_user(request), client_ip(request)
         )
         return go(request, "/instruments?done=created")
 
@@ -145,9 +143,10 @@ class InstrumentController(Controller):
     async def update(
         self, request: Request, instrument_id: FromPath[int]
     ) -> Redirect | ClientRedirect:
+        instrument = instruments.InstrumentInput.from_form(await form_data(request))
         await instruments.save(
             await current_scope(request),
-            await form_data(request),
+            instrument,
             current_user(request),
             client_ip(request),
             instrument_id,

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 from litestar.types import ASGIApp, Receive, Scope, Send
 
 from app.clock import now, timestamp
+from app.enums import EnterpriseStatus, UserRole
 from app.redis import get_redis
 from app.settings import get_settings
 from app.tables import User, WebSession
@@ -52,11 +53,11 @@ class CurrentUser:
 
     @property
     def is_platform_admin(self) -> bool:
-        return self.role == "platform_admin"
+        return self.role == UserRole.PLATFORM_ADMIN
 
     @property
     def is_enterprise_admin(self) -> bool:
-        return self.role in ("enterprise_admin", "contract_user")
+        return self.role in (UserRole.ENTERPRISE_ADMIN, UserRole.CONTRACT_USER)
 
     @property
     def display_name(self) -> str:
@@ -192,7 +193,7 @@ async def load_user(user_id: int) -> CurrentUser | None:
     if not row or not row["is_active"]:
         return None
     ent_id = row["enterprise.id"]
-    if ent_id is not None and row["enterprise.status"] != "approved":
+    if ent_id is not None and row["enterprise.status"] != EnterpriseStatus.APPROVED:
         return None
     return CurrentUser(
         id=row["id"],

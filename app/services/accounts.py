@@ -9,8 +9,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Self
 
 import anyio
 
@@ -21,6 +23,7 @@ from app.security.passwords import DUMMY_HASH, hash_password, verify_password
 from app.security.sessions import end_user_sessions
 from app.services import audit, sms
 from app.services.errors import FormError
+from app.services.forms import stripped_fields
 from app.services.validators import (
     missing_errors,
     mobile_error,
@@ -41,7 +44,6 @@ LOGIN_WINDOW = timedelta(minutes=15)
 LOGIN_MAX_FAILURES = 5
 
 PURPOSES = {"register": "注册", "login": "登录", "reset": "重置密码"}
-ROLE_LABELS = {r.value: r.label for r in UserRole}
 
 BAD_LOGIN = "用户名或密码错误"
 LOCKED = "登录失败次数过多，账号已锁定15分钟，请稍后再试"
@@ -171,47 +173,56 @@ async def check_code(phone: str, purpose: str, code: str) -> str | None:
     return None if claimed else "验证码已使用，请重新获取"
 
 
-REGISTER_FIELDS = (
-    "name",
-    "uscc",
-    "address",
-    "contact_name",
-    "contact_phone",
-    "code",
-    "username",
-    "password",
-    "password2",
-    "agree",
-)
+@dataclass(frozen=True, slots=True)
+class Registration:
+    """客户注册 as submitted: every field stripped, nothing checked yet."""
+
+    name: str
+    uscc: str
+    address: str
+    contact_name: str
+    contact_phone: str
+    code: str
+    username: str
+    password: str
+    password2: str
+    agree: bool  # the 免责声明 box was ticked
+
+    @classmethod
+    def from_form(cls, form: Mapping[str, str]) -> Self:
+        ticked = (form.get("agree") or "").strip() in ("1", "on", "true")
+        return cls(**{**stripped_fields(form, cls), "agree": ticked})
 
 
-async def register(form: dict[str, str], ip: str) -> int:
+async def register(application: Registration, ip: str) -> int:
     """客户注册: creates the enterprise (待审核) and its main account. Returns the user id."""
-    f = {k: (form.get(k) or "").strip() for k in REGISTER_FIELDS}
-    f["uscc"] = f["uscc"].upper()
-    f["contact_phone"] = normalize_phone(f["contact_phone"])
+    f = replace(
+        application,
+        uscc=application.uscc.upper(),
+        contact_phone=normalize_phone(application.contact_phone),
+    )
     errors = _registration_errors(f)
     rejected = await _replaceable_application(f, errors)
     if errors:
         raise FormError(errors)
     # The code is only spent once everything else is right, so a typo elsewhere costs nothing.
-    if err := await check_code(f["contact_phone"], "register", f["code"]):
+    if err := await check_code(f.contact_phone, "register", f.code):
         raise FormError({"code": err})
     user_id = await _create_applicant(f, rejected)
     await audit.record(
         "客户注册",
-        username=f["username"],
+        username=f.username,
         user_id=user_id,
         ip=ip,
-        detail=f"{f['name']}（{f['uscc']}）",
+        detail=f"{f.name}（{f.uscc}）",
     )
     return user_id
 
 
-def _registration_errors(f: dict[str, str]) -> dict[str, str]:
+def _registration_errors(f: Registration) -> dict[str, str]:
     """The checks of the registration form that need no database, by field."""
     errors = missing_errors(
-        f,
+        asdict(f),
         {
             "name": "单位名称",
             "uscc": "统一社会信用代码",
@@ -224,42 +235,46 @@ def _registration_errors(f: dict[str, str]) -> dict[str, str]:
             "password2": "确认密码",
         },
     )
-    for key, limit in (("name", 200), ("address", 300), ("contact_name", 50)):
-        if len(f[key]) > limit:
+    for key, value, limit in (
+        ("name", f.name, 200),
+        ("address", f.address, 300),
+        ("contact_name", f.contact_name, 50),
+    ):
+        if len(value) > limit:
             errors[key] = f"不能超过{limit}个字"
-    if f["uscc"] and (err := uscc_error(f["uscc"])):
+    if f.uscc and (err := uscc_error(f.uscc)):
         errors["uscc"] = err
-    if f["contact_phone"] and (err := mobile_error(f["contact_phone"])):
+    if f.contact_phone and (err := mobile_error(f.contact_phone)):
         errors["contact_phone"] = err
-    if f["username"] and (err := username_error(f["username"])):
+    if f.username and (err := username_error(f.username)):
         errors["username"] = err
-    if f["password"] and (err := password_error(f["password"], f["username"])):
+    if f.password and (err := password_error(f.password, f.username)):
         errors["password"] = err
-    if f["password2"] and f["password"] != f["password2"]:
+    if f.password2 and f.password != f.password2:
         errors["password2"] = "两次输入的密码不一致"
-    if f["agree"] not in ("1", "on", "true"):
+    if not f.agree:
         errors["agree"] = "请阅读并勾选免责声明"
     return errors
 
 
-async def _replaceable_application(f: dict[str, str], errors: dict[str, str]) -> int | None:
+async def _replaceable_application(f: Registration, errors: dict[str, str]) -> int | None:
     """A rejected application may be made again: it is replaced (it never had any data).
     Returns its enterprise id; adds to ``errors`` when the USCC or username is taken."""
     earlier = (
         await Enterprise.select(Enterprise.id, Enterprise.status)
-        .where(Enterprise.uscc == f["uscc"])
+        .where(Enterprise.uscc == f.uscc)
         .first()
     )
     rejected = earlier["id"] if earlier and earlier["status"] == EnterpriseStatus.REJECTED else None
     if "uscc" not in errors and earlier and rejected is None:
         errors["uscc"] = "该统一社会信用代码已注册，如忘记账号请联系平台管理员"
-    taken = await User.select(User.enterprise).where(User.username == f["username"]).first()
+    taken = await User.select(User.enterprise).where(User.username == f.username).first()
     if "username" not in errors and taken and (rejected is None or taken["enterprise"] != rejected):
         errors["username"] = "该登录账号已被使用"
     return rejected
 
 
-async def _create_applicant(f: dict[str, str], rejected: int | None) -> int:
+async def _create_applicant(f: Registration, rejected: int | None) -> int:
     """The enterprise (待审核) and its main account, in place of a rejected application."""
     async with write_transaction():
         if rejected is not None:
@@ -268,19 +283,19 @@ async def _create_applicant(f: dict[str, str], rejected: int | None) -> int:
                 (Enterprise.id == rejected) & (Enterprise.status == EnterpriseStatus.REJECTED)
             )
         enterprise = Enterprise(
-            name=f["name"],
-            uscc=f["uscc"],
-            address=f["address"],
-            contact_name=f["contact_name"],
-            contact_phone=f["contact_phone"],
+            name=f.name,
+            uscc=f.uscc,
+            address=f.address,
+            contact_name=f.contact_name,
+            contact_phone=f.contact_phone,
             status=EnterpriseStatus.PENDING,
         )
         await enterprise.save()
         user = User(
-            username=f["username"],
-            password_hash=await anyio.to_thread.run_sync(hash_password, f["password"]),
-            name=f["contact_name"],
-            phone=f["contact_phone"],
+            username=f.username,
+            password_hash=await anyio.to_thread.run_sync(hash_password, f.password),
+            name=f.contact_name,
+            phone=f.contact_phone,
             enterprise=enterprise.id,
             role=UserRole.ENTERPRISE_ADMIN,
         )
@@ -475,15 +490,26 @@ async def finish_phone_login(user_id: int, ip: str) -> None:
     )
 
 
-RESET_FIELDS = ("username", "phone", "password", "password2", "code")
+@dataclass(frozen=True, slots=True)
+class PasswordReset:
+    """忘记密码 as submitted: every field stripped, nothing checked yet."""
+
+    username: str
+    phone: str
+    password: str
+    password2: str
+    code: str
+
+    @classmethod
+    def from_form(cls, form: Mapping[str, str]) -> Self:
+        return cls(**stripped_fields(form, cls))
 
 
-async def reset_password(form: dict[str, str], ip: str) -> int:
+async def reset_password(reset: PasswordReset, ip: str) -> int:
     """忘记密码: the phone must be the account's own. Ends the user's sessions."""
-    f = {k: (form.get(k) or "").strip() for k in RESET_FIELDS}
-    f["phone"] = normalize_phone(f["phone"])
+    f = replace(reset, phone=normalize_phone(reset.phone))
     errors = missing_errors(
-        f,
+        asdict(f),
         {
             "username": "用户名",
             "phone": "手机号",
@@ -492,27 +518,27 @@ async def reset_password(form: dict[str, str], ip: str) -> int:
             "code": "短信验证码",
         },
     )
-    if f["phone"] and (err := mobile_error(f["phone"])):
+    if f.phone and (err := mobile_error(f.phone)):
         errors["phone"] = err
-    if f["password"] and (err := password_error(f["password"], f["username"])):
+    if f.password and (err := password_error(f.password, f.username)):
         errors["password"] = err
-    if f["password2"] and f["password"] != f["password2"]:
+    if f.password2 and f.password != f.password2:
         errors["password2"] = "两次输入的密码不一致"
     if errors:
         raise FormError(errors)
     # The code first: only the phone's owner learns whether it belongs to the username.
-    if err := await check_code(f["phone"], "reset", f["code"]):
+    if err := await check_code(f.phone, "reset", f.code):
         raise FormError({"code": err})
-    user = await User.select(User.id, User.phone).where(User.username == f["username"]).first()
-    if user is None or user["phone"] != f["phone"]:
+    user = await User.select(User.id, User.phone).where(User.username == f.username).first()
+    if user is None or user["phone"] != f.phone:
         await audit.record(
-            "重置密码", "失败", username=f["username"], ip=ip, detail="用户名与手机号不匹配"
+            "重置密码", "失败", username=f.username, ip=ip, detail="用户名与手机号不匹配"
         )
         raise FormError({"phone": "用户名与手机号不匹配，请重新获取验证码后再试"})
-    new_hash = await anyio.to_thread.run_sync(hash_password, f["password"])
+    new_hash = await anyio.to_thread.run_sync(hash_password, f.password)
     await User.update({User.password_hash: new_hash}).where(User.id == user["id"])
     await end_user_sessions(user["id"])
-    await audit.record("重置密码", username=f["username"], user_id=user["id"], ip=ip)
+    await audit.record("重置密码", username=f.username, user_id=user["id"], ip=ip)
     return int(user["id"])
 
 

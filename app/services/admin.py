@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, replace
+from typing import Any, Self
 
 from app.clock import now
 from app.db import any_matches, write_transaction
@@ -10,6 +12,7 @@ from app.enums import EnterpriseStatus, UserRole
 from app.security.sessions import CurrentUser, end_user_sessions
 from app.services import audit, sms
 from app.services.errors import FormError, NotFound
+from app.services.forms import stripped_fields
 from app.services.validators import (
     missing_errors,
     mobile_error,
@@ -110,7 +113,18 @@ async def _tell_applicant(ent: dict[str, Any], approved: bool, reason: str) -> N
     )
 
 
-CONTRACT_FIELDS = ("name", "uscc", "contract_no", "phones")
+@dataclass(frozen=True, slots=True)
+class ContractCustomer:
+    """A 协议客户 as submitted: every field stripped, nothing checked yet."""
+
+    name: str
+    uscc: str
+    contract_no: str
+    phones: str  # 联系人手机 as typed: several, separated by commas
+
+    @classmethod
+    def from_form(cls, form: Mapping[str, str]) -> Self:
+        return cls(**stripped_fields(form, cls))
 
 
 def _parse_phones(raw: str) -> list[str]:
@@ -166,12 +180,13 @@ async def contract_customer(enterprise_id: int) -> dict[str, Any]:
 
 
 async def save_contract_customer(
-    form: dict[str, str], by: CurrentUser, ip: str, enterprise_id: int | None = None
+    customer: ContractCustomer, by: CurrentUser, ip: str, enterprise_id: int | None = None
 ) -> int:
-    """Add or edit a 协议客户 (单位名称, 统一社会信用代码, 合同编号, 联系人手机)."""
-    f = {k: (form.get(k) or "").strip() for k in CONTRACT_FIELDS}
-    f["uscc"] = f["uscc"].upper()
-    phones = _parse_phones(f["phones"])
+    """Add (``enterprise_id`` None) or edit a 协议客户 (单位名称, 统一社会信用代码, 合同编号,
+    联系人手机)."""
+    new = enterprise_id is None
+    f = replace(customer, uscc=customer.uscc.upper())
+    phones = _parse_phones(f.phones)
     errors = _contract_errors(f, phones)
     if enterprise_id is not None:
         await contract_customer(enterprise_id)  # 404 when not a contract customer
@@ -185,15 +200,16 @@ async def save_contract_customer(
         "协议客户",
         user=by,
         ip=ip,
-        detail=f"{'新增' if form.get('_new') else '保存'}：{f['name']}（{f['uscc']}）",
+        detail=f"{'新增' if new else '保存'}：{f.name}（{f.uscc}）",
     )
     return enterprise_id
 
 
-def _contract_errors(f: dict[str, str], phones: list[str]) -> dict[str, str]:
+def _contract_errors(f: ContractCustomer, phones: list[str]) -> dict[str, str]:
     """The checks of the 协议客户 form that need no database, by field."""
+    # 联系人手机 counts as missing when it holds no number, only commas.
     errors = missing_errors(
-        f,
+        {**asdict(f), "phones": phones},
         {
             "name": "单位名称",
             "uscc": "统一社会信用代码",
@@ -201,7 +217,7 @@ def _contract_errors(f: dict[str, str], phones: list[str]) -> dict[str, str]:
             "phones": "联系人手机",
         },
     )
-    if f["uscc"] and (err := uscc_error(f["uscc"])):
+    if f.uscc and (err := uscc_error(f.uscc)):
         errors["uscc"] = err
     for p in phones:
         if err := mobile_error(p):
@@ -213,11 +229,11 @@ def _contract_errors(f: dict[str, str], phones: list[str]) -> dict[str, str]:
 
 
 async def _contract_conflicts(
-    f: dict[str, str], phones: list[str], enterprise_id: int | None, errors: dict[str, str]
+    f: ContractCustomer, phones: list[str], enterprise_id: int | None, errors: dict[str, str]
 ) -> None:
     """Add to ``errors`` a USCC or phone that belongs to another enterprise."""
     if "uscc" not in errors:
-        other = await Enterprise.select(Enterprise.id).where(Enterprise.uscc == f["uscc"]).first()
+        other = await Enterprise.select(Enterprise.id).where(Enterprise.uscc == f.uscc).first()
         if other and other["id"] != enterprise_id:
             errors["uscc"] = "该统一社会信用代码已存在"
     if "phones" not in errors and phones:
@@ -230,16 +246,16 @@ async def _contract_conflicts(
 
 
 async def _write_contract_customer(
-    f: dict[str, str], phones: list[str], enterprise_id: int | None
+    f: ContractCustomer, phones: list[str], enterprise_id: int | None
 ) -> tuple[int, list[int]]:
     """Save the enterprise and its phones in one transaction. Returns its id and the users
     whose phone was taken off the contract (they lose their account at once)."""
     async with write_transaction():
         if enterprise_id is None:
             ent = Enterprise(
-                name=f["name"],
-                uscc=f["uscc"],
-                contract_no=f["contract_no"],
+                name=f.name,
+                uscc=f.uscc,
+                contract_no=f.contract_no,
                 contact_phone=phones[0],
                 is_contract=True,
                 status=EnterpriseStatus.APPROVED,
@@ -250,9 +266,9 @@ async def _write_contract_customer(
         else:
             await Enterprise.update(
                 {
-                    Enterprise.name: f["name"],
-                    Enterprise.uscc: f["uscc"],
-                    Enterprise.contract_no: f["contract_no"],
+                    Enterprise.name: f.name,
+                    Enterprise.uscc: f.uscc,
+                    Enterprise.contract_no: f.contract_no,
                     Enterprise.contact_phone: phones[0],
                 }
             ).where(Enterprise.id == enterprise_id)

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import calendar
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, Self
 
 from app import clock
 from app.clock import now
@@ -19,6 +20,7 @@ from app.fields import REGISTER_FIELDS, REGISTER_SEARCH
 from app.security.sessions import CurrentUser
 from app.services import audit, bookings, sms
 from app.services.errors import FormError, NotFound
+from app.services.forms import stripped
 from app.services.instrument_xlsx import read_upload, validate_fields
 from app.services.tenancy import Scope, get_scoped, in_scope
 from app.tables import BasicInfo, Enterprise, Instrument
@@ -32,6 +34,17 @@ SORTS = {
     "valid_until": (Instrument.valid_until, True),
     "-valid_until": (Instrument.valid_until, False),
 }
+
+
+@dataclass(frozen=True, slots=True)
+class InstrumentInput:
+    """【新增】 / 【编辑】 as submitted: the value of each of ``REGISTER_FIELDS``, stripped."""
+
+    values: dict[str, str]
+
+    @classmethod
+    def from_form(cls, form: Mapping[str, str]) -> Self:
+        return cls(stripped(form, KEYS))
 
 
 def add_months(day: date, months: int) -> date:
@@ -130,17 +143,18 @@ async def _identity_taken(enterprise_id: int, clean: dict[str, Any], except_id: 
 
 async def save(
     scope: Scope,
-    form: dict[str, str],
+    instrument: InstrumentInput,
     by: CurrentUser,
     ip: str,
     instrument_id: int | None = None,
 ) -> int:
-    """【新增】 / 【编辑】: the same checks as an imported row."""
+    """【新增】 (``instrument_id`` None) / 【编辑】: the same checks as an imported row."""
+    new = instrument_id is None
     # A parent account may edit a subsidiary's instrument: its own enterprise is the one.
     enterprise_id = scope.enterprise_id
     if instrument_id is not None:
         enterprise_id = (await get(scope, instrument_id))["enterprise"]
-    clean, errors = validate_fields(form, REGISTER_FIELDS)
+    clean, errors = validate_fields(instrument.values, REGISTER_FIELDS)
     for key in TEXT_KEYS:
         clean[key] = clean[key] or ""
     if not errors and await _identity_taken(enterprise_id, clean, instrument_id):
@@ -160,7 +174,7 @@ async def save(
         "器具托管",
         user=by,
         ip=ip,
-        detail=f"{'新增' if form.get('_new') else '编辑'}：{clean['name']} {clean['serial_no']}",
+        detail=f"{'新增' if new else '编辑'}：{clean['name']} {clean['serial_no']}",
     )
     return instrument_id
 

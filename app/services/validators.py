@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
 
@@ -87,7 +88,7 @@ def username_error(username: str) -> str | None:
     return None
 
 
-def missing_errors(values: dict[str, str], labels: dict[str, str]) -> dict[str, str]:
+def missing_errors(values: Mapping[str, object], labels: dict[str, str]) -> dict[str, str]:
     """``请输入<label>`` for each key of ``labels`` whose value is empty."""
     return {key: f"请输入{label}" for key, label in labels.items() if not values[key]}
 

@@ -84,7 +84,9 @@ def _is_api(request: Request) -> bool:
 def error_page(request: Request, status: int, title: str, message: str) -> Response[Any]:
     if _is_api(request):
         return Response({"detail": message, "status_code": status}, status_code=status)
-    if request.headers.get("hx-request"):
+    # The exception middleware builds the app's request_class (HTMXPlugin's HTMXRequest),
+    # so request.htmx is there for errors too.
+    if request.htmx:
         return Response(message, status_code=status, media_type=MediaType.TEXT)
     return Template(
         template_name="error.html",

@@ -72,7 +72,7 @@ async def picker(
     p = page_number(request.query_params.get("page"))
     picked: dict[int, None] = {}
     for raw in request.query_params.getall(context["name"], []):
-        if raw.isdigit() and len(picked) < MAX_PICKED:
+        if raw.isdecimal() and len(picked) < MAX_PICKED:
             picked[int(raw)] = None
     rows, total = await search(q, p, PICKER_SIZE)
     shown = {r["id"] for r in rows}

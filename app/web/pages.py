@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 from litestar import Request
 from litestar.response import Redirect, Template
@@ -11,29 +11,38 @@ from litestar_htmx import ClientRedirect
 
 from app.security.sessions import CurrentUser
 
+
+class MenuEntry(NamedTuple):
+    label: str
+    href: str
+    # Only for the enterprise's main account (enterprise_admin_required), not a 子账户;
+    # every other entry is for any account of an enterprise (customer_required).
+    main_account_only: bool = False
+
+
 # Every menu entry of the manual; an entry shows only when its screen exists (create_app
 # fills EXISTING_PATHS) and the user may open it.
-CUSTOMER_MENU: list[tuple[str, list[tuple[str, str, str]]]] = [
+CUSTOMER_MENU: list[tuple[str, list[MenuEntry]]] = [
     (
         "查询服务",
         [
-            ("检测进度查询", "/query/progress", "customer"),
-            ("证书防伪查询", "/query/verify", "customer"),
+            MenuEntry("检测进度查询", "/query/progress"),
+            MenuEntry("证书防伪查询", "/query/verify"),
         ],
     ),
     (
         "预约管理",
-        [("预约送检", "/bookings/new", "customer"), ("预约记录", "/bookings", "customer")],
+        [MenuEntry("预约送检", "/bookings/new"), MenuEntry("预约记录", "/bookings")],
     ),
-    ("电子证书", [("电子证书", "/certificates", "customer")]),
-    ("器具托管", [("器具托管", "/instruments", "customer")]),
+    ("电子证书", [MenuEntry("电子证书", "/certificates")]),
+    ("器具托管", [MenuEntry("器具托管", "/instruments")]),
     (
         "系统管理",
         [
-            ("基础信息", "/settings/basic", "enterprise_admin"),
-            ("用户管理", "/settings/users", "enterprise_admin"),
-            ("部门管理", "/settings/departments", "enterprise_admin"),
-            ("企业管理", "/settings/enterprises", "enterprise_admin"),
+            MenuEntry("基础信息", "/settings/basic", main_account_only=True),
+            MenuEntry("用户管理", "/settings/users", main_account_only=True),
+            MenuEntry("部门管理", "/settings/departments", main_account_only=True),
+            MenuEntry("企业管理", "/settings/enterprises", main_account_only=True),
         ],
     ),
 ]
@@ -57,9 +66,10 @@ def menus(user: CurrentUser | None) -> tuple[Menu, list[tuple[str, str]]]:
     if user is not None and user.enterprise_id:
         for group, items in CUSTOMER_MENU:
             shown = [
-                (label, href)
-                for label, href, need in items
-                if href in EXISTING_PATHS and (need == "customer" or user.is_enterprise_admin)
+                (e.label, e.href)
+                for e in items
+                if e.href in EXISTING_PATHS
+                and (not e.main_account_only or user.is_enterprise_admin)
             ]
             if shown:
                 customer.append((group, shown))

@@ -34,4 +34,4 @@ async def form_data(request: Request) -> dict[str, str]:
 async def ticked(request: Request, name: str) -> list[int]:
     """Ticked ids of a multi-value field; anything not a number is ignored."""
     form = await request.form()
-    return [int(v) for v in form.getall(name, []) if isinstance(v, str) and v.isdigit()]
+    return [int(v) for v in form.getall(name, []) if isinstance(v, str) and v.isdecimal()]

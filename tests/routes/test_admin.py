@@ -131,6 +131,29 @@ async def test_contract_customers_add_edit_validate(client: AsyncTestClient) -> 
     assert await AuditLog.exists().where(AuditLog.event == "协议客户")
 
 
+async def test_contract_phones_of_only_separators_are_missing(client: AsyncTestClient) -> None:
+    await _admin(client)
+    form = {"name": "协议丙", "uscc": uscc(32), "contract_no": "HT-4", "phones": "，, ;"}
+    r = await post(client, "/admin/contracts", form)
+    assert r.status_code == 200 and "请输入联系人手机" in r.text
+    assert await Enterprise.count() == 0
+
+
+async def test_contract_audit_says_added_then_saved(client: AsyncTestClient) -> None:
+    await _admin(client)
+    form = {"name": "协议丁", "uscc": uscc(33), "contract_no": "HT-5", "phones": "13611114444"}
+    assert (await post(client, "/admin/contracts", form)).status_code == 303
+    ent = await Enterprise.select(Enterprise.id).first()
+    assert (await post(client, f"/admin/contracts/{ent['id']}", form)).status_code == 303
+    details = [
+        a["detail"]
+        for a in await AuditLog.select(AuditLog.detail)
+        .where(AuditLog.event == "协议客户")
+        .order_by(AuditLog.id)
+    ]
+    assert [d.split("：")[0] for d in details] == ["新增", "保存"]
+
+
 async def test_audit_log_search(client: AsyncTestClient) -> None:
     await _admin(client)
     await login(client, "nobody", "WrongPass1")

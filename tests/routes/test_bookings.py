@@ -307,3 +307,16 @@ async def test_deleting_an_account_keeps_its_bookings(client: AsyncTestClient) -
     await User.delete().where(User.id == b["created_by"])
     row = await Booking.select().where(Booking.id == b["id"]).first()
     assert row is not None and row["created_by"] is None
+
+
+async def test_ticked_ids_that_are_not_numbers_are_ignored(client: AsyncTestClient) -> None:
+    # "²" is a digit to str.isdigit() but not a number to int(): once a 500.
+    await company_user(client, n=41, phone="13800000041")
+    r = await post(client, "/bookings/delete", {"ids": ["²", "x"]})
+    assert r.status_code == 200 and "请先勾选要删除的预约" in r.text
+    await client.get("/bookings/new")
+    draft = await Booking.select(Booking.id).first()
+    r = await client.get(f"/bookings/{draft['id']}/items?edit=²", headers={"HX-Request": "true"})
+    assert r.status_code == 200
+    r = await client.get(f"/bookings/{draft['id']}/history?history_ids=²")
+    assert r.status_code == 200
