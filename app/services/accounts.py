@@ -21,7 +21,7 @@ from app.db import write_transaction
 from app.enums import EnterpriseStatus, UserRole
 from app.security.passwords import DUMMY_HASH, hash_password, verify_password
 from app.security.sessions import end_user_sessions
-from app.services import audit, sms
+from app.services import audit, sms, throttle
 from app.services.errors import FormError
 from app.services.forms import stripped_fields
 from app.services.validators import (
@@ -41,6 +41,8 @@ CODE_MAX_TRIES = 5
 PHONE_LIMITS = ((timedelta(minutes=1), 1), (timedelta(hours=1), 5), (timedelta(days=1), 10))
 IP_LIMIT = (timedelta(hours=1), 30)
 LOGIN_WINDOW = timedelta(minutes=15)
+# 客户注册 submissions per source address.
+REGISTER_LIMIT = (timedelta(hours=1), 30)
 LOGIN_MAX_FAILURES = 5
 
 PURPOSES = {"register": "注册", "login": "登录", "reset": "重置密码"}
@@ -130,8 +132,12 @@ def _wait_message(window: timedelta, wait: int) -> str:
     return "该手机号今日获取验证码已达10次，请明天再试"
 
 
-async def check_code(phone: str, purpose: str, code: str) -> str | None:
-    """Consume a code. None when it is right; else the message for the 短信验证码 field."""
+async def check_code(phone: str, purpose: str, code: str, *, spend: bool = True) -> str | None:
+    """Consume a code. None when it is right; else the message for the 短信验证码 field.
+
+    ``spend=False`` only checks it: a wrong guess still costs a try, a right one costs
+    nothing and leaves the code usable (a form checks the code before anything else, and
+    spends it when it saves)."""
     code = code.strip()
     if not code:
         return "请输入短信验证码"
@@ -162,6 +168,11 @@ async def check_code(phone: str, purpose: str, code: str) -> str | None:
     if not hmac.compare_digest(row["code_hash"], _code_hash(phone, purpose, code)):
         left = CODE_MAX_TRIES - taken[0]["attempts"]
         return f"验证码错误，还可尝试{left}次" if left else "验证码错误次数过多，请重新获取"
+    if not spend:
+        await SmsCode.update({SmsCode.attempts: SmsCode.attempts - 1}).where(
+            SmsCode.id == row["id"]
+        )
+        return None
     # Single use even under concurrent submits: only one UPDATE flips it.
     claimed = (
         await SmsCode.update({SmsCode.used: True})
@@ -201,11 +212,17 @@ async def register(application: Registration, ip: str) -> int:
         uscc=application.uscc.upper(),
         contact_phone=normalize_phone(application.contact_phone),
     )
+    await throttle.hit("register", ip, REGISTER_LIMIT[1], REGISTER_LIMIT[0])
     errors = _registration_errors(f)
+    if errors:
+        raise FormError(errors)
+    # The code first: whether a USCC or an account exists is only said to the owner of a
+    # phone. It is spent only once everything else is right (a typo elsewhere costs nothing).
+    if err := await check_code(f.contact_phone, "register", f.code, spend=False):
+        raise FormError({"code": err})
     rejected = await _replaceable_application(f, errors)
     if errors:
         raise FormError(errors)
-    # The code is only spent once everything else is right, so a typo elsewhere costs nothing.
     if err := await check_code(f.contact_phone, "register", f.code):
         raise FormError({"code": err})
     user_id = await _create_applicant(f, rejected)

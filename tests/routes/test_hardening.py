@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from litestar.testing import AsyncTestClient
 
-from tests.helpers import company_user, post
+from tests.helpers import company_user, last_code, post, register_company, uscc
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -73,3 +73,29 @@ async def test_csrf_token_is_renewed_at_login(client: AsyncTestClient) -> None:
     # The pre-login token no longer passes.
     r = await client.post("/bookings/delete", data={}, headers={"X-CSRFToken": before})
     assert r.status_code == 403
+
+
+async def test_registration_says_who_exists_only_after_a_right_code(
+    client: AsyncTestClient,
+) -> None:
+    first = await register_company(client, 1, phone="13800000011")
+    # Same USCC and account, a wrong code: only the code is talked about.
+    await post(client, "/sms-code", {"purpose": "register", "contact_phone": "13800000012"})
+    form = {**first, "contact_phone": "13800000012", "code": "000000"}
+    r = await post(client, "/register", form)
+    assert "验证码错误" in r.text
+    assert "已注册" not in r.text and "已被使用" not in r.text
+    # The right code: now the duplicates are named, and the code is still good.
+    code = await last_code(client, "13800000012")
+    r = await post(client, "/register", {**form, "code": code})
+    assert "该统一社会信用代码已注册" in r.text and "该登录账号已被使用" in r.text
+    r = await post(
+        client, "/register", {**form, "code": code, "uscc": uscc(2), "username": "company2"}
+    )
+    assert "待审核" in r.text
+
+
+async def test_registration_is_throttled_per_address(client: AsyncTestClient) -> None:
+    form = {"name": "甲", "contact_phone": "13800000013", "code": "1"}
+    statuses = [(await post(client, "/register", form)).status_code for _ in range(31)]
+    assert statuses[:30] == [200] * 30 and statuses[30] == 429
