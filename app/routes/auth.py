@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import secrets
+from datetime import timedelta
 from typing import Any
 
 from litestar import Controller, Request, get, post
@@ -12,8 +14,8 @@ from litestar.status_codes import HTTP_303_SEE_OTHER
 
 from app import clock
 from app.security.sessions import cookie_name, csrf_cookie_name, end_session, start_session
-from app.services import accounts, audit
-from app.services.errors import Conflict, FormError
+from app.services import accounts, audit, throttle
+from app.services.errors import Conflict, FormError, Throttled
 from app.settings import get_settings
 from app.web.errors import form_again, on_error
 from app.web.pages import go, page
@@ -51,20 +53,29 @@ async def _logged_in(request: Request, user_id: int, next_url: str) -> Response[
     return response
 
 
-def _choose_token(phone: str, ids: list[int], issued: int) -> str:
+# The browser that proved the code holds this cookie; the chooser's token is signed with it.
+CHOOSE_COOKIE = "choose"
+
+
+def _choose_token(phone: str, ids: list[int], issued: int, nonce: str) -> str:
     payload = f"{phone}|{','.join(map(str, ids))}|{issued}"
-    mac = hmac.new(get_settings().secret_key.encode(), payload.encode(), hashlib.sha256)
+    signed = f"{payload}|{nonce}".encode()
+    mac = hmac.new(get_settings().secret_key.encode(), signed, hashlib.sha256)
     return f"{payload}|{mac.hexdigest()}"
 
 
-def _read_choose_token(token: str) -> tuple[str, list[int]] | None:
+def _read_choose_token(token: str, nonce: str) -> tuple[str, list[int]] | None:
+    """The phone and its account ids, when the token is ours, fresh, and was given to the
+    browser that sends ``nonce`` (its cookie)."""
     try:
         phone, ids_raw, issued, mac = token.split("|")
         ids = [int(i) for i in ids_raw.split(",") if i]
-        expected = _choose_token(phone, ids, int(issued)).rsplit("|", 1)[1]
+        expected = _choose_token(phone, ids, int(issued), nonce).rsplit("|", 1)[1]
     except ValueError:
         return None
-    if not hmac.compare_digest(mac, expected) or clock.timestamp() - int(issued) > CHOOSE_TTL:
+    if not nonce or not hmac.compare_digest(mac, expected):
+        return None
+    if clock.timestamp() - int(issued) > CHOOSE_TTL:
         return None
     return phone, ids
 
@@ -174,20 +185,37 @@ class AuthController(Controller):
         if len(found) == 1:
             await accounts.finish_phone_login(found[0]["id"], ip)
             return await _logged_in(request, found[0]["id"], "/")
-        # Several accounts share this phone: let the verified owner pick one.
-        token = _choose_token(
-            form.get("phone", "").strip(), [a["id"] for a in found], int(clock.timestamp())
+        # Several accounts share this phone: let the verified owner pick one, once, from
+        # this browser (the token is signed with a nonce only its cookie carries).
+        nonce = secrets.token_urlsafe(16)
+        ids = [a["id"] for a in found]
+        token = _choose_token(form.get("phone", "").strip(), ids, int(clock.timestamp()), nonce)
+        response = page("auth/choose_account.html", request, accounts=found, token=token)
+        response.set_cookie(
+            key=CHOOSE_COOKIE,
+            value=nonce,
+            path="/login/phone/choose",
+            max_age=CHOOSE_TTL,
+            httponly=True,
+            samesite="strict",
+            secure=get_settings().secure_cookies,
         )
-        return page("auth/choose_account.html", request, accounts=found, token=token)
+        return response
 
     @post("/login/phone/choose", status_code=200)
     async def choose_account(self, request: Request) -> Response[Any]:
         form = await form_data(request)
-        read = _read_choose_token(form.get("token", ""))
+        nonce = request.cookies.get(CHOOSE_COOKIE, "")
+        read = _read_choose_token(form.get("token", ""), nonce)
         try:
             user_id = int(form.get("user_id", ""))
         except ValueError:
             user_id = 0
+        if read is not None and user_id in read[1]:
+            try:  # single use: the first choice spends the nonce
+                await throttle.hit("choose-account", nonce, 1, timedelta(seconds=2 * CHOOSE_TTL))
+            except Throttled:
+                read = None
         if read is None or user_id not in read[1]:
             return page(
                 "auth/phone_login.html",
@@ -197,7 +225,9 @@ class AuthController(Controller):
                 notice="选择已超时，请重新获取验证码登录",
             )
         await accounts.finish_phone_login(user_id, client_ip(request))
-        return await _logged_in(request, user_id, "/")
+        response = await _logged_in(request, user_id, "/")
+        response.delete_cookie(CHOOSE_COOKIE, path="/login/phone/choose")
+        return response
 
     @post("/logout", status_code=200)
     async def logout(self, request: Request) -> Redirect:

@@ -349,12 +349,23 @@ async def test_phone_with_two_accounts_chooses(client: AsyncTestClient) -> None:
     r = await post(client, "/login/phone", {"phone": a["contact_phone"], "code": code})
     assert "选择要登录的账号" in r.text and "second" in r.text and a["username"] in r.text
     token = r.text.split('name="token" value="')[1].split('"')[0]
+    nonce = client.cookies.get("choose")
     second = await User.select(User.id).where(User.username == "second").first()
-    r = await post(client, "/login/phone/choose", {"token": token, "user_id": str(second["id"])})
+    choice = {"token": token, "user_id": str(second["id"])}
+    # The token alone, from a browser without the cookie, is refused.
+    client.cookies.delete("choose")
+    r = await post(client, "/login/phone/choose", choice)
+    assert "重新获取验证码" in r.text
+    client.cookies.set("choose", nonce, domain="testserver.local", path="/login/phone/choose")
+    r = await post(client, "/login/phone/choose", choice)
     assert r.status_code == 303
     assert b["name"] in (await client.get("/")).text
-    # A forged choice (an id not in the signed list) is refused.
+    # Single use: the same token and cookie again are refused.
     await post(client, "/logout")
+    client.cookies.set("choose", nonce, domain="testserver.local", path="/login/phone/choose")
+    r = await post(client, "/login/phone/choose", choice)
+    assert "重新获取验证码" in r.text
+    # A forged choice (an id not in the signed list) is refused.
     r = await post(client, "/login/phone/choose", {"token": token, "user_id": "999"})
     assert "重新获取验证码" in r.text
 
