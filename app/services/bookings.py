@@ -171,7 +171,15 @@ async def open_draft(scope: Scope) -> dict[str, Any]:
         status=BookingStatus.DRAFT,
         **{PREFILL[k]: v for k, v in info.items()},
     )
-    await draft.save()
+    try:
+        await draft.save()
+    except Exception:
+        # One draft per user (a unique index): a parallel request made it first; use it.
+        if not await Booking.exists().where(
+            (Booking.created_by == scope.user_id) & (Booking.status == BookingStatus.DRAFT)
+        ):
+            raise
+        return await open_draft(scope)
     return await get_booking(scope, int(draft.id))
 
 
@@ -405,7 +413,9 @@ async def submit(
             await keep_draft_fields(scope, booking_id, submission)
         raise FormError(errors)
     number = booking["booking_no"] or _booking_no(booking_id)
-    changed = (
+    # The submission itself: one UPDATE that only a 草稿/已驳回 booking passes, so of ten
+    # parallel submits one is the submission (and its 操作日志 row) ...
+    submitted = (
         await Booking.update(
             {
                 **values,
@@ -415,13 +425,23 @@ async def submit(
                 "reject_reason": "",
             }
         )
-        .where((Booking.id == booking_id) & Booking.status.is_in(list(EDITABLE)))
+        .where(
+            (Booking.id == booking_id)
+            & Booking.status.is_in([BookingStatus.DRAFT, BookingStatus.REJECTED])
+        )
         .returning(Booking.id)
     )
-    if not changed:
-        raise FormError({"": "该预约已审核，不能再修改"})
-    if booking["status"] != BookingStatus.PENDING:
+    if submitted:
         await audit.record("提交预约", user=by, ip=ip, detail=number)
+        return await get_booking(scope, booking_id)
+    # ... and the others (a double click, a second tab) only save the fields again.
+    saved = (
+        await Booking.update(values)
+        .where((Booking.id == booking_id) & (Booking.status == BookingStatus.PENDING))
+        .returning(Booking.id)
+    )
+    if not saved:
+        raise FormError({"": "该预约已审核，不能再修改"})
     return await get_booking(scope, booking_id)
 
 

@@ -3,10 +3,12 @@ paths. Each gets a clear answer, never a 500, and nothing is stored as typed."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from litestar.testing import AsyncTestClient
 
-from app.tables import BookingItem, Instrument
+from app.tables import AuditLog, Booking, BookingItem, Instrument
 from tests.helpers import BOOKING, add_item, company_user, instrument, open_form, post
 
 
@@ -58,3 +60,20 @@ async def test_odd_static_paths_are_404(client: AsyncTestClient) -> None:
     for path in ("/static/%00", "/static/..%2f..%2fapp%2fsettings.py", "/static/%2e%2e/x"):
         r = await client.get(path)
         assert r.status_code in (400, 404), (path, r.status_code)
+
+
+async def test_parallel_opens_and_submits_make_one_draft_and_one_audit_row(
+    client: AsyncTestClient,
+) -> None:
+    await company_user(client)
+    pages = await asyncio.gather(*[client.get("/bookings/new") for _ in range(10)])
+    assert all(p.status_code == 200 for p in pages)
+    assert await Booking.count().where(Booking.status == "draft") == 1
+    booking_id = await open_form(client)
+    await add_item(client, booking_id, instrument(1))
+    results = await asyncio.gather(
+        *[post(client, f"/bookings/{booking_id}/submit", BOOKING) for _ in range(10)]
+    )
+    assert all(r.status_code == 303 for r in results), [r.status_code for r in results]
+    assert await Booking.count().where(Booking.status == "pending") == 1
+    assert await AuditLog.count().where(AuditLog.event == "提交预约") == 1
