@@ -585,8 +585,10 @@ async def review(
         .where((Booking.id == booking["id"]) & (Booking.status == BookingStatus.PENDING))
         .returning(Booking.id)
     )
-    if not changed:  # a concurrent review won
+    if not changed:  # a concurrent review won, or the customer deleted the booking
         booking = await Booking.select().where(Booking.id == booking["id"]).first()
+        if booking is None:
+            raise NotFound(f"预约单 {booking_no} 已被删除")
         if booking["status"] == target:
             return booking, False
         raise Conflict(f"预约单 {booking_no} 当前状态为{_label(booking)}")

@@ -4,12 +4,23 @@ paths. Each gets a clear answer, never a 500, and nothing is stored as typed."""
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 from litestar.testing import AsyncTestClient
 
+from app.services import bookings as service
+from app.services.errors import NotFound
 from app.tables import AuditLog, Booking, BookingItem, Instrument
-from tests.helpers import BOOKING, add_item, company_user, instrument, open_form, post
+from tests.helpers import (
+    BOOKING,
+    add_item,
+    company_user,
+    instrument,
+    open_form,
+    post,
+    submitted_booking,
+)
 
 
 @pytest.mark.parametrize("quantity", ["9223372036854775808", "10000", "-1", "1e9"])
@@ -77,3 +88,37 @@ async def test_parallel_opens_and_submits_make_one_draft_and_one_audit_row(
     assert all(r.status_code == 303 for r in results), [r.status_code for r in results]
     assert await Booking.count().where(Booking.status == "pending") == 1
     assert await AuditLog.count().where(AuditLog.event == "提交预约") == 1
+
+
+async def test_review_racing_a_delete_is_a_404(
+    client: AsyncTestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await company_user(client)
+    booking = await submitted_booking(client)
+    real_update = Booking.update
+
+    class DeletedFirst:
+        """The review's UPDATE, with the customer's 删除 landing just before it runs."""
+
+        def __init__(self, query: Any) -> None:
+            self.query = query
+
+        def where(self, *args: Any) -> DeletedFirst:
+            return DeletedFirst(self.query.where(*args))
+
+        def returning(self, *args: Any) -> DeletedFirst:
+            return DeletedFirst(self.query.returning(*args))
+
+        def __await__(self) -> Any:
+            return self.run().__await__()
+
+        async def run(self) -> Any:
+            await Booking.delete().where(Booking.id == booking["id"])
+            return await self.query
+
+    def update_after_delete(*args: Any, **kwargs: Any) -> DeletedFirst:
+        return DeletedFirst(real_update(*args, **kwargs))
+
+    monkeypatch.setattr(Booking, "update", update_after_delete)
+    with pytest.raises(NotFound):
+        await service.review(booking["booking_no"], True, "", actor="admin", ip="")
