@@ -108,27 +108,76 @@ async def put_certificate(
     item = await OrderItem.select().where(OrderItem.unique_no == unique_no.strip()).first()
     if item is None:
         raise NotFound(f"唯一性号 {unique_no} 不存在")
-    try:
-        await certpdf.check_pdf_async(data)
-    except certpdf.PdfRefused as e:
-        raise FormError({"file": e.message}) from None
+    await _check_pdf(data)
     source = certpdf.sha256_hex(data)
     existing = await Certificate.select().where(Certificate.cert_no == cert_no).first()
     if existing is not None and existing["item"] != item["id"]:
         raise Conflict(f"证书编号 {cert_no} 已属于另一台器具")
-    if existing is not None:
-        current = (
-            await CertificateFile.select(CertificateFile.source_sha256)
-            .where(
-                (CertificateFile.certificate == existing["id"])
-                & (CertificateFile.version == existing["version"])
-            )
-            .first()
-        )
-        if current is not None and current["source_sha256"] == source:
-            changed = await _set_fields(existing, completed_on, paid)
-            return await _get(cert_no), changed
+    if existing is not None and await _current_source(existing) == source:
+        changed = await _set_fields(existing, completed_on, paid)
+        return await _get(cert_no), changed
     version = existing["version"] + 1 if existing else 1
+    issued = await _issue(data, cert_no, version, source)
+    fields = {"completed_on": completed_on, "paid": paid}
+    async with write_transaction():
+        if existing is None:
+            cert = Certificate(
+                cert_no=cert_no,
+                item=item["id"],
+                enterprise=item["enterprise"],
+                version=version,
+                sha256=issued.sha256,
+                **fields,
+            )
+            await cert.save()
+            cert_id = int(cert.id)
+        else:
+            cert_id = await _supersede(existing, version, issued.sha256, fields)
+        await CertificateFile.insert(CertificateFile(certificate=cert_id, **vars(issued)))
+    await _notify(item, cert_no, version)
+    await audit.record(
+        "证书上传",
+        user=user,
+        username=actor,
+        ip=ip,
+        detail=f"证书 {cert_no}（唯一性号 {item['unique_no']}，第{version}版）",
+    )
+    return await _get(cert_no), True
+
+
+async def _check_pdf(data: bytes) -> None:
+    try:
+        await certpdf.check_pdf_async(data)
+    except certpdf.PdfRefused as e:
+        raise FormError({"file": e.message}) from None
+
+
+async def _current_source(cert: dict[str, Any]) -> str | None:
+    """The SHA-256 of the file the lab sent for the certificate's current version."""
+    row = (
+        await CertificateFile.select(CertificateFile.source_sha256)
+        .where(
+            (CertificateFile.certificate == cert["id"])
+            & (CertificateFile.version == cert["version"])
+        )
+        .first()
+    )
+    return row["source_sha256"] if row else None
+
+
+@dataclass(frozen=True)
+class _Issued:
+    """A stamped file, stored: the CertificateFile row's values."""
+
+    version: int
+    sha256: str
+    source_sha256: str
+    path: str
+    size: int
+
+
+async def _issue(data: bytes, cert_no: str, version: int, source: str) -> _Issued:
+    """Stamp the PDF for ``version`` (its QR code names that version) and store it."""
     try:
         stamped = await certpdf.stamp_async(
             data,
@@ -143,57 +192,32 @@ async def put_certificate(
     path = await anyio.to_thread.run_sync(
         _store, "certificates", f"{digest[:2]}/{digest}.pdf", stamped
     )
-    async with write_transaction():
-        if existing is None:
-            cert = Certificate(
-                cert_no=cert_no,
-                item=item["id"],
-                enterprise=item["enterprise"],
-                completed_on=completed_on,
-                paid=paid,
-                version=version,
-                sha256=digest,
-            )
-            await cert.save()
-            cert_id = cert.id
-        else:
-            query = Certificate.select(Certificate.version).where(Certificate.id == existing["id"])
-            locked = await (query.lock_rows() if row_locks() else query).first()
-            if locked["version"] != existing["version"]:
-                raise Conflict(f"证书编号 {cert_no} 正在被另一个请求更新，请重试")
-            cert_id = existing["id"]
-            await CertificateFile.update({CertificateFile.superseded_at: now()}).where(
-                (CertificateFile.certificate == cert_id) & CertificateFile.superseded_at.is_null()
-            )
-            await Certificate.update(
-                {
-                    Certificate.version: version,
-                    Certificate.sha256: digest,
-                    Certificate.completed_on: completed_on,
-                    Certificate.paid: paid,
-                    Certificate.downloaded_at: None,
-                    Certificate.updated_at: now(),
-                }
-            ).where(Certificate.id == cert_id)
-        await CertificateFile.insert(
-            CertificateFile(
-                certificate=cert_id,
-                version=version,
-                sha256=digest,
-                source_sha256=source,
-                path=path,
-                size=len(stamped),
-            )
-        )
-    await _notify(item, cert_no, version)
-    await audit.record(
-        "证书上传",
-        user=user,
-        username=actor,
-        ip=ip,
-        detail=f"证书 {cert_no}（唯一性号 {item['unique_no']}，第{version}版）",
+    return _Issued(version, digest, source, path, len(stamped))
+
+
+async def _supersede(
+    existing: dict[str, Any], version: int, digest: str, fields: dict[str, Any]
+) -> int:
+    """Inside the write transaction: the certificate moves to ``version``; its earlier
+    files are superseded. A concurrent replacement that won is a Conflict."""
+    query = Certificate.select(Certificate.version).where(Certificate.id == existing["id"])
+    locked = await (query.lock_rows() if row_locks() else query).first()
+    if locked["version"] != existing["version"]:
+        raise Conflict(f"证书编号 {existing['cert_no']} 正在被另一个请求更新，请重试")
+    await CertificateFile.update({CertificateFile.superseded_at: now()}).where(
+        (CertificateFile.certificate == existing["id"]) & CertificateFile.superseded_at.is_null()
     )
-    return await _get(cert_no), True
+    await Certificate.update(
+        {
+            Certificate.version: version,
+            Certificate.sha256: digest,
+            Certificate.completed_on: fields["completed_on"],
+            Certificate.paid: fields["paid"],
+            Certificate.downloaded_at: None,
+            Certificate.updated_at: now(),
+        }
+    ).where(Certificate.id == existing["id"])
+    return int(existing["id"])
 
 
 async def _set_fields(cert: dict[str, Any], completed_on: date | None, paid: bool) -> bool:
