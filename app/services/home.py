@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.enums import EnterpriseStatus
+from app.enums import BookingStatus, EnterpriseStatus
 from app.security.sessions import CurrentUser
 from app.services import bookings
 from app.services.tenancy import scope_for
-from app.tables import Enterprise
+from app.tables import Booking, Enterprise
 
 
 async def overview(user: CurrentUser) -> dict[str, Any]:
@@ -18,5 +18,8 @@ async def overview(user: CurrentUser) -> dict[str, Any]:
     if user.is_platform_admin:
         data["pending_registrations"] = await Enterprise.count().where(
             (Enterprise.status == EnterpriseStatus.PENDING) & (Enterprise.is_contract == False)  # noqa: E712
+        )
+        data["pending_bookings"] = await Booking.count().where(
+            Booking.status == BookingStatus.PENDING
         )
     return data

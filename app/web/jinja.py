@@ -35,4 +35,5 @@ def configure(engine: JinjaTemplateEngine) -> None:
     engine.engine.filters["mask_code"] = mask_code
     engine.engine.globals["with_page"] = with_page
     engine.engine.globals["static_url"] = static_url
+    engine.engine.globals["institute_name"] = get_settings().institute_name
     templating.register(engine.engine)
