@@ -76,8 +76,10 @@ async def test_approve_once_then_idempotent(client: AsyncTestClient) -> None:
 async def test_reject_with_reason(client: AsyncTestClient) -> None:
     b = await _booking(client)
     url = f"/api/v1/bookings/{b['booking_no']}/review"
+    # Well-formed JSON, but a rejection needs a reason (the schema's oneOf): 422.
     r = await client.post(url, json={"approved": False}, headers=AUTH)
-    assert r.status_code == 400 and "原因" in r.json()["detail"]
+    assert r.status_code == 422 and "原因" in r.json()["detail"]
+    assert r.json()["errors"] == {"reason": "驳回时请填写原因"}
     r = await client.post(url, json={"approved": False, "reason": "器具型号不全"}, headers=AUTH)
     assert r.status_code == 200 and r.json()["status"] == "已驳回"
     r = await client.post(url, json={"approved": False, "reason": "器具型号不全"}, headers=AUTH)
