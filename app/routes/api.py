@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import hmac
+import re
 from dataclasses import dataclass, field, make_dataclass
 from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
+import msgspec
 from litestar import Controller, Request, get, post, put
 from litestar.connection import ASGIConnection
 from litestar.datastructures import UploadFile
 from litestar.enums import RequestEncodingType
-from litestar.exceptions import NotAuthorizedException
+from litestar.exceptions import NotAuthorizedException, ValidationException
 from litestar.handlers.base import BaseRouteHandler
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import (
@@ -140,7 +142,7 @@ def _no(label: str, max_length: int, example: str) -> Any:
     )
 
 
-BookingNo = Annotated[str, _no("预约单号", BOOKING_NO_LENGTH, "YY20261126000001")]
+BookingNo = Annotated[str, _no("已通过的预约单号", BOOKING_NO_LENGTH, "YY20261126000002")]
 OrderNo = Annotated[str, _no("大单号", orders.NO_LENGTH, "DD001")]
 UniqueNo = Annotated[str, _no("唯一性号", orders.NO_LENGTH, "DD001-001")]
 CertNo = Annotated[str, _no("证书编号", certificates.CERT_NO_LENGTH, "ZS-001")]
@@ -165,10 +167,21 @@ CertNoPath = Annotated[str, _path("证书编号", certificates.CERT_NO_LENGTH, "
 class OrderLineIn(Struct):
     unique_no: UniqueNo  # 唯一性号
     name: Annotated[
-        str, Meta(min_length=1, max_length=100, pattern=VISIBLE, description="器具名称")
+        str,
+        Meta(
+            min_length=1,
+            max_length=100,
+            pattern=VISIBLE,
+            description="器具名称",
+            examples=["数字温度计"],
+        ),
     ]
-    serial_no: Annotated[str, Meta(max_length=100, pattern=TEXT, description="出厂编号")] = ""
-    model: Annotated[str, Meta(max_length=100, pattern=TEXT, description="型号规格")] = ""
+    serial_no: Annotated[
+        str, Meta(max_length=100, pattern=TEXT, description="出厂编号", examples=["T-0001"])
+    ] = ""
+    model: Annotated[
+        str, Meta(max_length=100, pattern=TEXT, description="型号规格", examples=["WSS-411"])
+    ] = ""
     # omitted: 待收样 for a new instrument, else unchanged
     status: (
         Annotated[LabItemStatus, Meta(description="检测进度；省略时新器具为待收样，已有器具不变")]
@@ -461,9 +474,32 @@ class Linked(Operation):
             ok.links = dict(LINKS[self.operation_id])
 
 
+async def strict_json(request: Request) -> None:
+    """Decode a JSON body strictly before Litestar does. Litestar converts leniently (``0``
+    becomes ``false``, a number a date-time), which the schema forbids: the contract says a
+    boolean is true or false and a time an RFC 3339 string, so anything else is a 400."""
+    handler = request.scope["route_handler"]
+    data = handler.parsed_data_field
+    if data is None or data.kwarg_definition is None:
+        return
+    if getattr(data.kwarg_definition, "media_type", None) != RequestEncodingType.JSON:
+        return
+    try:
+        msgspec.json.decode(await request.body(), type=data.annotation)
+    except msgspec.ValidationError as e:
+        where = re.search(r"at `\$\.?(.*)`$", str(e))
+        raise ValidationException(
+            f"Validation failed for {request.method} {request.url.path}",
+            extra=[{"message": str(e), "key": where.group(1) if where else "", "source": "body"}],
+        ) from None
+    except msgspec.DecodeError:
+        return  # not JSON at all: Litestar's own decoding answers the 400
+
+
 class LabApiController(Controller):
     path = "/api/v1"
     guards = [lab_token_required]
+    before_request = strict_json
     tags = ["实验室系统接口"]
     security = [{"bearer": []}]
 

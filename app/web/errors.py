@@ -152,7 +152,8 @@ def http_error(request: Request, exc: HTTPException) -> Response[Any]:
         body: dict[str, Any] = {"detail": exc.detail, "status_code": exc.status_code}
         if exc.extra:
             body["extra"] = exc.extra
-        return Response(body, status_code=exc.status_code)
+        # e.g. a 405's Allow (RFC 9110 requires it)
+        return Response(body, status_code=exc.status_code, headers=exc.headers)
     if exc.status_code == 400:
         return error_page(request, 400, "请求无效", "提交的数据格式不正确，请检查后重试")
     if exc.status_code == 413:
