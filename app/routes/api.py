@@ -234,10 +234,15 @@ class StatusOut(Struct):
 class CertificateUpload(Struct):
     file: Annotated[UploadFile, Meta(description="证书 PDF，至多 20 MB")]
     unique_no: UniqueNo  # the instrument's 唯一性号
-    completed_on: Annotated[
-        str,
-        Meta(pattern=DATE, description="完工日期 YYYY-MM-DD；省略为无", examples=["2026-11-20"]),
-    ] = ""
+    completed_on: (
+        Annotated[
+            str,
+            Meta(
+                pattern=DATE, description="完工日期 YYYY-MM-DD；省略为无", examples=["2026-11-20"]
+            ),
+        ]
+        | UnsetType
+    ) = UNSET
     paid: Annotated[
         Literal["true", "false"], Meta(description="缴费状态：true 或 false，省略为 false")
     ] = "false"
@@ -617,7 +622,7 @@ class LabApiController(Controller):
         row, changed = await certificates.put_certificate(
             cert_no,
             data.unique_no,
-            _date(data.completed_on, "completed_on"),
+            _date(data.completed_on or "", "completed_on"),
             data.paid == "true",
             content,
             actor=LAB,
