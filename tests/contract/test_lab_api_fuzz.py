@@ -45,7 +45,12 @@ def test_schemathesis_finds_nothing(lab_data: Any, tmp_path: Path) -> None:
         "--report-dir",
         str(tmp_path),
     ]
-    env = {**os.environ, "NO_COLOR": "1", "SCHEMATHESIS_HOOKS": "tests.contract.st_hooks"}
-    run = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
+    env = {
+        **os.environ,
+        "NO_COLOR": "1",
+        "SCHEMATHESIS_HOOKS": "tests.contract.st_hooks",
+        "PYTHONPATH": str(ROOT),
+    }
+    run = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600)
     print(run.stdout[-3000:])  # the summary, shown with -s or -rP
     assert run.returncode == 0, run.stdout[-20000:] + run.stderr[-5000:]
