@@ -3,10 +3,13 @@
 - ``NotFound`` → 404, ``Conflict`` → 409, Litestar's own HTTP errors → their status;
 - ``FormError`` (and ``Conflict``) on a handler that names a re-render in its ``opt``
   (``on_error=...``): that page or fragment again, with each message beside its field;
-- elsewhere ``FormError`` → 400 in the JSON API (with every message), 422 on a page.
+- elsewhere ``FormError`` → 422, in the JSON API with every message by field (``errors``):
+  the request matched the schema but its content cannot be accepted; 400 stays for what
+  the schema itself forbids (Litestar's validation, with ``extra``).
 
-The JSON API answers ``{"detail", "status_code"}``; an htmx request gets a short text for
-the page's error bar (htmx swaps no error answer); a page gets error.html.
+The JSON API answers ``{"detail", "status_code"}`` (the ``ApiError`` of its schema); an
+htmx request gets a short text for the page's error bar (htmx swaps no error answer); a
+page gets error.html.
 """
 
 from __future__ import annotations
@@ -109,8 +112,8 @@ def form_error(request: Request, exc: FormError) -> Response[Any]:
     if rendered is not None:
         return rendered
     if _is_api(request):
-        body = {"detail": exc.first, "status_code": 400, "errors": exc.errors}
-        return Response(body, status_code=400)
+        body = {"detail": exc.first, "status_code": 422, "errors": exc.errors}
+        return Response(body, status_code=422)
     return error_page(request, 422, "请求无效", exc.first)
 
 
@@ -159,7 +162,8 @@ def http_error(request: Request, exc: HTTPException) -> Response[Any]:
         body: dict[str, Any] = {"detail": exc.detail, "status_code": exc.status_code}
         if exc.extra:
             body["extra"] = exc.extra
-        return Response(body, status_code=exc.status_code)
+        # e.g. a 405's Allow (RFC 9110 requires it)
+        return Response(body, status_code=exc.status_code, headers=exc.headers)
     if exc.status_code == 400:
         return error_page(request, 400, "请求无效", "提交的数据格式不正确，请检查后重试")
     if exc.status_code == 413:

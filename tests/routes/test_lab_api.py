@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from litestar.testing import AsyncTestClient
+from openapi_spec_validator import validate
 
 from app.tables import AuditLog, Booking
 from tests.helpers import (
@@ -76,8 +77,10 @@ async def test_approve_once_then_idempotent(client: AsyncTestClient) -> None:
 async def test_reject_with_reason(client: AsyncTestClient) -> None:
     b = await _booking(client)
     url = f"/api/v1/bookings/{b['booking_no']}/review"
+    # Well-formed JSON, but a rejection needs a reason (the schema's oneOf): 422.
     r = await client.post(url, json={"approved": False}, headers=AUTH)
-    assert r.status_code == 400 and "原因" in r.json()["detail"]
+    assert r.status_code == 422 and "原因" in r.json()["detail"]
+    assert r.json()["errors"] == {"reason": "驳回时请填写原因"}
     r = await client.post(url, json={"approved": False, "reason": "器具型号不全"}, headers=AUTH)
     assert r.status_code == 200 and r.json()["status"] == "已驳回"
     r = await client.post(url, json={"approved": False, "reason": "器具型号不全"}, headers=AUTH)
@@ -117,6 +120,52 @@ async def test_schema_documents_the_api(client: AsyncTestClient) -> None:
     assert "/api/v1/bookings" in paths and "/api/v1/bookings/{booking_no}/review" in paths
     assert "bearer" in r.json()["components"]["securitySchemes"]
     assert "/login" not in paths  # pages are not part of the API
+    validate(r.json())  # a valid OpenAPI 3.1 document
+
+
+async def test_schema_states_the_contract(client: AsyncTestClient) -> None:
+    """Every operation: bearer security, 400 and 401 with the one error body, a path
+    number's pattern and length; the bounds and the review's conditional reason."""
+    schema = (await client.get("/schema/openapi.json")).json()
+    operations = [op for item in schema["paths"].values() for op in item.values()]
+    assert len(operations) == 6
+    for op in operations:
+        assert op["security"] == [{"bearer": []}]
+        for code in ("200", "400", "401"):
+            assert code in op["responses"], (op["operationId"], code)
+        for code, answer in op["responses"].items():
+            if code != "200":
+                ref = answer["content"]["application/json"]["schema"]["$ref"]
+                assert ref == "#/components/schemas/ApiError"
+        for p in op.get("parameters", []):
+            if p["in"] == "path":
+                assert p["schema"]["maxLength"] <= 50 and p["schema"]["pattern"]
+    listing = schema["paths"]["/api/v1/bookings"]["get"]
+    bounds = {p["name"]: p["schema"] for p in listing["parameters"]}
+    assert (bounds["page"]["minimum"], bounds["page"]["maximum"]) == (1, 10_000)
+    assert (bounds["per_page"]["minimum"], bounds["per_page"]["maximum"]) == (1, 200)
+    assert set(schema["components"]["schemas"]["LabStatus"]["enum"]) == {
+        "待审核",
+        "已通过",
+        "已驳回",
+        "",
+    }
+    reject = schema["components"]["schemas"]["ReviewIn"]["oneOf"][1]
+    assert reject["properties"]["approved"]["const"] is False
+    assert "reason" in reject["required"] and reject["properties"]["reason"]["minLength"] == 1
+
+
+async def test_bounds_are_refused_not_clamped(client: AsyncTestClient) -> None:
+    url = "/api/v1/bookings?per_page=-3106483800253898240&page=7283"
+    r = await client.get(url, headers=AUTH)
+    assert r.status_code == 400 and r.json()["extra"][0]["key"] == "per_page"
+    for query in ("page=0", "page=10001", "per_page=201", "per_page=0"):
+        assert (await client.get(f"/api/v1/bookings?{query}", headers=AUTH)).status_code == 400
+    r = await client.get("/api/v1/bookings?page=10000&per_page=200", headers=AUTH)
+    assert r.status_code == 200 and r.json()["bookings"] == []
+    # A JSON boolean is true or false, not 0 (Litestar alone would convert it).
+    r = await client.post("/api/v1/bookings/YY1/review", json={"approved": 0}, headers=AUTH)
+    assert r.status_code == 400 and r.json()["extra"][0]["key"] == "approved"
 
 
 async def test_admin_review_screen(client: AsyncTestClient) -> None:
