@@ -8,10 +8,8 @@ pending booking, an approved one with its order, and a certificate.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +19,7 @@ import pytest
 
 from app.tables import Booking
 from tests.factories import make_booking, make_enterprise
-from tests.helpers import SETTINGS, make_pdf
+from tests.helpers import SETTINGS, free_port, make_pdf, wait_for_port
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "lab-token-1"
@@ -34,29 +32,10 @@ UNIQUE_NOS = ("DD001-001", "DD001-002")
 CERT_NO = "ZS-001"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _wait_for(port: int, proc: subprocess.Popen[bytes], seconds: float = 20) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited with {proc.returncode}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError("server did not start")
-
-
 @pytest.fixture(scope="session")
 def api_server(schema: None) -> Iterator[str]:
     """uvicorn serving the app on the test database; its log is in DATA_DIR/api-server.log."""
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "DB_POOL": "1"}
     env["PUBLIC_URL"] = f"http://127.0.0.1:{port}"
     log = open(Path(SETTINGS.data_dir) / "api-server.log", "wb")  # noqa: SIM115
@@ -69,7 +48,7 @@ def api_server(schema: None) -> Iterator[str]:
         stderr=subprocess.STDOUT,
     )
     try:
-        _wait_for(port, proc)
+        wait_for_port(port, proc)
         yield f"http://127.0.0.1:{port}"
     finally:
         proc.terminate()
