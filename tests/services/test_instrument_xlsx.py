@@ -353,7 +353,7 @@ def test_quantity_refuses_other_values(value: Any) -> None:
     errors = refusal(fill_template([valid_row(quantity=value)]))
     assert len(errors) == 1
     assert errors[0].row == 2 and errors[0].column == "器具数量"
-    assert errors[0].message.startswith("第2行「器具数量」：应为不小于 1 的整数")
+    assert errors[0].message.startswith("第2行「器具数量」：应为 1～9999 之间的整数")
 
 
 @pytest.mark.parametrize(("value", "ok"), [(1, True), (120, True), (0, False), (121, False)])
