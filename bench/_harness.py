@@ -1,16 +1,19 @@
 """What the benchmarks share: the processes they start (and stop, Ctrl-C included), a
-uvicorn server on a free port, their own PostgreSQL database, the seeded accounts, the
-login, CPU read from /proc, and the table they print.
+uvicorn server on a free port, their own PostgreSQL database, the seeded accounts and
+bookings, the login, the load generator with the CPU read from /proc around it, and the
+table they print.
 
-Imported by ``bench/booking.py`` and ``bench/export.py``. export.py's bare child imports it
-too, so nothing here imports httpx or the app at module level: the child's memory is
-measured.
+Imported by ``bench/booking.py``, ``bench/export.py`` and ``bench/certificates.py``.
+export.py's bare child and certificates.py's zip children import it too, so nothing here
+imports httpx, redis or the app at module level: the child's memory is measured.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -19,8 +22,9 @@ import sys
 import tempfile
 import time
 import unicodedata
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -314,3 +318,483 @@ def print_table(rows: list[list[str]], header: list[str], right: set[int]) -> No
     log("-" * width(line))
     for r in rows:
         log("  ".join(pad(c, widths[i], i in right) for i, c in enumerate(r)))
+
+
+# ------------------------------------------------------------------------------ the app served
+
+# What the load benchmarks (booking.py, certificates.py) share: Redis db 13 for sessions, the
+# measured enterprise and its user, and the production flags (less the access log).
+REDIS_URL = "redis://127.0.0.1:6379/13"
+SECRET_KEY = "bench-secret-key-fixed-not-for-production-0123456789"
+USERNAME = "bench_admin"
+PASSWORD = "Bench-Pass-2026!"
+MEASURED_ENTERPRISE = 1
+UVICORN_FLAGS = [
+    "--workers", "1", "--host", "127.0.0.1",
+    "--proxy-headers", "--forwarded-allow-ips=127.0.0.1",
+    "--no-access-log", "--log-level", "warning",
+]  # fmt: skip
+
+PINNING = {"server": "0", "loadgen": ""}  # set from --pin (set_pinning)
+
+
+def set_pinning(mode: str) -> None:
+    """--pin: "server" (CPU 0, the default), "both" (and the load generator on CPU 1), "none"."""
+    PINNING["server"] = "" if mode == "none" else "0"
+    PINNING["loadgen"] = "1" if mode == "both" else ""
+
+
+def pin(role: str) -> list[str]:
+    """taskset prefix for the server or the load generator (see --pin)."""
+    cpus = PINNING[role]
+    if cpus and (os.cpu_count() or 1) >= 2 and shutil.which("taskset"):
+        return ["taskset", "-c", cpus]
+    return []
+
+
+def start_server(
+    procs: Procs,
+    name: str,
+    target: list[str],
+    env: dict[str, str],
+    tmp: Path,
+    profile: Path | None = None,
+) -> Server:
+    """uvicorn with UVICORN_FLAGS, pinned, under cProfile into ``profile`` if given."""
+    prefix = [PY, "-m", "cProfile", "-o", str(profile)] if profile else [PY]
+    probe = "/healthz" if "app.asgi:app" in target else "/"
+    return start_uvicorn(
+        procs, name, target, UVICORN_FLAGS, env, tmp, [*pin("server"), *prefix], probe
+    )
+
+
+def flush_redis(url: str = REDIS_URL) -> None:
+    from redis import Redis  # not at the top: see the module docstring
+
+    client = Redis.from_url(url)
+    try:
+        client.flushdb()
+    finally:
+        client.close()
+
+
+def git_state() -> str:
+    """The commit measured, and whether app/ had changes not yet committed."""
+    try:
+        head = subprocess.run(
+            ["git", "log", "-1", "--format=%h %s"], cwd=ROOT, capture_output=True, text=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "app", "migrations"],
+            cwd=ROOT, capture_output=True, text=True,
+        ).stdout.strip()  # fmt: skip
+    except OSError:
+        return "unknown (no git)"
+    return f"{head[:70]}" + (" + uncommitted changes in app/" if dirty else "")
+
+
+# ------------------------------------------------------------------------------ seeded data
+
+NAMES = (
+    "数字多用表", "温度计", "压力表", "电子天平", "游标卡尺", "千分尺", "示波器", "万用表",
+    "流量计", "电能表", "秒表", "砝码", "水准仪", "硬度计", "声级计", "pH计",
+)  # fmt: skip
+MAKERS = ("是德科技", "福禄克", "明月公司", "上海仪表厂", "梅特勒", "泰克", "横河", "安捷伦")
+REASONS = ("器具信息不完整", "送检日期冲突，请改期", "证书单位名称有误")
+MEASURED_NAME = "南京测试仪表有限公司"
+T0 = datetime(2024, 1, 1, tzinfo=UTC)
+BOOKING_STEP = timedelta(seconds=600)  # one booking every 10 minutes: 100,000 ≈ 2 years
+ITEMS_PER_BOOKING = (3, 7, 5, 4, 6)  # 5 on average: 100,000 bookings → 500,000 instruments
+BOOKING_COLS = [
+    "id", "enterprise", "created_by", "booking_no", "status", "client_name", "client_address",
+    "contact_name", "phone", "cert_name", "cert_address", "mobile", "expected_date", "sender",
+    "item_count", "reject_reason", "created_at", "submitted_at", "reviewed_at",
+]  # fmt: skip
+SEEDED_TABLES = ("enterprise", "app_user", "booking", "booking_item")
+
+
+def item_columns() -> list[str]:
+    """booking_item's columns in the order booking_rows gives them."""
+    from app.fields import INSTRUMENT_FIELDS  # not at the top: see the module docstring
+
+    return ["id", "booking", "enterprise", *(f.key for f in INSTRUMENT_FIELDS)]
+
+
+def user_id_of(enterprise: int) -> int:
+    return 100 + enterprise  # the platform admin made by app.cli setup has id 1
+
+
+def enterprise_name(enterprise: int) -> str:
+    if enterprise == MEASURED_ENTERPRISE:
+        return MEASURED_NAME
+    return f"测试企业{enterprise:04d}有限公司"
+
+
+async def seed_accounts(conn: asyncpg.Connection, n_enterprises: int) -> None:
+    """``n_enterprises`` approved enterprises with one enterprise_admin each; the measured
+    one's user is USERNAME / PASSWORD, the others cannot log in."""
+    from app.clock import now  # not at the top: see the module docstring
+    from app.enums import EnterpriseStatus
+    from app.security.passwords import hash_password
+
+    stamp = now()
+    ents = []
+    users = []
+    for e in range(1, n_enterprises + 1):
+        measured = e == MEASURED_ENTERPRISE
+        ents.append(
+            (
+                e, enterprise_name(e), f"91320100MA{e:08d}", f"南京市江宁区{e}号", f"联系人{e}",
+                f"139{e:08d}", EnterpriseStatus.APPROVED, "", False, "", None,
+                stamp - timedelta(days=800), stamp,
+            )
+        )  # fmt: skip
+        users.append(
+            (
+                user_id_of(e),
+                USERNAME if measured else f"ent{e:04d}",
+                hash_password(PASSWORD) if measured else "",
+                "王五" if measured else f"用户{e}",
+                f"138{e:08d}",
+                e,
+                "enterprise_admin",
+                True,
+                stamp - timedelta(days=800),
+            )
+        )
+    await copy_accounts(conn, ents, users)
+    await fix_sequences(conn, SEEDED_TABLES)
+
+
+def enterprise_of(i: int, n_enterprises: int, every: int) -> int:
+    """Row ``i``'s enterprise: every ``every``-th is the measured one, the rest spread."""
+    if i % every == 0:
+        return MEASURED_ENTERPRISE
+    return 2 + (i * 7919) % (n_enterprises - 1)
+
+
+def booking_rows(
+    first: int, last: int, n_enterprises: int, every: int
+) -> Iterator[tuple[tuple[Any, ...], list[tuple[Any, ...]]]]:
+    """Bookings ``first..last`` (ids) with their instruments, deterministic."""
+    from app.enums import BookingStatus  # not at the top: see the module docstring
+
+    rng = random.Random(first)
+    item_id = 1 + sum(ITEMS_PER_BOOKING[i % 5] for i in range(1, first))
+    for i in range(first, last + 1):
+        ent = enterprise_of(i, n_enterprises, every)
+        submitted = T0 + BOOKING_STEP * i
+        roll = rng.random()
+        status = (
+            BookingStatus.APPROVED
+            if roll < 0.6
+            else BookingStatus.PENDING
+            if roll < 0.9
+            else BookingStatus.REJECTED
+        )
+        items = []
+        total = 0
+        for k in range(ITEMS_PER_BOOKING[i % 5]):
+            qty = 2 if (item_id % 7) == 0 else 1
+            total += qty
+            items.append(
+                (
+                    item_id, i, ent, NAMES[(i + k) % len(NAMES)], f"SB-{i}-{k}",
+                    f"{rng.randrange(10**9):09d}", f"M-{(i * 31 + k) % 500}",
+                    "0-100", "0.5级", "AC 220 V", MAKERS[(i + k) % len(MAKERS)], "",
+                    "检定证书" if k % 3 else "校准证书", qty, "",
+                )
+            )  # fmt: skip
+            item_id += 1
+        name = enterprise_name(ent)
+        booking = (
+            i, ent, user_id_of(ent), f"YY{submitted:%Y%m%d}{i:06d}", status, name,
+            f"南京市江宁区{ent}号", f"联系人{ent}", "025-88888888", name, f"南京市江宁区{ent}号",
+            f"139{ent:08d}", (submitted + timedelta(days=3)).date().isoformat(), f"送检人{i % 50}",
+            total, REASONS[i % 3] if status == BookingStatus.REJECTED else "",
+            submitted - timedelta(minutes=30),
+            submitted, submitted + timedelta(hours=5) if status != BookingStatus.PENDING else None,
+        )  # fmt: skip
+        yield booking, items
+
+
+async def seed_bookings(
+    conn: asyncpg.Connection,
+    first: int,
+    last: int,
+    n_enterprises: int,
+    every: int,
+    with_items: bool = True,
+) -> int:
+    """Bookings ``first..last`` by COPY (and their instruments unless not ``with_items``);
+    returns the number of instruments written."""
+    chunk = 20_000
+    n_items = 0
+    columns = item_columns()
+    for start in range(first, last + 1, chunk):
+        bookings, items = [], []
+        for b, its in booking_rows(start, min(last, start + chunk - 1), n_enterprises, every):
+            bookings.append(b)
+            items.extend(its)
+        await conn.copy_records_to_table("booking", records=bookings, columns=BOOKING_COLS)
+        if with_items:
+            await conn.copy_records_to_table("booking_item", records=items, columns=columns)
+            n_items += len(items)
+    await fix_sequences(conn, SEEDED_TABLES)
+    await conn.execute("VACUUM ANALYZE enterprise, app_user, booking, booking_item")
+    return n_items
+
+
+# ------------------------------------------------------------------------------ client side
+
+
+@dataclass
+class Session:
+    session: str
+    csrf: str
+
+    @property
+    def cookie(self) -> str:
+        return f"session={self.session}; csrftoken={self.csrf}"
+
+    def headers(self, htmx: bool = False, post: bool = False) -> dict[str, str]:
+        h = {"Cookie": self.cookie}
+        if post:
+            h["X-CSRFToken"] = self.csrf
+        if htmx:
+            h["HX-Request"] = "true"
+        return h
+
+
+def login_session(base: str, username: str = USERNAME, password: str = PASSWORD) -> Session:
+    """Log in (the measured user by default) and keep only the cookies wrk sends."""
+    client, csrf = login(base, username, password, timeout=30)
+    try:
+        return Session(session=client.cookies["session"], csrf=csrf)
+    finally:
+        client.close()
+
+
+def check(r: Any, marker: str, what: str) -> None:
+    """An httpx response must be 200 and contain ``marker``."""
+    if r.status_code != 200 or marker not in r.text:
+        raise SystemExit(
+            f"{what}: HTTP {r.status_code}, {marker!r} not in the answer:\n{r.text[:800]}"
+        )
+
+
+# ------------------------------------------------------------------------------ CPU use
+
+
+def _machine_busy() -> int:
+    """Jiffies all CPUs spent running processes (user, nice, system) or stolen by the host.
+
+    Interrupt and softirq time is left out: loopback networking of the load itself is
+    mostly there, and it belongs to no process.
+    """
+    with open("/proc/stat") as f:
+        user, nice, system, _idle, _iowait, _irq, _softirq, steal = (
+            int(x) for x in f.readline().split()[1:9]
+        )
+    return user + nice + system + steal
+
+
+def _pids_of(match: Any) -> list[int]:
+    pids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/cmdline", "rb") as f:
+                    cmdline = f.read().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                continue
+            if match(cmdline):
+                pids.append(int(entry))
+    return pids
+
+
+@dataclass
+class CpuUse:
+    """Cores used during a measured run: the server, its PostgreSQL backends + Redis, the
+    load generator, and everything else on the machine (other people's work: noise)."""
+
+    server: float = 0.0
+    db: float = 0.0
+    loadgen: float = 0.0
+    others: float = 0.0
+
+    def __str__(self) -> str:
+        return (
+            f"CPU cores: server {self.server:.2f}, postgres+redis {self.db:.2f}, "
+            f"load generator {self.loadgen:.2f}, others {self.others:.2f}"
+        )
+
+
+class CpuMeter:
+    def __init__(self, server_pid: int | None, db_name: str) -> None:
+        import resource
+
+        self.resource = resource
+        self.server_pid = server_pid
+        self.db_pids = _pids_of(
+            lambda c: (c.startswith("postgres:") and db_name in c) or "redis-server" in c
+        )
+        self.t = time.monotonic()
+        self.busy = _machine_busy()
+        self.server = proc_jiffies(server_pid) if server_pid else 0
+        self.db = sum(proc_jiffies(p) for p in self.db_pids)
+        ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+        self.children = ru.ru_utime + ru.ru_stime
+
+    def stop(self) -> CpuUse:
+        elapsed = time.monotonic() - self.t
+        busy = (_machine_busy() - self.busy) / CLK_TCK
+        server = ((proc_jiffies(self.server_pid) if self.server_pid else 0) - self.server) / CLK_TCK
+        db = (sum(proc_jiffies(p) for p in self.db_pids) - self.db) / CLK_TCK
+        ru = self.resource.getrusage(self.resource.RUSAGE_CHILDREN)
+        loadgen = ru.ru_utime + ru.ru_stime - self.children
+        others = max(0.0, busy - server - db - loadgen)
+        return CpuUse(server / elapsed, db / elapsed, loadgen / elapsed, others / elapsed)
+
+
+# ------------------------------------------------------------------------------ load
+
+
+@dataclass
+class Load:
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    requests: int
+    errors: int
+    raw: dict[str, Any] = field(default_factory=dict)
+    cpu: CpuUse = field(default_factory=CpuUse)
+
+    def per_request(self, cores: float) -> float:
+        """CPU milliseconds per request of something that used ``cores`` during the run."""
+        seconds = self.raw.get("duration_us", 0) / 1e6
+        return cores * seconds / self.requests * 1000 if self.requests else 0.0
+
+    @property
+    def server_ms(self) -> float:
+        return self.per_request(self.cpu.server)
+
+    @property
+    def db_ms(self) -> float:
+        return self.per_request(self.cpu.db)
+
+
+@dataclass
+class LoadRunner:
+    """wrk (or bench/loadgen.py) against one URL, with the CPU used meanwhile: the server's
+    (``server_pid``), PostgreSQL's backends on ``db_name`` + Redis, the load generator's and
+    everybody else's."""
+
+    procs: Procs
+    db_name: str
+    tmp: Path
+    connections: int = 20
+    warmup: float = 2
+    duration: float = 10
+
+    def run(
+        self,
+        url: str,
+        seconds: float,
+        headers: dict[str, str],
+        method: str = "GET",
+        body: bytes = b"",
+        server_pid: int | None = None,
+    ) -> Load:
+        connections = self.connections
+        body_file = ""
+        if body:
+            body_file = str(self.tmp / "body.bin")
+            Path(body_file).write_bytes(body)
+        if shutil.which("wrk"):
+            cmd = [
+                *pin("loadgen"), "wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s",
+                "--timeout", "30s", "-s", str(BENCH / "report.lua"),
+            ]  # fmt: skip
+            for k, v in headers.items():
+                cmd += ["-H", f"{k}: {v}"]
+            cmd.append(url)
+        else:
+            cmd = [
+                *pin("loadgen"), sys.executable, str(BENCH / "loadgen.py"), url,
+                "--method", method, "--duration", str(seconds),
+                "--connections", str(connections),
+            ]  # fmt: skip
+            for k, v in headers.items():
+                cmd += ["--header", f"{k}: {v}"]
+            if body_file:
+                cmd += ["--body-file", body_file]
+        env = {**os.environ, "BENCH_METHOD": method, "BENCH_BODY_FILE": body_file}
+        meter = CpuMeter(server_pid, self.db_name)
+        proc = self.procs.start(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            out, err = proc.communicate(timeout=seconds + 60)
+        finally:
+            self.procs.stop(proc)
+        cpu = meter.stop()
+        line = next((ln for ln in out.decode().splitlines() if ln.startswith("BENCH_JSON ")), None)
+        if line is None:
+            raise SystemExit(f"load generator printed no figures:\n{out.decode()}\n{err.decode()}")
+        raw = json.loads(line.removeprefix("BENCH_JSON "))
+        errors = sum(raw[k] for k in raw if k.startswith("err_"))
+        return Load(
+            rps=raw["requests"] / (raw["duration_us"] / 1e6),
+            p50_ms=raw["p50_us"] / 1000,
+            p99_ms=raw["p99_us"] / 1000,
+            requests=raw["requests"],
+            errors=errors,
+            raw=raw,
+            cpu=cpu,
+        )
+
+    def measure(
+        self,
+        label: str,
+        server: Server,
+        path: str,
+        headers: dict[str, str],
+        method: str = "GET",
+        body: bytes = b"",
+    ) -> Load:
+        """A warm-up run, then the measured one (logged)."""
+        url = server.base + path
+        self.run(url, self.warmup, headers, method, body)
+        load = self.run(url, self.duration, headers, method, body, server.proc.pid)
+        note = f", {load.errors} ERRORS" if load.errors else ""
+        log(
+            f"  {label}: {load.rps:,.0f} req/s, p50 {load.p50_ms:.1f} ms, "
+            f"p99 {load.p99_ms:.1f} ms ({load.requests:,} requests{note})\n"
+            f"    CPU per request: server {load.server_ms:.3f} ms, "
+            f"postgres+redis {load.db_ms:.3f} ms; {load.cpu}"
+        )
+        return load
+
+
+# ------------------------------------------------------------------------------ verdicts
+
+
+def verdict(ok: bool) -> str:
+    return "PASS" if ok else "MISS"
+
+
+def result(ok: bool, cpu_ok: bool) -> str:
+    """The verdict on rps, and the CPU-based one too when the two disagree (noise)."""
+    return verdict(ok) if ok == cpu_ok else f"{verdict(ok)} (cpu: {verdict(cpu_ok)})"
+
+
+def print_profile(path: Path, title: str, top: int) -> None:
+    import pstats
+
+    if not path.exists():
+        log(f"(no profile written for {title})")
+        return
+    log(f"\n=== cProfile: {title} ({path}) — top {top} by own time ===")
+    stats = pstats.Stats(str(path))
+    stats.sort_stats("tottime").print_stats(top)
+    log(f"=== {title} — app functions by cumulative time ===")
+    stats.sort_stats("cumulative").print_stats(str(ROOT / "app"), top)

@@ -30,19 +30,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
-import pstats
-import random
 import re
 import shutil
 import statistics
-import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass
+from datetime import timedelta
 from io import BytesIO
 from pathlib import Path
 from typing import Any
@@ -53,30 +48,40 @@ import httpx
 import openpyxl
 from _harness import (
     BENCH,
-    CLK_TCK,
-    PY,
-    ROOT,
+    MAKERS,
+    MEASURED_ENTERPRISE,
+    NAMES,
+    REDIS_URL,
+    SECRET_KEY,
+    Load,
+    LoadRunner,
     Procs,
     Server,
+    Session,
     app_env,
-    copy_accounts,
+    check,
     database_url,
-    fix_sequences,
+    flush_redis,
+    git_state,
     log,
+    login_session,
     migrate,
+    pin,
+    print_profile,
     print_table,
-    proc_jiffies,
     recreate_database,
+    result,
     run_cleanly,
-    start_uvicorn,
+    seed_accounts,
+    seed_bookings,
+    set_pinning,
+    start_server,
+    user_id_of,
+    verdict,
 )
-from _harness import login as form_login
-from redis import Redis
 
-from app.clock import now, today
-from app.enums import BookingStatus, EnterpriseStatus  # noqa: E402
-from app.fields import INSTRUMENT_FIELDS  # noqa: E402
-from app.security.passwords import hash_password
+from app.clock import today
+from app.enums import BookingStatus
 from app.services.instrument_xlsx import (
     BOOKING_COLUMNS,
     IMPORT_SHEET_TITLE,
@@ -86,19 +91,7 @@ from app.services.instrument_xlsx import (
 
 DB_NAME = "jlkf_bench"
 DATABASE_URL = database_url(DB_NAME)
-REDIS_URL = "redis://127.0.0.1:6379/13"
-SECRET_KEY = "bench-secret-key-fixed-not-for-production-0123456789"
-USERNAME = "bench_admin"
-PASSWORD = "Bench-Pass-2026!"
-MEASURED_ENTERPRISE = 1
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-# Same flags for the app and the baseline (production's, less the access log: see README).
-UVICORN_FLAGS = [
-    "--workers", "1", "--host", "127.0.0.1",
-    "--proxy-headers", "--forwarded-allow-ips=127.0.0.1",
-    "--no-access-log", "--log-level", "warning",
-]  # fmt: skip
-
 TOMORROW = (today() + timedelta(days=1)).isoformat()
 BOOKING_FORM = {
     "client_name": "南京测试仪表有限公司",
@@ -125,13 +118,6 @@ INSTRUMENT_FORM = {
     "quantity": "1",
     "remark": "无",
 }
-NAMES = (
-    "数字多用表", "温度计", "压力表", "电子天平", "游标卡尺", "千分尺", "示波器", "万用表",
-    "流量计", "电能表", "秒表", "砝码", "水准仪", "硬度计", "声级计", "pH计",
-)  # fmt: skip
-MAKERS = ("是德科技", "福禄克", "明月公司", "上海仪表厂", "梅特勒", "泰克", "横河", "安捷伦")
-REASONS = ("器具信息不完整", "送检日期冲突，请改期", "证书单位名称有误")
-
 
 # ------------------------------------------------------------------------------ processes
 
@@ -139,152 +125,7 @@ REASONS = ("器具信息不完整", "送检日期冲突，请改期", "证书单
 PROCS = Procs()
 
 
-PINNING = {"server": "0", "loadgen": ""}  # set from --pin
-
-
-def pin(role: str) -> list[str]:
-    """taskset prefix for the server or the load generator (see --pin)."""
-    cpus = PINNING[role]
-    if cpus and (os.cpu_count() or 1) >= 2 and shutil.which("taskset"):
-        return ["taskset", "-c", cpus]
-    return []
-
-
-def start_server(
-    name: str, target: list[str], env: dict[str, str], tmp: Path, profile: Path | None
-) -> Server:
-    prefix = [PY, "-m", "cProfile", "-o", str(profile)] if profile else [PY]
-    probe = "/healthz" if "app.asgi:app" in target else "/"
-    return start_uvicorn(
-        PROCS, name, target, UVICORN_FLAGS, env, tmp, [*pin("server"), *prefix], probe
-    )
-
-
 # ------------------------------------------------------------------------------ database
-
-
-def flush_redis() -> None:
-    client = Redis.from_url(REDIS_URL)
-    try:
-        client.flushdb()
-    finally:
-        client.close()
-
-
-T0 = datetime(2024, 1, 1, tzinfo=UTC)
-BOOKING_STEP = timedelta(seconds=600)  # one booking every 10 minutes: 100,000 ≈ 2 years
-ITEMS_PER_BOOKING = (3, 7, 5, 4, 6)  # 5 on average: 100,000 bookings → 500,000 instruments
-BOOKING_COLS = [
-    "id", "enterprise", "created_by", "booking_no", "status", "client_name", "client_address",
-    "contact_name", "phone", "cert_name", "cert_address", "mobile", "expected_date", "sender",
-    "item_count", "reject_reason", "created_at", "submitted_at", "reviewed_at",
-]  # fmt: skip
-SEEDED_TABLES = ("enterprise", "app_user", "booking", "booking_item")
-ITEM_COLS = ["id", "booking", "enterprise", *(f.key for f in INSTRUMENT_FIELDS)]
-
-
-def user_id_of(enterprise: int) -> int:
-    return 100 + enterprise  # the platform admin made by app.cli setup has id 1
-
-
-async def seed_accounts(conn: asyncpg.Connection, n_enterprises: int) -> None:
-    stamp = now()
-    ents = []
-    users = []
-    for e in range(1, n_enterprises + 1):
-        measured = e == MEASURED_ENTERPRISE
-        name = "南京测试仪表有限公司" if measured else f"测试企业{e:04d}有限公司"
-        ents.append(
-            (
-                e, name, f"91320100MA{e:08d}", f"南京市江宁区{e}号", f"联系人{e}",
-                f"139{e:08d}", EnterpriseStatus.APPROVED, "", False, "", None,
-                stamp - timedelta(days=800), stamp,
-            )
-        )  # fmt: skip
-        users.append(
-            (
-                user_id_of(e),
-                USERNAME if measured else f"ent{e:04d}",
-                hash_password(PASSWORD) if measured else "",
-                "王五" if measured else f"用户{e}",
-                f"138{e:08d}",
-                e,
-                "enterprise_admin",
-                True,
-                stamp - timedelta(days=800),
-            )
-        )
-    await copy_accounts(conn, ents, users)
-    await fix_sequences(conn, SEEDED_TABLES)
-
-
-def enterprise_of(i: int, n_enterprises: int, every: int) -> int:
-    if i % every == 0:
-        return MEASURED_ENTERPRISE
-    return 2 + (i * 7919) % (n_enterprises - 1)
-
-
-def booking_rows(
-    first: int, last: int, n_enterprises: int, every: int
-) -> Iterator[tuple[tuple[Any, ...], list[tuple[Any, ...]]]]:
-    """Bookings ``first..last`` (ids) with their instruments, deterministic."""
-    rng = random.Random(first)
-    item_id = 1 + sum(ITEMS_PER_BOOKING[i % 5] for i in range(1, first))
-    for i in range(first, last + 1):
-        ent = enterprise_of(i, n_enterprises, every)
-        submitted = T0 + BOOKING_STEP * i
-        roll = rng.random()
-        status = (
-            BookingStatus.APPROVED
-            if roll < 0.6
-            else BookingStatus.PENDING
-            if roll < 0.9
-            else BookingStatus.REJECTED
-        )
-        items = []
-        total = 0
-        for k in range(ITEMS_PER_BOOKING[i % 5]):
-            qty = 2 if (item_id % 7) == 0 else 1
-            total += qty
-            items.append(
-                (
-                    item_id, i, ent, NAMES[(i + k) % len(NAMES)], f"SB-{i}-{k}",
-                    f"{rng.randrange(10**9):09d}", f"M-{(i * 31 + k) % 500}",
-                    "0-100", "0.5级", "AC 220 V", MAKERS[(i + k) % len(MAKERS)], "",
-                    "检定证书" if k % 3 else "校准证书", qty, "",
-                )
-            )  # fmt: skip
-            item_id += 1
-        name = (
-            "南京测试仪表有限公司" if ent == MEASURED_ENTERPRISE else f"测试企业{ent:04d}有限公司"
-        )
-        booking = (
-            i, ent, user_id_of(ent), f"YY{submitted:%Y%m%d}{i:06d}", status, name,
-            f"南京市江宁区{ent}号", f"联系人{ent}", "025-88888888", name, f"南京市江宁区{ent}号",
-            f"139{ent:08d}", (submitted + timedelta(days=3)).date().isoformat(), f"送检人{i % 50}",
-            total, REASONS[i % 3] if status == BookingStatus.REJECTED else "",
-            submitted - timedelta(minutes=30),
-            submitted, submitted + timedelta(hours=5) if status != BookingStatus.PENDING else None,
-        )  # fmt: skip
-        yield booking, items
-
-
-async def seed_bookings(
-    conn: asyncpg.Connection, first: int, last: int, n_enterprises: int, every: int
-) -> int:
-    chunk = 20_000
-    n_items = 0
-    for start in range(first, last + 1, chunk):
-        bookings, items = [], []
-        for b, its in booking_rows(start, min(last, start + chunk - 1), n_enterprises, every):
-            bookings.append(b)
-            items.extend(its)
-        await conn.copy_records_to_table("booking", records=bookings, columns=BOOKING_COLS)
-        await conn.copy_records_to_table("booking_item", records=items, columns=ITEM_COLS)
-        n_items += len(items)
-    await fix_sequences(conn, SEEDED_TABLES)
-    await conn.execute("VACUUM ANALYZE enterprise, app_user, booking, booking_item")
-    return n_items
 
 
 async def new_drafts(n: int) -> list[int]:
@@ -324,39 +165,6 @@ async def db_counts() -> dict[str, int]:
 # ------------------------------------------------------------------------------ client side
 
 
-@dataclass
-class Session:
-    session: str
-    csrf: str
-
-    @property
-    def cookie(self) -> str:
-        return f"session={self.session}; csrftoken={self.csrf}"
-
-    def headers(self, htmx: bool = False, post: bool = False) -> dict[str, str]:
-        h = {"Cookie": self.cookie}
-        if post:
-            h["X-CSRFToken"] = self.csrf
-        if htmx:
-            h["HX-Request"] = "true"
-        return h
-
-
-def login(base: str) -> Session:
-    client, csrf = form_login(base, USERNAME, PASSWORD, timeout=30)
-    try:
-        return Session(session=client.cookies["session"], csrf=csrf)
-    finally:
-        client.close()
-
-
-def check(r: httpx.Response, marker: str, what: str) -> None:
-    if r.status_code != 200 or marker not in r.text:
-        raise SystemExit(
-            f"{what}: HTTP {r.status_code}, {marker!r} not in the answer:\n{r.text[:800]}"
-        )
-
-
 def prepare_fragment(base: str, sess: Session) -> tuple[str, bytes]:
     """The draft and one row of it; returns the URL and the body that updates that row."""
     with httpx.Client(base_url=base, timeout=30) as c:
@@ -384,187 +192,6 @@ def prepare_fragment(base: str, sess: Session) -> tuple[str, bytes]:
         )
         check(r, "器具已添加", f"POST {url} (update the row)")
         return url, body
-
-
-# ------------------------------------------------------------------------------ CPU use
-
-
-def _machine_busy() -> int:
-    """Jiffies all CPUs spent running processes (user, nice, system) or stolen by the host.
-
-    Interrupt and softirq time is left out: loopback networking of the load itself is
-    mostly there, and it belongs to no process.
-    """
-    with open("/proc/stat") as f:
-        user, nice, system, _idle, _iowait, _irq, _softirq, steal = (
-            int(x) for x in f.readline().split()[1:9]
-        )
-    return user + nice + system + steal
-
-
-def _pids_of(match: Any) -> list[int]:
-    pids = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/cmdline", "rb") as f:
-                    cmdline = f.read().replace(b"\0", b" ").decode(errors="replace")
-            except OSError:
-                continue
-            if match(cmdline):
-                pids.append(int(entry))
-    return pids
-
-
-@dataclass
-class CpuUse:
-    """Cores used during a measured run: the server, its PostgreSQL backends + Redis, the
-    load generator, and everything else on the machine (other people's work: noise)."""
-
-    server: float = 0.0
-    db: float = 0.0
-    loadgen: float = 0.0
-    others: float = 0.0
-
-    def __str__(self) -> str:
-        return (
-            f"CPU cores: server {self.server:.2f}, postgres+redis {self.db:.2f}, "
-            f"load generator {self.loadgen:.2f}, others {self.others:.2f}"
-        )
-
-
-class CpuMeter:
-    def __init__(self, server_pid: int | None) -> None:
-        import resource
-
-        self.resource = resource
-        self.server_pid = server_pid
-        self.db_pids = _pids_of(
-            lambda c: (c.startswith("postgres:") and DB_NAME in c) or "redis-server" in c
-        )
-        self.t = time.monotonic()
-        self.busy = _machine_busy()
-        self.server = proc_jiffies(server_pid) if server_pid else 0
-        self.db = sum(proc_jiffies(p) for p in self.db_pids)
-        ru = resource.getrusage(resource.RUSAGE_CHILDREN)
-        self.children = ru.ru_utime + ru.ru_stime
-
-    def stop(self) -> CpuUse:
-        elapsed = time.monotonic() - self.t
-        busy = (_machine_busy() - self.busy) / CLK_TCK
-        server = ((proc_jiffies(self.server_pid) if self.server_pid else 0) - self.server) / CLK_TCK
-        db = (sum(proc_jiffies(p) for p in self.db_pids) - self.db) / CLK_TCK
-        ru = self.resource.getrusage(self.resource.RUSAGE_CHILDREN)
-        loadgen = ru.ru_utime + ru.ru_stime - self.children
-        others = max(0.0, busy - server - db - loadgen)
-        return CpuUse(server / elapsed, db / elapsed, loadgen / elapsed, others / elapsed)
-
-
-# ------------------------------------------------------------------------------ load
-
-
-@dataclass
-class Load:
-    rps: float
-    p50_ms: float
-    p99_ms: float
-    requests: int
-    errors: int
-    raw: dict[str, Any] = field(default_factory=dict)
-    cpu: CpuUse = field(default_factory=CpuUse)
-
-    def per_request(self, cores: float) -> float:
-        """CPU milliseconds per request of something that used ``cores`` during the run."""
-        seconds = self.raw.get("duration_us", 0) / 1e6
-        return cores * seconds / self.requests * 1000 if self.requests else 0.0
-
-    @property
-    def server_ms(self) -> float:
-        return self.per_request(self.cpu.server)
-
-    @property
-    def db_ms(self) -> float:
-        return self.per_request(self.cpu.db)
-
-
-def run_load(
-    url: str,
-    seconds: float,
-    connections: int,
-    headers: dict[str, str],
-    tmp: Path,
-    method: str = "GET",
-    body: bytes = b"",
-    server_pid: int | None = None,
-) -> Load:
-    body_file = ""
-    if body:
-        body_file = str(tmp / "body.bin")
-        Path(body_file).write_bytes(body)
-    if shutil.which("wrk"):
-        cmd = [
-            *pin("loadgen"), "wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s",
-            "--timeout", "30s", "-s", str(BENCH / "report.lua"),
-        ]  # fmt: skip
-        for k, v in headers.items():
-            cmd += ["-H", f"{k}: {v}"]
-        cmd.append(url)
-    else:
-        cmd = [
-            *pin("loadgen"), sys.executable, str(BENCH / "loadgen.py"), url, "--method", method,
-            "--duration", str(seconds), "--connections", str(connections),
-        ]  # fmt: skip
-        for k, v in headers.items():
-            cmd += ["--header", f"{k}: {v}"]
-        if body_file:
-            cmd += ["--body-file", body_file]
-    env = {**os.environ, "BENCH_METHOD": method, "BENCH_BODY_FILE": body_file}
-    meter = CpuMeter(server_pid)
-    proc = PROCS.start(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
-        out, err = proc.communicate(timeout=seconds + 60)
-    finally:
-        PROCS.stop(proc)
-    cpu = meter.stop()
-    line = next((ln for ln in out.decode().splitlines() if ln.startswith("BENCH_JSON ")), None)
-    if line is None:
-        raise SystemExit(f"load generator printed no figures:\n{out.decode()}\n{err.decode()}")
-    raw = json.loads(line.removeprefix("BENCH_JSON "))
-    errors = sum(raw[k] for k in raw if k.startswith("err_"))
-    return Load(
-        rps=raw["requests"] / (raw["duration_us"] / 1e6),
-        p50_ms=raw["p50_us"] / 1000,
-        p99_ms=raw["p99_us"] / 1000,
-        requests=raw["requests"],
-        errors=errors,
-        raw=raw,
-        cpu=cpu,
-    )
-
-
-def measure(
-    label: str,
-    server: Server,
-    path: str,
-    args: argparse.Namespace,
-    headers: dict[str, str],
-    tmp: Path,
-    method: str = "GET",
-    body: bytes = b"",
-) -> Load:
-    url = server.base + path
-    run_load(url, args.warmup, args.connections, headers, tmp, method, body)
-    load = run_load(
-        url, args.duration, args.connections, headers, tmp, method, body, server.proc.pid
-    )
-    note = f", {load.errors} ERRORS" if load.errors else ""
-    log(
-        f"  {label}: {load.rps:,.0f} req/s, p50 {load.p50_ms:.1f} ms, "
-        f"p99 {load.p99_ms:.1f} ms ({load.requests:,} requests{note})\n"
-        f"    CPU per request: server {load.server_ms:.3f} ms, postgres+redis {load.db_ms:.3f} ms; "
-        f"{load.cpu}"
-    )
-    return load
 
 
 # ------------------------------------------------------------------------------ import
@@ -657,7 +284,7 @@ def measure_import(
     bare_times = [timed(bare_read, data) for _ in range(runs)]
     parse_times = [timed(read_instruments, data, BOOKING_COLUMNS) for _ in range(runs)]
     drafts = asyncio.run(new_drafts(runs))
-    srv = start_server(f"app-import-{rows}", ["app.asgi:app"], env, tmp, profile)
+    srv = start_server(PROCS, f"app-import-{rows}", ["app.asgi:app"], env, tmp, profile)
     times, error = [], ""
     try:
         for d in drafts:
@@ -677,44 +304,6 @@ def measure_import(
         + " s"
     )
     return res
-
-
-# ------------------------------------------------------------------------------ report
-
-
-def git_state() -> str:
-    """The commit measured, and whether app/ had changes not yet committed."""
-    try:
-        head = subprocess.run(
-            ["git", "log", "-1", "--format=%h %s"], cwd=ROOT, capture_output=True, text=True
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--", "app", "migrations"],
-            cwd=ROOT, capture_output=True, text=True,
-        ).stdout.strip()  # fmt: skip
-    except OSError:
-        return "unknown (no git)"
-    return f"{head[:70]}" + (" + uncommitted changes in app/" if dirty else "")
-
-
-def verdict(ok: bool) -> str:
-    return "PASS" if ok else "MISS"
-
-
-def result(ok: bool, cpu_ok: bool) -> str:
-    """The verdict on rps, and the CPU-based one too when the two disagree (noise)."""
-    return verdict(ok) if ok == cpu_ok else f"{verdict(ok)} (cpu: {verdict(cpu_ok)})"
-
-
-def print_profile(path: Path, title: str, top: int) -> None:
-    if not path.exists():
-        log(f"(no profile written for {title})")
-        return
-    log(f"\n=== cProfile: {title} ({path}) — top {top} by own time ===")
-    stats = pstats.Stats(str(path))
-    stats.sort_stats("tottime").print_stats(top)
-    log(f"=== {title} — app functions by cumulative time ===")
-    stats.sort_stats("cumulative").print_stats(str(ROOT / "app"), top)
 
 
 # ------------------------------------------------------------------------------ main
@@ -745,8 +334,7 @@ def main() -> None:
     parser.add_argument("--keep-db", action="store_true", help="leave jlkf_bench for inspection")
     parser.add_argument("--profile", metavar="DIR", help="run the app under cProfile into DIR")
     args = parser.parse_args()
-    PINNING["server"] = "" if args.pin == "none" else "0"
-    PINNING["loadgen"] = "1" if args.pin == "both" else ""
+    set_pinning(args.pin)
     run_cleanly(
         PROCS,
         lambda tmp: run(args, tmp),
@@ -766,6 +354,7 @@ def run(args: argparse.Namespace, tmp: Path) -> None:
         )
     every = max(1, round(1 / args.share))
     env = app_env(DATABASE_URL, SECRET_KEY, tmp, REDIS_URL=REDIS_URL)
+    runner = LoadRunner(PROCS, DB_NAME, tmp, args.connections, args.warmup, args.duration)
     log(f"code: {git_state()}")
     profile_dir = Path(args.profile).resolve() if args.profile else None
     if profile_dir:
@@ -808,7 +397,7 @@ def run(args: argparse.Namespace, tmp: Path) -> None:
 
     # 2. the baseline
     log("baseline: bench/bare_app.py")
-    bare = start_server("bare", ["--app-dir", str(BENCH), "bare_app:app"], env, tmp, None)
+    bare = start_server(PROCS, "bare", ["--app-dir", str(BENCH), "bare_app:app"], env, tmp, None)
     try:
         r = httpx.get(bare.base + "/")
         check(r, "bare baseline", "bare GET /")
@@ -816,9 +405,9 @@ def run(args: argparse.Namespace, tmp: Path) -> None:
         form_headers = {"Content-Type": "application/x-www-form-urlencoded"}
         r = httpx.post(bare.base + "/fragment", content=frag_body, headers=form_headers)
         check(r, "器具已添加", "bare POST /fragment")
-        bare_get = measure("bare GET /", bare, "/", args, {}, tmp)
-        bare_post = measure(
-            "bare POST /fragment", bare, "/fragment", args, form_headers, tmp, "POST", frag_body
+        bare_get = runner.measure("bare GET /", bare, "/", {})
+        bare_post = runner.measure(
+            "bare POST /fragment", bare, "/fragment", form_headers, "POST", frag_body
         )
     finally:
         PROCS.stop(bare.proc)
@@ -829,12 +418,12 @@ def run(args: argparse.Namespace, tmp: Path) -> None:
     def bookings_page(size: str, n_bookings: int, sess: Session | None) -> tuple[Load, Session]:
         """预约记录 on a fresh server: checked, measured, checked again (logs in if no ``sess``)."""
         log(f"app: 预约记录 at {n_bookings:,} bookings")
-        srv = start_server(f"app-page-{size}", app_target, env, tmp, prof(f"page_{size}"))
+        srv = start_server(PROCS, f"app-page-{size}", app_target, env, tmp, prof(f"page_{size}"))
         try:
-            sess = sess or login(srv.base)
+            sess = sess or login_session(srv.base)
             page = httpx.get(srv.base + "/bookings", headers=sess.headers())
             check(page, "预约记录", "GET /bookings")
-            load = measure("GET /bookings", srv, "/bookings", args, sess.headers(), tmp)
+            load = runner.measure("GET /bookings", srv, "/bookings", sess.headers())
             page = httpx.get(srv.base + "/bookings", headers=sess.headers())
             check(page, "预约记录", "GET /bookings")
         finally:
@@ -867,14 +456,14 @@ def run(args: argparse.Namespace, tmp: Path) -> None:
     page_100k, sess = bookings_page("100k", counts["bookings"], sess)
 
     log("app: 【添加器具】 POST /bookings/{draft}/items (HX-Request, update path)")
-    srv = start_server("app-fragment", app_target, env, tmp, prof("fragment"))
+    srv = start_server(PROCS, "app-fragment", app_target, env, tmp, prof("fragment"))
     try:
         url, body = prepare_fragment(srv.base, sess)
         frag_headers = {
             **sess.headers(htmx=True, post=True),
             "Content-Type": "application/x-www-form-urlencoded",
         }
-        fragment = measure(f"POST {url}", srv, url, args, frag_headers, tmp, "POST", body)
+        fragment = runner.measure(f"POST {url}", srv, url, frag_headers, "POST", body)
         r = httpx.post(srv.base + url, content=body, headers=frag_headers)
         check(r, "器具已添加", f"POST {url}")
     finally:
