@@ -129,7 +129,8 @@ PROCS = Procs()
 
 
 async def new_drafts(n: int) -> list[int]:
-    """Fresh drafts of the measured user, one per import run."""
+    """Fresh editable bookings of the measured user, one per import run (待审核: a user may
+    have only one draft)."""
     conn = await asyncpg.connect(DATABASE_URL)
     try:
         ids = []
@@ -140,7 +141,7 @@ async def new_drafts(n: int) -> list[int]:
                     "VALUES ($1, $2, $3, '南京测试仪表有限公司') RETURNING id",
                     MEASURED_ENTERPRISE,
                     user_id_of(MEASURED_ENTERPRISE),
-                    BookingStatus.DRAFT.value,
+                    BookingStatus.PENDING.value,
                 )
             )
         return ids
