@@ -21,6 +21,7 @@ from typing import Any
 from urllib.parse import quote
 
 import anyio
+from piccolo.query import OrderByRaw
 
 from app import jobs
 from app.clock import now
@@ -367,8 +368,10 @@ async def list_certificates(
     rows = (
         await Certificate.select(*_COLUMNS)
         .where(*where)
-        .order_by(Certificate.completed_on, ascending=False)
-        .order_by(Certificate.id, ascending=False)
+        # Newest 完工日期 first, certificates without one last, on both databases (the
+        # migration's certificate_page index has this order). Piccolo appends the direction
+        # to the raw text: it ends with "id", which becomes "id DESC".
+        .order_by(OrderByRaw("completed_on DESC NULLS LAST, id"), ascending=False)
         .limit(per_page)
         .offset((page - 1) * per_page)
     )
