@@ -63,7 +63,9 @@ async def _lock_enterprise(enterprise_id: int) -> None:
 
 
 def _unique_violation(exc: BaseException) -> bool:
-    return isinstance(exc, asyncpg.UniqueViolationError | sqlite3.IntegrityError)
+    if isinstance(exc, sqlite3.IntegrityError):
+        return "UNIQUE" in str(exc)
+    return isinstance(exc, asyncpg.UniqueViolationError)
 
 
 # --------------------------------------------------------------------------- 用户管理

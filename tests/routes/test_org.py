@@ -4,12 +4,16 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
 from litestar.testing import AsyncTestClient
 
-from app.security.sessions import cookie_name
+from app.security.sessions import cookie_name, load_user
+from app.services import org
+from app.services.errors import FormError
+from app.services.tenancy import scope_for
 from app.tables import AuditLog, Booking, Department, User
 from tests.factories import make_enterprise, make_user
 from tests.helpers import (
@@ -398,3 +402,22 @@ async def test_forms_keep_input_with_and_without_htmx(client: AsyncTestClient, h
     assert r.status_code == 200 and 'value="X1"' in r.text and "请输入部门名称" in r.text
     r = await post(client, "/settings/users", sub(1, phone="12"), htmx=htmx)
     assert r.status_code == 200 and 'value="zhang1"' in r.text and "11位手机号" in r.text
+
+
+async def test_same_username_at_once_from_two_enterprises() -> None:
+    """Both pass the early check; the unique index refuses the second, beside the field."""
+    admins = []
+    for n in (1, 2):
+        ent = await make_enterprise(n)
+        user = await make_user(ent)
+        admins.append((await scope_for(await load_user(user.id)), await load_user(user.id)))
+    results = await asyncio.gather(
+        *(
+            org.save_user(scope, org.UserInput.from_form(sub(1)), by, "1.1.1.1")
+            for scope, by in admins
+        ),
+        return_exceptions=True,
+    )
+    errors = [r for r in results if isinstance(r, FormError)]
+    assert len(errors) == 1 and errors[0].errors == {"username": org.USERNAME_TAKEN}, results
+    assert await User.count().where(User.username == "zhang1") == 1
