@@ -30,6 +30,7 @@ from app.routes.certificates import CertificateController
 from app.routes.home import HomeController
 from app.routes.instruments import InstrumentController
 from app.routes.lab_admin import LabAdminController
+from app.routes.org import DepartmentController, UserController
 from app.routes.query import ProgressController, VerifyController, VerifyLinkController
 from app.security.headers import add_security_headers
 from app.security.sessions import SessionAuthMiddleware, csrf_cookie_name
@@ -75,6 +76,8 @@ PAGE_HANDLERS: list[Any] = [
     InstrumentController,
     CertificateController,
     LabAdminController,
+    UserController,
+    DepartmentController,
     ProgressController,
     VerifyController,
     VerifyLinkController,

@@ -50,6 +50,22 @@ class ContractPhone(Table):
     phone = Varchar(length=20, unique=True)
 
 
+class Department(Table):
+    """部门管理: an enterprise's departments, a tree through ``parent``.
+
+    部门代码 is unique within the enterprise (checked by the service, under a lock on the
+    enterprise's row). Deleting a parent or a department with users is refused by the
+    service; SET NULL only keeps an enterprise's own deletion from being blocked.
+    """
+
+    enterprise = ForeignKey(Enterprise, index=True)
+    name = Varchar(length=100)  # 部门名称
+    parent = ForeignKey("self", null=True, default=None, on_delete=OnDelete.set_null)
+    level = Varchar(length=20, default="")  # 部门级别
+    code = Varchar(length=50, default="")  # 部门代码
+    created_at = Timestamptz(default=Now())
+
+
 class User(Table, tablename="app_user"):
     """A login account. ``enterprise`` is empty only for platform admins."""
 
@@ -61,6 +77,10 @@ class User(Table, tablename="app_user"):
     role = Varchar(length=20)  # a UserRole
     is_active = Boolean(default=True)
     created_at = Timestamptz(default=Now())
+    # 用户管理's 部门 (added later, hence nullable).
+    department = ForeignKey(
+        Department, null=True, default=None, index=True, on_delete=OnDelete.set_null
+    )
     last_login_at = Timestamptz(null=True, default=None)
 
 
