@@ -55,11 +55,14 @@ class BookingStatus(_Labelled):
 
 
 class EnterpriseStatus(_Labelled):
-    """注册审核 of a registered enterprise; a 协议客户 is approved when it is added."""
+    """注册审核 of a registered enterprise; a 协议客户 is approved when it is added, a
+    subsidiary (企业管理) when its parent saves it. Only an approved one's accounts log in:
+    a parent 停用 (disables) a subsidiary it may not delete."""
 
     PENDING = "pending", "待审核", "pending"
     APPROVED = "approved", "已通过", "ok"
     REJECTED = "rejected", "已驳回", "rejected"
+    DISABLED = "disabled", "已停用", "muted"
 
 
 class SmsStatus(_Labelled):

@@ -27,6 +27,7 @@ from app.routes.api import BEARER, LabApiController
 from app.routes.auth import AuthController
 from app.routes.bookings import BasicInfoController, BookingController
 from app.routes.certificates import CertificateController
+from app.routes.enterprises import EnterpriseController
 from app.routes.home import HomeController
 from app.routes.instruments import InstrumentController
 from app.routes.lab_admin import LabAdminController
@@ -73,6 +74,7 @@ PAGE_HANDLERS: list[Any] = [
     AdminController,
     BookingController,
     BasicInfoController,
+    EnterpriseController,
     InstrumentController,
     CertificateController,
     LabAdminController,

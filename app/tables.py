@@ -38,9 +38,25 @@ class Enterprise(Table):
     reject_reason = Text(default="")
     is_contract = Boolean(default=False)  # 协议客户
     contract_no = Varchar(length=100, default="")
-    parent = ForeignKey("self", null=True, default=None)  # 企业管理: subsidiaries
+    # 企业管理: subsidiaries (indexed: the tenancy tree is walked down from a parent)
+    parent = ForeignKey("self", null=True, default=None, index=True)
+    region_code = Varchar(length=6, default="")  # 行政区域: the district's GB/T 2260 code
+    phone = Varchar(length=30, default="")  # 单位电话
     created_at = Timestamptz(default=Now())
     reviewed_at = Timestamptz(null=True, default=None)
+
+
+class EnterpriseLicence(Table):
+    """企业管理 › 证件 (营业执照 and the like): the file lies below DATA_DIR, outside the web
+    root, and is served only to the enterprise, the enterprises above it and admins."""
+
+    enterprise = ForeignKey(Enterprise, index=True)
+    filename = Varchar(length=200, default="")  # as uploaded, for the download's name
+    media_type = Varchar(length=50)  # from the content: application/pdf, image/jpeg, image/png
+    size = Integer(default=0)
+    sha256 = Varchar(length=64, default="")
+    path = Varchar(length=300)  # below DATA_DIR
+    uploaded_at = Timestamptz(default=Now())
 
 
 class ContractPhone(Table):

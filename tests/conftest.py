@@ -9,6 +9,7 @@ Redis database. Production mode wipes the database it is given, so its name must
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import tempfile
 from collections.abc import AsyncIterator
@@ -95,6 +96,8 @@ async def _wipe() -> None:
         for name in names:
             await engine.run_ddl(f"DELETE FROM {name}")
         # Piccolo's SQLite ids are rowids without AUTOINCREMENT: emptied tables restart at 1.
+    # Files that belong to rows: 企业管理's 证件 (ids restart, so old files would be mistaken).
+    shutil.rmtree(SETTINGS.data_dir / "licences", ignore_errors=True)
     if PRODUCTION:
         r = Redis.from_url(SETTINGS.redis_url)
         await r.flushdb()

@@ -11,9 +11,12 @@ from __future__ import annotations
 import io
 import re
 import socket
+import struct
 import subprocess
 import time
-from collections.abc import Sequence
+import zlib
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
 
@@ -25,6 +28,7 @@ from litestar.testing import AsyncTestClient
 
 from app import jobs, tables
 from app.clock import today
+from app.main import create_app
 from app.security.sessions import cookie_name
 from app.services.accounts import ensure_admin
 from app.services.instrument_xlsx import (
@@ -420,3 +424,52 @@ def wait_for_port(port: int, proc: subprocess.Popen[bytes], seconds: float = 20)
         except OSError:
             time.sleep(0.05)
     raise RuntimeError("server did not start")
+
+
+# --------------------------------------------------------------------------- 企业管理
+
+
+def tiny_png(width: int = 2, height: int = 2) -> bytes:
+    """A real PNG (grey pixels), made with zlib: what a scanned 营业执照 is, in small."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)  # 8-bit greyscale
+    pixels = b"".join(b"\x00" + b"\x80" * width for _ in range(height))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(pixels))
+        + chunk(b"IEND", b"")
+    )
+
+
+def subsidiary_form(n: int = 1, **over: str) -> dict[str, str]:
+    """企业管理 › 【新增】 as the form posts it: 子公司{n}, in 南京市玄武区, account sub{n}."""
+    values = {
+        "uscc": uscc(500 + n),
+        "name": f"测试子公司{n}",
+        "province": "32",
+        "city": "3201",
+        "region_code": "320102",
+        "address": f"南京市玄武区中山路{n}号",
+        "username": f"sub{n}",
+        "contact_name": "李四",
+        "password": "Subsid123x",
+        "phone": "025-84440000",
+        "contact_phone": f"1390000{n:04d}",
+    }
+    values.update(over)
+    return values
+
+
+@asynccontextmanager
+async def client_as(username: str, password: str = "Secret123x") -> AsyncIterator[Any]:
+    """Another browser, logged in as ``username`` (tests that look from several accounts)."""
+    async with AsyncTestClient(app=create_app(), base_url="http://testserver.local") as c:
+        c.follow_redirects = False
+        r = await login(c, username, password)
+        assert r.status_code == 303, r.text
+        yield c

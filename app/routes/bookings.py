@@ -29,6 +29,7 @@ from app.web.errors import field_errors, message, on_error
 from app.web.lists import history_picker, list_query, page_number, pager, picker
 from app.web.pages import fragment, go, page
 from app.web.requests import client_ip, current_scope, current_user, form_data, ticked
+from app.web.units import unit_filter
 
 PER_PAGE = 20
 
@@ -134,12 +135,12 @@ async def _records(request: Request, template: str, **extra: Any) -> Template:
     qp = list_query(request)
     p = page_number(qp.get("page"))
     filters = {k: qp.get(k, "").strip() for k in ("status", "start", "end", "q")}
-    rows, total = await bookings.list_bookings(
-        await current_scope(request), page=p, per_page=PER_PAGE, **filters
-    )
+    scope, units = unit_filter(request, await current_scope(request))
+    rows, total = await bookings.list_bookings(scope, page=p, per_page=PER_PAGE, **filters)
     response = page(
         template,
         request,
+        **units,
         rows=rows,
         pager=pager(total, p, PER_PAGE),
         filters=filters,

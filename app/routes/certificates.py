@@ -20,6 +20,7 @@ from app.web.errors import field_errors, message, on_error
 from app.web.lists import list_query, page_number, pager
 from app.web.pages import fragment, go, page
 from app.web.requests import client_ip, current_scope, current_user, ticked
+from app.web.units import unit_filter
 
 PER_PAGE = 20
 # How often the page asks how far the packaging has got.
@@ -48,13 +49,15 @@ async def _list(request: Request, **extra: Any) -> Template:
     f = _filters(request)
     p = page_number(list_query(request).get("page"))
     user = current_user(request)
-    rows, total = await certificates.list_certificates(await current_scope(request), f, p, PER_PAGE)
+    scope, units = unit_filter(request, await current_scope(request))
+    rows, total = await certificates.list_certificates(scope, f, p, PER_PAGE)
     for r in rows:
         r["may_download"] = certificates.may_download(user, r)
     template = "certificates/_list.html" if fragment(request) else "certificates/index.html"
     response = page(
         template,
         request,
+        **units,
         rows=rows,
         filters=f,
         pager=pager(total, p, PER_PAGE),

@@ -338,6 +338,8 @@ async def _login_state(user_row: dict[str, Any]) -> str | None:
         return "账号正在等待管理员审核（待审核），审核通过后会短信通知您，届时即可登录"
     if ent["status"] == EnterpriseStatus.REJECTED:
         return f"注册申请未通过审核：{ent['reject_reason'] or '请联系平台管理员'}"
+    if ent["status"] == EnterpriseStatus.DISABLED:
+        return "单位已停用，请联系上级单位"
     return None
 
 

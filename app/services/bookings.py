@@ -471,6 +471,7 @@ def _list_where(scope: Scope, status: str, start: str, end: str, q: str) -> list
 
 LIST_COLUMNS = (
     Booking.id,
+    Booking.enterprise,  # 所属单位, when the scope holds subsidiaries
     Booking.booking_no,
     Booking.client_name,
     Booking.expected_date,
