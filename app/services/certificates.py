@@ -407,9 +407,10 @@ async def _current_path(cert_id: int) -> Path:
         .where((CertificateFile.certificate == cert_id) & CertificateFile.superseded_at.is_null())
         .first()
     )
-    if row is None:
+    path = _data_dir() / row["path"] if row else None
+    if path is None or not path.exists():
         raise NotFound("证书文件不存在")
-    return _data_dir() / row["path"]
+    return path
 
 
 async def _mark_downloaded(ids: list[int], user: CurrentUser, what: str) -> None:

@@ -192,8 +192,12 @@ def service_unavailable(request: Request, exc: Exception) -> Response[Any]:
     return response
 
 
+# Errors of the app's own files: a bug or a lost file, not a service away.
+FILE_ERRORS = (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError)
+
+
 def server_error(request: Request, exc: Exception) -> Response[Any]:
-    if isinstance(exc, SERVICE_ERRORS):
+    if isinstance(exc, SERVICE_ERRORS) and not isinstance(exc, FILE_ERRORS):
         return service_unavailable(request, exc)
     log.error("unhandled error on %s %r", request.method, request.url.path, exc_info=exc)
     return error_page(request, 500, "系统繁忙", "服务器处理出错，请稍后重试")

@@ -10,7 +10,8 @@ import zipfile
 from litestar.testing import AsyncTestClient
 
 from app.security.sessions import cookie_name
-from app.tables import Certificate, DownloadJob, Enterprise
+from app.settings import get_settings
+from app.tables import Certificate, CertificateFile, DownloadJob, Enterprise
 from tests.helpers import (
     LAB_AUTH,
     approved_booking,
@@ -145,3 +146,12 @@ async def test_other_enterprise_sees_nothing(client: AsyncTestClient) -> None:
     assert (await client.get(f"/certificates/jobs/{key}/zip")).status_code == 404
     r = await post(client, "/certificates/download", {"ids": [str(cert["id"])]}, htmx=True)
     assert r.status_code == 404
+
+
+async def test_a_lost_certificate_file_is_a_404(client: AsyncTestClient) -> None:
+    await _issued(client)
+    cert = await Certificate.select().where(Certificate.cert_no == "ZS-100").first()
+    row = await CertificateFile.select().where(CertificateFile.certificate == cert["id"]).first()
+    (get_settings().data_dir / row["path"]).unlink()
+    r = await client.get(f"/certificates/{cert['id']}/file")
+    assert r.status_code == 404 and "证书文件不存在" in r.text

@@ -55,3 +55,12 @@ async def test_session_store_away_is_a_503_page(
     assert r.status_code == 503 and "系统服务暂时不可用" in r.text
     monkeypatch.undo()
     assert (await client.get("/bookings")).status_code == 200
+
+
+async def test_a_lost_file_is_not_called_a_service_away(
+    client: AsyncTestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await company_user(client)
+    monkeypatch.setattr(bookings, "list_bookings", _fails(FileNotFoundError(2, "gone")))
+    r = await client.get("/bookings")
+    assert r.status_code == 500 and "系统服务暂时不可用" not in r.text
