@@ -94,6 +94,43 @@ REGISTER_FIELDS: tuple[Field, ...] = INSTRUMENT_FIELDS + (
 _BY_KEY = {f.key: f for f in REGISTER_FIELDS}
 
 
+# 协议客户 import (平台管理): the template's columns, read by the same spreadsheet module.
+CONTRACT_FIELDS: tuple[Field, ...] = (
+    Field(
+        "name",
+        "单位名称",
+        required=True,
+        max_length=200,
+        example="南京某某仪表有限公司",
+        description="协议客户的单位名称",
+    ),
+    Field(
+        "uscc",
+        "统一社会信用代码",
+        required=True,
+        max_length=18,
+        example="91350100M000100Y43",
+        description="18位；已有的协议客户按此代码更新",
+    ),
+    Field(
+        "contract_no",
+        "合同编号",
+        required=True,
+        max_length=100,
+        example="HT-2026-001",
+        description="与研究院签订的合同编号",
+    ),
+    Field(
+        "phones",
+        "联系人手机",
+        required=True,
+        max_length=200,
+        example="13800000000,13900000000",
+        description="可填多个，用逗号分隔",
+    ),
+)
+
+
 def fields(*keys: str) -> tuple[Field, ...]:
     """The fields with these keys, in this order."""
     return tuple(_BY_KEY[k] for k in keys)

@@ -5,16 +5,24 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from litestar import Controller, Request, get, post
+from litestar import Controller, Request, Response, get, post
+from litestar.datastructures import UploadFile
 from litestar.params import FromPath
 from litestar.response import Redirect, Template
 from litestar_htmx import ClientRedirect
 
 from app.enums import BookingStatus, EnterpriseStatus
+from app.fields import CONTRACT_FIELDS
 from app.security.guards import platform_admin_required
 from app.services import admin, audit, bookings, sms
 from app.services.errors import Conflict, FormError
-from app.services.instrument_xlsx import BOOKING_COLUMNS
+from app.services.instrument_xlsx import (
+    BOOKING_COLUMNS,
+    DEFAULT_MAX_BYTES,
+    ImportRefused,
+    build_template,
+)
+from app.web.downloads import xlsx_download
 from app.web.errors import field_errors, form_again, on_error
 from app.web.lists import page_number, pager
 from app.web.pages import go, page
@@ -98,6 +106,22 @@ async def _contract_again(request: Request, exc: FormError | Conflict) -> Templa
     )
 
 
+async def _contracts_page(request: Request, **extra: Any) -> Template:
+    qp = request.query_params
+    p = page_number(qp.get("page"))
+    q = qp.get("q", "")
+    rows, total = await admin.contract_customers(q.strip(), p, PER_PAGE)
+    context = {"notice": "", "import_errors": [], **extra}
+    return page(
+        "admin/contracts.html",
+        request,
+        rows=rows,
+        q=q,
+        pager=pager(total, p, PER_PAGE),
+        **context,
+    )
+
+
 class AdminController(Controller):
     path = "/admin"
     guards = [platform_admin_required]
@@ -130,12 +154,41 @@ class AdminController(Controller):
 
     @get("/contracts")
     async def contracts(self, request: Request) -> Template:
-        qp = request.query_params
-        p = page_number(qp.get("page"))
-        q = qp.get("q", "")
-        rows, total = await admin.contract_customers(q.strip(), p, PER_PAGE)
+        return await _contracts_page(request)
+
+    @get("/contracts/template.xlsx")
+    async def contracts_template(self) -> Response[bytes]:
+        """【模板下载】 of the 协议客户 import."""
+        return xlsx_download(
+            build_template(CONTRACT_FIELDS),
+            "%E5%8D%8F%E8%AE%AE%E5%AE%A2%E6%88%B7%E5%AF%BC%E5%85%A5%E6%A8%A1%E6%9D%BF.xlsx",
+        )
+
+    @post("/contracts/import", status_code=200)
+    async def contracts_import(self, request: Request) -> Template:
+        """【点击上传】: all rows or none; existing 协议客户 (same USCC) are updated."""
+        form = await request.form()
+        upload = form.get("file")
+        errors: list[str] = []
+        added = updated = 0
+        if not isinstance(upload, UploadFile) or not upload.filename:
+            errors = ["请选择要上传的 Excel 文件"]
+        else:
+            data = await upload.read(DEFAULT_MAX_BYTES + 1)
+            try:
+                added, updated = await admin.import_contract_customers(
+                    data, current_user(request), client_ip(request)
+                )
+            except ImportRefused as e:
+                errors = [err.message for err in e.errors]
+        done = f"导入完成：新增{added}个，更新{updated}个"
+        if not request.htmx:
+            return await _contracts_page(
+                request, notice="" if errors else done, import_errors=errors
+            )
+        after = "刷新页面即可查看协议客户列表。"
         return page(
-            "admin/contracts.html", request, rows=rows, q=q, pager=pager(total, p, PER_PAGE)
+            "common/_import_result.html", request, import_errors=errors, done=done, after=after
         )
 
     @get("/contracts/new")

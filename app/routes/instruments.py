@@ -201,7 +201,7 @@ class InstrumentController(Controller):
         context = {
             **page_context(request),
             "import_errors": errors,
-            "done": f"导入完成：新增{added}个，更新{updated}个。",
+            "done": f"导入完成：新增{added}个，更新{updated}个",
         }
         return HTMXTemplate(
             template_name="common/_import_result.html",

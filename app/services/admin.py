@@ -9,10 +9,12 @@ from typing import Any, Self
 from app.clock import now
 from app.db import any_matches, write_transaction
 from app.enums import EnterpriseStatus, UserRole
+from app.fields import CONTRACT_FIELDS
 from app.security.sessions import CurrentUser, end_user_sessions
 from app.services import audit, sms
 from app.services.errors import FormError, NotFound
 from app.services.forms import stripped_fields
+from app.services.instrument_xlsx import ImportError_, ImportRefused, read_upload
 from app.services.validators import (
     missing_errors,
     mobile_error,
@@ -286,3 +288,51 @@ async def _write_contract_customer(
             .returning(User.id)
         )
     return enterprise_id, [row["id"] for row in dropped]
+
+
+async def import_contract_customers(data: bytes, by: CurrentUser, ip: str) -> tuple[int, int]:
+    """协议客户 from a spreadsheet: an existing 协议客户 (same 统一社会信用代码) is updated,
+    the others added. All rows or none: every error is reported by row and column."""
+    rows = await read_upload(data, CONTRACT_FIELDS, with_rows=True)
+    labels = {f.key: f.label for f in CONTRACT_FIELDS}
+    plans: list[tuple[ContractCustomer, list[str], int | None]] = []
+    problems: list[ImportError_] = []
+    first_row: dict[str, int] = {}
+    for row in rows:
+        f = ContractCustomer(**{k: str(row[k] or "") for k in labels})
+        f = replace(f, uscc=f.uscc.upper())
+        phones = _parse_phones(f.phones)
+        errors = _contract_errors(f, phones)
+        enterprise_id = None
+        if "uscc" not in errors:
+            if f.uscc in first_row:
+                errors["uscc"] = f"与第{first_row[f.uscc]}行重复"
+            first_row.setdefault(f.uscc, row["row"])
+            existing = (
+                await Enterprise.select(Enterprise.id)
+                .where(
+                    (Enterprise.uscc == f.uscc) & (Enterprise.is_contract == True)  # noqa: E712
+                )
+                .first()
+            )
+            enterprise_id = existing["id"] if existing else None
+        await _contract_conflicts(f, phones, enterprise_id, errors)
+        for key, message in errors.items():
+            label = labels.get(key, "")
+            problems.append(
+                ImportError_(row["row"], label, f"第{row['row']}行「{label}」：{message}")
+            )
+        plans.append((f, phones, enterprise_id))
+    if problems:
+        raise ImportRefused(problems)
+    dropped: list[int] = []
+    async with write_transaction():
+        for f, phones, enterprise_id in plans:
+            _, gone = await _write_contract_customer(f, phones, enterprise_id)
+            dropped += gone
+    for user_id in dropped:
+        await end_user_sessions(user_id)
+    added = sum(1 for _, _, ent in plans if ent is None)
+    updated = len(plans) - added
+    await audit.record("协议客户", user=by, ip=ip, detail=f"导入：新增{added}个，更新{updated}个")
+    return added, updated

@@ -627,7 +627,9 @@ class ImportBusy(Exception):
 _import_slots: dict[int, anyio.Semaphore] = {}
 
 
-async def read_upload(data: bytes, columns: Sequence[Column]) -> list[dict[str, Any]]:
+async def read_upload(
+    data: bytes, columns: Sequence[Column], *, with_rows: bool = False
+) -> list[dict[str, Any]]:
     """:func:`read_instruments` off the event loop, at most MAX_CONCURRENT_IMPORTS at once
     per process; the next waits IMPORT_WAIT_SECONDS for a turn, then :class:`ImportBusy`."""
     slots = _import_slots.setdefault(
@@ -639,7 +641,8 @@ async def read_upload(data: bytes, columns: Sequence[Column]) -> list[dict[str, 
     except TimeoutError:
         raise ImportBusy("导入的文件较多，服务器正忙，请稍后再试") from None
     try:
-        return await anyio.to_thread.run_sync(read_instruments, data, columns)
+        read = partial(read_instruments, data, columns, with_rows=with_rows)
+        return await anyio.to_thread.run_sync(read)
     finally:
         slots.release()
 
@@ -650,6 +653,7 @@ def read_instruments(
     max_rows: int = DEFAULT_MAX_ROWS,
     *,
     max_bytes: int = DEFAULT_MAX_BYTES,
+    with_rows: bool = False,
 ) -> list[dict[str, Any]]:
     """Validate an uploaded ``.xlsx`` and return one typed dict per non-blank data row.
 
@@ -658,6 +662,9 @@ def read_instruments(
     器具导入 is read (else the first sheet); its header row may carry ``*`` and
     whitespace and may sit below a title row.  Every column of ``columns`` must be
     present; unknown extra columns are ignored.  Blank rows are skipped.
+
+    ``with_rows`` adds each record's sheet row number under ``"row"`` (for errors found
+    later, by row and column).
 
     Values: text/choice columns -> stripped ``str`` (``""`` when empty and optional;
     numbers keep no ``.0``); int columns -> ``int`` or ``None``; date columns ->
@@ -671,7 +678,7 @@ def read_instruments(
     except Exception as exc:  # openpyxl reports broken packages with many exception types
         raise _broken_file(exc) from exc
     try:
-        return _read_workbook(wb, columns, max_rows)
+        return _read_workbook(wb, columns, max_rows, with_rows)
     except ImportRefused:
         raise
     except Exception as exc:  # in read-only mode the sheet XML is parsed while iterating
@@ -693,7 +700,9 @@ def _broken_file(exc: BaseException) -> ImportRefused:
     return _file_error(MSG_NOT_XLSX)
 
 
-def _read_workbook(wb: Any, columns: Sequence[Column], max_rows: int) -> list[dict[str, Any]]:
+def _read_workbook(
+    wb: Any, columns: Sequence[Column], max_rows: int, with_rows: bool = False
+) -> list[dict[str, Any]]:
     """Read and validate the import sheet of an open read-only workbook."""
     if not wb.worksheets:
         raise _file_error(MSG_NO_DATA)
@@ -710,7 +719,9 @@ def _read_workbook(wb: Any, columns: Sequence[Column], max_rows: int) -> list[di
         values_only=True,
     )
     try:
-        result, data_rows = _parse_rows(rows, header_row, columns, indexes, max_rows, errors)
+        result, data_rows = _parse_rows(
+            rows, header_row, columns, indexes, max_rows, errors, with_rows
+        )
     finally:
         rows.close()
     if data_rows > max_rows:
@@ -761,6 +772,7 @@ def _parse_rows(
     indexes: list[int],
     max_rows: int,
     errors: list[ImportError_],
+    with_rows: bool = False,
 ) -> tuple[list[dict[str, Any]], int]:
     """Typed records of the non-blank rows below the header, and how many such rows were
     read (reading stops at the first row past ``max_rows``). Every problem is appended to
@@ -780,7 +792,7 @@ def _parse_rows(
         data_rows += 1
         if data_rows > max_rows:
             break  # one row past the limit says enough: the rest is not read
-        record: dict[str, Any] = {}
+        record: dict[str, Any] = {"row": number} if with_rows else {}
         for (key, label, parse), value in zip(plan, values, strict=True):
             try:
                 record[key] = parse(value)
