@@ -34,6 +34,7 @@ from app.web.errors import field_errors, message, on_error
 from app.web.lists import history_picker, list_query, page_number, pager, picker
 from app.web.pages import fragment, go, page, page_context
 from app.web.requests import client_ip, current_scope, current_user, form_data, ticked
+from app.web.units import unit_filter
 
 PER_PAGE = 20
 # Messages after a redirect, by key: the page never shows text taken from the URL.
@@ -53,9 +54,8 @@ def _filters(request: Request) -> dict[str, str]:
 async def _list_page(request: Request, template: str, **extra: Any) -> Template:
     f = _filters(request)
     p = page_number(list_query(request).get("page"))
-    rows, total = await instruments.list_instruments(
-        await current_scope(request), page=p, per_page=PER_PAGE, **f
-    )
+    scope, units = unit_filter(request, await current_scope(request))
+    rows, total = await instruments.list_instruments(scope, page=p, per_page=PER_PAGE, **f)
     response = page(
         template,
         request,
@@ -64,6 +64,7 @@ async def _list_page(request: Request, template: str, **extra: Any) -> Template:
         filters=f,
         states=instruments.FILTERS,
         columns=REGISTER_COLUMNS,
+        **units,
         **extra,
     )
     response.headers["Vary"] = "HX-Request"
@@ -214,7 +215,7 @@ class InstrumentController(Controller):
     @get("/export.xlsx")
     async def export(self, request: Request) -> File:
         """【导出器具】: the current filter and search, streamed through a write-only sheet."""
-        scope = await current_scope(request)
+        scope, _ = unit_filter(request, await current_scope(request))
         f = _filters(request)
         tmp_dir = get_settings().data_dir / "tmp"
         tmp_dir.mkdir(parents=True, exist_ok=True)

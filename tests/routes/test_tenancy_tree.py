@@ -277,3 +277,22 @@ async def test_below_sees_nothing_above_and_a_leaf_has_no_unit_column(
         assert "压力表3" in r.text and "压力表2" not in r.text
         r = await c.get(f"/bookings/{t['grandchild'].booking}/history")
         assert "温度计2" not in r.text and "温度计1" not in r.text
+
+
+async def test_register_shows_and_filters_by_unit(client: AsyncTestClient) -> None:
+    parent = await _unit(client, 1, None, "parent")
+    child = await _unit(client, 2, parent.id, "child")
+    stranger = await _unit(client, 5, None, "stranger")
+    async with client_as("parent") as browser:
+        r = await browser.get("/instruments")
+        assert "所属单位" in r.text and "压力表1" in r.text and "压力表2" in r.text
+        assert child.name in r.text
+        r = await browser.get(f"/instruments?unit={child.id}")
+        assert "压力表2" in r.text and "压力表1" not in r.text
+        r = await browser.get(f"/instruments?unit={stranger.id}")  # a filter never widens
+        assert "压力表5" not in r.text and "压力表1" in r.text
+        r = await browser.get(f"/instruments/export.xlsx?unit={child.id}")
+        assert r.status_code == 200
+    async with client_as("child") as browser:
+        r = await browser.get("/instruments")
+        assert "所属单位" not in r.text and "压力表1" not in r.text
