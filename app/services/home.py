@@ -14,7 +14,10 @@ from app.tables import Booking, Enterprise
 async def overview(user: CurrentUser) -> dict[str, Any]:
     data: dict[str, Any] = {"bookings": []}
     if user.enterprise_id is not None:
-        data["bookings"] = await bookings.latest(await scope_for(user), 5)
+        scope = await scope_for(user)
+        data["bookings"] = await bookings.latest(scope, 5)
+        # Several units (subsidiaries): each row says whose it is.
+        data["unit_names"] = dict(scope.units) if scope.has_units else {}
     if user.is_platform_admin:
         data["pending_registrations"] = await Enterprise.count().where(
             (Enterprise.status == EnterpriseStatus.PENDING) & (Enterprise.is_contract == False)  # noqa: E712

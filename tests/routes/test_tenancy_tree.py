@@ -296,3 +296,14 @@ async def test_register_shows_and_filters_by_unit(client: AsyncTestClient) -> No
     async with client_as("child") as browser:
         r = await browser.get("/instruments")
         assert "所属单位" not in r.text and "压力表1" not in r.text
+
+
+async def test_home_names_the_unit_of_each_booking(client: AsyncTestClient) -> None:
+    parent = await _unit(client, 1, None, "parent")
+    child = await _unit(client, 2, parent.id, "child")
+    async with client_as("parent") as browser:
+        r = await browser.get("/")
+        assert "所属单位" in r.text and child.name in r.text
+    async with client_as("child") as browser:
+        r = await browser.get("/")
+        assert "所属单位" not in r.text
