@@ -152,6 +152,12 @@ class AdminController(Controller):
         )
         return go(request, "/admin/registrations?done=1")
 
+    @get("/enterprises/{enterprise_id:int}")
+    async def enterprise(self, request: Request, enterprise_id: FromPath[int]) -> Template:
+        """An enterprise's accounts and subsidiaries, read-only."""
+        overview = await admin.enterprise_overview(enterprise_id)
+        return page("admin/enterprise.html", request, **overview)
+
     @get("/contracts")
     async def contracts(self, request: Request) -> Template:
         return await _contracts_page(request)

@@ -336,3 +336,38 @@ async def import_contract_customers(data: bytes, by: CurrentUser, ip: str) -> tu
     updated = len(plans) - added
     await audit.record("协议客户", user=by, ip=ip, detail=f"导入：新增{added}个，更新{updated}个")
     return added, updated
+
+
+async def enterprise_overview(enterprise_id: int) -> dict[str, Any]:
+    """平台管理's read-only view of an enterprise: its data, its accounts (with their
+    departments) and the subsidiaries directly below it."""
+    ent = await Enterprise.select().where(Enterprise.id == enterprise_id).first()
+    if ent is None:
+        raise NotFound("单位不存在")
+    users = (
+        await User.select(
+            User.id,
+            User.username,
+            User.name,
+            User.phone,
+            User.role,
+            User.is_active,
+            User.last_login_at,
+            User.department.name,
+        )
+        .where(User.enterprise == enterprise_id)
+        .order_by(User.id)
+    )
+    children = (
+        await Enterprise.select(Enterprise.id, Enterprise.name, Enterprise.uscc, Enterprise.status)
+        .where(Enterprise.parent == enterprise_id)
+        .order_by(Enterprise.id)
+    )
+    parent = None
+    if ent["parent"]:
+        parent = (
+            await Enterprise.select(Enterprise.id, Enterprise.name)
+            .where(Enterprise.id == ent["parent"])
+            .first()
+        )
+    return {"enterprise": ent, "users": users, "children": children, "parent": parent}

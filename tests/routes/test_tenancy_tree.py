@@ -34,6 +34,8 @@ from tests.helpers import (
     instrument,
     lab_certificate,
     lab_order,
+    login,
+    make_admin,
     post,
     reg,
 )
@@ -307,3 +309,20 @@ async def test_home_names_the_unit_of_each_booking(client: AsyncTestClient) -> N
     async with client_as("child") as browser:
         r = await browser.get("/")
         assert "所属单位" not in r.text
+
+
+async def test_admin_sees_an_enterprise_accounts_and_subsidiaries(
+    client: AsyncTestClient,
+) -> None:
+    parent = await _unit(client, 1, None, "parent")
+    child = await _unit(client, 2, parent.id, "child")
+    await make_admin()
+    await login(client, "admin", "Admin12345x")
+    r = await client.get(f"/admin/enterprises/{parent.id}")
+    assert r.status_code == 200 and "parent" in r.text and child.name in r.text
+    assert "企业管理员" in r.text and "只读" in r.text
+    r = await client.get(f"/admin/enterprises/{child.id}")
+    assert "上级单位" in r.text and parent.name in r.text
+    assert (await client.get("/admin/enterprises/99999")).status_code == 404
+    async with client_as("parent") as browser:
+        assert (await browser.get(f"/admin/enterprises/{parent.id}")).status_code == 403
