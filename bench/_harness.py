@@ -474,15 +474,20 @@ def enterprise_of(i: int, n_enterprises: int, every: int) -> int:
 
 
 def booking_rows(
-    first: int, last: int, n_enterprises: int, every: int
+    first: int,
+    last: int,
+    n_enterprises: int,
+    every: int,
+    owner: Callable[[int], int] | None = None,
 ) -> Iterator[tuple[tuple[Any, ...], list[tuple[Any, ...]]]]:
-    """Bookings ``first..last`` (ids) with their instruments, deterministic."""
+    """Bookings ``first..last`` (ids) with their instruments, deterministic. Booking ``i``
+    belongs to ``owner(i)`` if given, else to ``enterprise_of(i, n_enterprises, every)``."""
     from app.enums import BookingStatus  # not at the top: see the module docstring
 
     rng = random.Random(first)
     item_id = 1 + sum(ITEMS_PER_BOOKING[i % 5] for i in range(1, first))
     for i in range(first, last + 1):
-        ent = enterprise_of(i, n_enterprises, every)
+        ent = owner(i) if owner else enterprise_of(i, n_enterprises, every)
         submitted = T0 + BOOKING_STEP * i
         roll = rng.random()
         status = (
@@ -525,15 +530,17 @@ async def seed_bookings(
     n_enterprises: int,
     every: int,
     with_items: bool = True,
+    owner: Callable[[int], int] | None = None,
 ) -> int:
-    """Bookings ``first..last`` by COPY (and their instruments unless not ``with_items``);
-    returns the number of instruments written."""
+    """Bookings ``first..last`` by COPY (and their instruments unless not ``with_items``),
+    owned as ``booking_rows`` says; returns the number of instruments written."""
     chunk = 20_000
     n_items = 0
     columns = item_columns()
     for start in range(first, last + 1, chunk):
         bookings, items = [], []
-        for b, its in booking_rows(start, min(last, start + chunk - 1), n_enterprises, every):
+        end = min(last, start + chunk - 1)
+        for b, its in booking_rows(start, end, n_enterprises, every, owner):
             bookings.append(b)
             items.extend(its)
         await conn.copy_records_to_table("booking", records=bookings, columns=BOOKING_COLS)
@@ -773,6 +780,27 @@ class LoadRunner:
             f"postgres+redis {load.db_ms:.3f} ms; {load.cpu}"
         )
         return load
+
+
+# ------------------------------------------------------------------------------ plans
+
+
+def explain_plans(dsn: str, queries: dict[str, str], title: str) -> None:
+    """EXPLAIN (ANALYZE, BUFFERS) of each query (the last of three runs: warm), printed."""
+
+    async def plans() -> None:
+        conn = await asyncpg.connect(dsn)
+        try:
+            for name, query in queries.items():
+                for _ in range(3):
+                    rows = await conn.fetch(f"EXPLAIN (ANALYZE, BUFFERS) {query}")
+                log(f"--- EXPLAIN ANALYZE {name} at {title}:")
+                for row in rows:
+                    log("    " + row[0])
+        finally:
+            await conn.close()
+
+    asyncio.run(plans())
 
 
 # ------------------------------------------------------------------------------ verdicts

@@ -22,6 +22,9 @@ The server is pinned to CPU 0 (taskset); ``--pin both`` also pins wrk to CPU 1, 
 pins nothing. CPU use is read from /proc around every measured run, so the table can also
 compare CPU milliseconds per request, which other people's work on the machine disturbs far
 less than requests/s.
+``--tree`` measures instead only 预约记录 of a parent with ``--subsidiaries`` (50) whose
+bookings add up to ``--tree-bookings`` (100,000) against one enterprise with as many, in the
+same run (target: ≥ 0.8 × the single's requests/s); ``--explain`` prints the page's plans.
 ``--profile DIR`` runs every app phase under cProfile (figures then are not comparable)
 and prints the top functions of each phase.
 """
@@ -30,12 +33,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import re
 import shutil
 import statistics
+import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from io import BytesIO
@@ -51,8 +57,12 @@ from _harness import (
     MAKERS,
     MEASURED_ENTERPRISE,
     NAMES,
+    PASSWORD,
+    PY,
     REDIS_URL,
+    ROOT,
     SECRET_KEY,
+    USERNAME,
     Load,
     LoadRunner,
     Procs,
@@ -61,6 +71,7 @@ from _harness import (
     app_env,
     check,
     database_url,
+    explain_plans,
     flush_redis,
     git_state,
     log,
@@ -193,6 +204,36 @@ def prepare_fragment(base: str, sess: Session) -> tuple[str, bytes]:
         )
         check(r, "器具已添加", f"POST {url} (update the row)")
         return url, body
+
+
+def measure_page(
+    runner: LoadRunner,
+    env: dict[str, str],
+    tmp: Path,
+    name: str,
+    sess: Session | None,
+    profile: Path | None = None,
+    username: str = USERNAME,
+    units: bool | None = None,
+) -> tuple[Load, Session]:
+    """预约记录 on a fresh server: checked, measured, checked again (logs in as ``username``
+    if no ``sess``). ``units``: the 所属单位 column must be there (True) or not (False)."""
+    srv = start_server(PROCS, f"app-{name}", ["app.asgi:app"], env, tmp, profile)
+    try:
+        sess = sess or login_session(srv.base, username)
+        for when in ("before", "after"):
+            page = httpx.get(srv.base + "/bookings", headers=sess.headers())
+            check(page, "预约记录", "GET /bookings")
+            if units is not None and ("<th>所属单位</th>" in page.text) != units:
+                raise SystemExit(
+                    f"GET /bookings as {username}: the 所属单位 column is "
+                    f"{'missing' if units else 'there'} ({when} the run)"
+                )
+            if when == "before":
+                load = runner.measure("GET /bookings", srv, "/bookings", sess.headers())
+    finally:
+        PROCS.stop(srv.proc)
+    return load, sess
 
 
 # ------------------------------------------------------------------------------ import
@@ -334,11 +375,28 @@ def main() -> None:
     )
     parser.add_argument("--keep-db", action="store_true", help="leave jlkf_bench for inspection")
     parser.add_argument("--profile", metavar="DIR", help="run the app under cProfile into DIR")
+    tree = parser.add_argument_group("--tree: 预约记录 of a parent with subsidiaries (only this)")
+    tree.add_argument(
+        "--tree", action="store_true", help="a parent + subsidiaries vs one enterprise, only"
+    )
+    tree.add_argument("--subsidiaries", type=int, default=50)
+    tree.add_argument(
+        "--tree-bookings",
+        type=int,
+        default=100_000,
+        help="bookings of the group (across its subsidiaries), of the single enterprise, and "
+        "of all the other enterprises: three times this in all",
+    )
+    tree.add_argument("--explain", action="store_true", help="EXPLAIN ANALYZE the page's queries")
+    parser.add_argument("--page-sql", nargs="+", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.page_sql:
+        print_page_sql(args.page_sql)
+        return
     set_pinning(args.pin)
     run_cleanly(
         PROCS,
-        lambda tmp: run(args, tmp),
+        lambda tmp: run_tree(args, tmp) if args.tree else run(args, tmp),
         db_name=DB_NAME,
         keep_db=args.keep_db,
         tmp_prefix="jlkf-bench-",
@@ -417,18 +475,8 @@ def run(args: argparse.Namespace, tmp: Path) -> None:
     app_target = ["app.asgi:app"]
 
     def bookings_page(size: str, n_bookings: int, sess: Session | None) -> tuple[Load, Session]:
-        """预约记录 on a fresh server: checked, measured, checked again (logs in if no ``sess``)."""
         log(f"app: 预约记录 at {n_bookings:,} bookings")
-        srv = start_server(PROCS, f"app-page-{size}", app_target, env, tmp, prof(f"page_{size}"))
-        try:
-            sess = sess or login_session(srv.base)
-            page = httpx.get(srv.base + "/bookings", headers=sess.headers())
-            check(page, "预约记录", "GET /bookings")
-            load = runner.measure("GET /bookings", srv, "/bookings", sess.headers())
-            page = httpx.get(srv.base + "/bookings", headers=sess.headers())
-            check(page, "预约记录", "GET /bookings")
-        finally:
-            PROCS.stop(srv.proc)
+        load, sess = measure_page(runner, env, tmp, f"page_{size}", sess, prof(f"page_{size}"))
         if profile_dir:
             print_profile(prof(f"page_{size}"), f"GET /bookings at {size}", 25)
         return load, sess
@@ -598,6 +646,186 @@ def run(args: argparse.Namespace, tmp: Path) -> None:
         )
     if profile_dir:
         log("NOTE: measured under cProfile: the ratios above are not the real ones.")
+
+
+# ------------------------------------------------------------------------------ --tree
+
+TREE_USERNAME = "bench_group"
+TREE_NAME = "南京测试仪表集团有限公司"
+
+
+def tree_owner(parent: int, subsidiaries: int, n_enterprises: int) -> Callable[[int], int]:
+    """Booking ``i``'s owner, by thirds through the id range: the single enterprise (the
+    measured one, 1), a subsidiary of the group (in turn), or one of the others (2..n)."""
+
+    def owner(i: int) -> int:
+        if i % 3 == 0:
+            return MEASURED_ENTERPRISE
+        if i % 3 == 1:
+            return parent + 1 + (i // 3) % subsidiaries
+        return 2 + (i * 7919) % (n_enterprises - 1)
+
+    return owner
+
+
+def print_page_sql(enterprise_ids: list[int]) -> None:
+    """(A child with the app's environment.) The page's count and select for a scope of
+    these enterprises, first page, no filters: the SQL list_bookings sends."""
+    from app.routes.bookings import PER_PAGE
+    from app.services import bookings as svc
+    from app.services.tenancy import Scope
+
+    scope = Scope(user_id=0, enterprise_id=enterprise_ids[0], enterprise_ids=tuple(enterprise_ids))
+    where = svc._list_where(scope, "", "", "", "")
+    count = svc.Booking.count().where(*where)
+    select = (
+        svc.Booking.select(*svc.LIST_COLUMNS)
+        .where(*where)
+        .order_by(svc.Booking.id, ascending=False)
+        .limit(PER_PAGE)
+        .offset(0)
+    )
+    print(json.dumps({"count": str(count), "select": str(select)}))
+
+
+def explain_page(env: dict[str, str], title: str, enterprise_ids: list[int]) -> None:
+    r = subprocess.run(
+        [PY, __file__, "--page-sql", *map(str, enterprise_ids)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    if r.returncode != 0:
+        raise SystemExit(f"--page-sql failed:\n{r.stdout}\n{r.stderr}")
+    explain_plans(DATABASE_URL, json.loads(r.stdout.strip().splitlines()[-1]), title)
+
+
+def run_tree(args: argparse.Namespace, tmp: Path) -> None:
+    """预约记录 of a parent whose subsidiaries own ``--tree-bookings`` bookings against one
+    enterprise owning as many, in the same run; target: the group's rps ≥ 0.8 × the single's."""
+    if not shutil.which("wrk"):
+        log("NOTE: wrk is not installed (apt-get install wrk); using bench/loadgen.py (slower).")
+    env = app_env(DATABASE_URL, SECRET_KEY, tmp, REDIS_URL=REDIS_URL)
+    runner = LoadRunner(PROCS, DB_NAME, tmp, args.connections, args.warmup, args.duration)
+    log(f"code: {git_state()}")
+    log(
+        f"cpus: {os.cpu_count()}; server: {' '.join(pin('server')) or 'not pinned'}; wrk "
+        f"{' '.join(pin('loadgen')) or 'not pinned'}, {args.connections} connections, "
+        f"{args.warmup} s warm-up + {args.duration} s"
+    )
+    t = time.perf_counter()
+    asyncio.run(recreate_database(DB_NAME))
+    flush_redis()
+    migrate(env)
+    log(f"database {DB_NAME} re-created, Redis db 13 flushed, migrated")
+
+    parent = args.enterprises + 1
+    subs = list(range(parent + 1, parent + 1 + args.subsidiaries))
+    group = [parent, *subs]
+    total = 3 * args.tree_bookings
+
+    async def seed() -> dict[str, int]:
+        from app.security.passwords import hash_password
+
+        conn = await asyncpg.connect(DATABASE_URL)
+        try:
+            await seed_accounts(conn, parent + args.subsidiaries)
+            await conn.execute(
+                "UPDATE enterprise SET parent = $1 WHERE id = ANY($2::int[])", parent, subs
+            )
+            await conn.execute("UPDATE enterprise SET name = $1 WHERE id = $2", TREE_NAME, parent)
+            await conn.execute(
+                "UPDATE app_user SET username = $1, password_hash = $2 WHERE id = $3",
+                TREE_USERNAME,
+                hash_password(PASSWORD),
+                user_id_of(parent),
+            )
+            owner = tree_owner(parent, args.subsidiaries, args.enterprises)
+            # The list reads no instruments: none are written.
+            await seed_bookings(conn, 1, total, args.enterprises, 0, with_items=False, owner=owner)
+            count = "SELECT count(*) FROM booking WHERE enterprise = ANY($1::int[])"
+            return {
+                "bookings": await conn.fetchval("SELECT count(*) FROM booking"),
+                "single": await conn.fetchval(count, [MEASURED_ENTERPRISE]),
+                "group": await conn.fetchval(count, group),
+                "subsidiaries": await conn.fetchval(
+                    "SELECT count(*) FROM enterprise WHERE parent = $1 AND status = 'approved'",
+                    parent,
+                ),
+            }
+        finally:
+            await conn.close()
+
+    c = asyncio.run(seed())
+    log(
+        f"seeded {parent + args.subsidiaries:,} enterprises ({TREE_USERNAME}'s {TREE_NAME} with "
+        f"{c['subsidiaries']} approved subsidiaries), {c['bookings']:,} bookings: "
+        f"{c['single']:,} of the single enterprise ({USERNAME}), {c['group']:,} of the group, "
+        f"the rest spread over {args.enterprises - 1:,} others; no instruments "
+        f"({time.perf_counter() - t:.1f} s)"
+    )
+
+    log(f"app: 预约记录 as {USERNAME} (one enterprise, {c['single']:,} bookings)")
+    single, _ = measure_page(runner, env, tmp, "page-single", None, units=False)
+    units = f"1 + {args.subsidiaries} units"
+    log(f"app: 预约记录 as {TREE_USERNAME} ({units}, {c['group']:,} bookings)")
+    tree, _ = measure_page(runner, env, tmp, "page-tree", None, username=TREE_USERNAME, units=True)
+
+    def total_ms(load: Load) -> float:
+        return load.server_ms + load.db_ms
+
+    ratio = tree.rps / single.rps
+    cpu_ratio = total_ms(single) / total_ms(tree) if total_ms(tree) else 0.0
+    ok = ratio >= 0.8 and not tree.errors and not single.errors
+
+    def row(label: str, load: Load) -> list[str]:
+        err = f" ({load.errors} err)" if load.errors else ""
+        return [
+            label, f"{load.rps:,.0f}{err}", f"{load.p50_ms:.1f}", f"{load.p99_ms:.1f}",
+            f"{load.server_ms:.2f}", f"{load.db_ms:.2f}", f"{total_ms(load):.2f}", "", "", "", "",
+        ]  # fmt: skip
+
+    rows = [
+        row(f"single: 1 unit, {c['single'] // 1000}k", single),
+        row(f"tree: 1+{args.subsidiaries} units, {c['group'] // 1000}k", tree),
+        [
+            "tree / single", "", "", "", "", "", "", f"{ratio:.3f}", f"{cpu_ratio:.3f}", "≥ 0.800",
+            result(ok, cpu_ratio >= 0.8),
+        ],
+    ]  # fmt: skip
+    log("")
+    log(
+        f"GET /bookings (预约记录), {args.connections} connections, {args.warmup} s warm-up + "
+        f"{args.duration} s each. rps = requests/s; p50/p99 = latency in ms; cpu = server CPU "
+        "ms per request, pg = PostgreSQL (+ Redis) CPU ms per request, total = both. ratio = "
+        "tree rps over single rps (the target); cpu-ratio = single total over tree total."
+    )
+    print_table(
+        rows,
+        [
+            "measurement",
+            "rps",
+            "p50",
+            "p99",
+            "cpu",
+            "pg",
+            "total",
+            "ratio",
+            "cpu-ratio",
+            "target",
+            "result",
+        ],  # fmt: skip
+        right={1, 2, 3, 4, 5, 6, 7, 8},
+    )
+    log("CPU during each measured run (cores; 'others' is work of other processes = noise):")
+    log(f"  single {single.cpu}")
+    log(f"  tree   {tree.cpu}")
+    if max(single.cpu.others, tree.cpu.others) > 0.3:
+        log("NOTE: other processes used > 0.3 cores: trust the cpu-ratio column more.")
+    if args.explain or not ok:
+        explain_page(env, f"single ({USERNAME})", [MEASURED_ENTERPRISE])
+        explain_page(env, f"tree ({TREE_USERNAME})", group)
 
 
 if __name__ == "__main__":

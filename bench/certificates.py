@@ -61,6 +61,7 @@ from bench._harness import (  # noqa: E402
     check,
     database_url,
     enterprise_of,
+    explain_plans,
     fix_sequences,
     flush_redis,
     git_state,
@@ -346,21 +347,7 @@ def explain(env: dict[str, str], title: str) -> None:
     )
     if r.returncode != 0:
         raise SystemExit(f"--page-sql failed:\n{r.stdout}\n{r.stderr}")
-    sql = json.loads(r.stdout.strip().splitlines()[-1])
-
-    async def plans() -> None:
-        conn = await asyncpg.connect(DATABASE_URL)
-        try:
-            for name, query in sql.items():
-                for _ in range(3):  # warm: the last of three
-                    rows = await conn.fetch(f"EXPLAIN (ANALYZE, BUFFERS) {query}")
-                log(f"--- EXPLAIN ANALYZE {name} at {title}:")
-                for row in rows:
-                    log("    " + row[0])
-        finally:
-            await conn.close()
-
-    asyncio.run(plans())
+    explain_plans(DATABASE_URL, json.loads(r.stdout.strip().splitlines()[-1]), title)
 
 
 def size_name(n: int) -> str:
