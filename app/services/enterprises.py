@@ -297,16 +297,7 @@ async def update(
             if licence is not None and kind is not None:
                 row = await _store(enterprise_id, licence, kind)
                 stored.append(row["path"])
-                old = [
-                    r["path"]
-                    for r in await EnterpriseLicence.select(EnterpriseLicence.path).where(
-                        EnterpriseLicence.enterprise == enterprise_id
-                    )
-                ]
-                await EnterpriseLicence.delete().where(
-                    EnterpriseLicence.enterprise == enterprise_id
-                )
-                await EnterpriseLicence.insert(EnterpriseLicence(**row))
+                old = await _replace_licence(enterprise_id, row)
     except Exception as exc:
         _unlink(stored)
         if _unique_violation(exc):
@@ -316,23 +307,7 @@ async def update(
     _unlink(old)
     if main is not None and password_hash is not None:
         await end_user_sessions(main["id"])
-    changes = [
-        LABELS[k]
-        for k in (
-            "uscc",
-            "name",
-            "region_code",
-            "address",
-            "contact_name",
-            "phone",
-            "contact_phone",
-        )
-        if current[k] != getattr(f, k)
-    ]
-    if password_hash is not None:
-        changes.append("登录密码")
-    if stored:
-        changes.append("证件")
+    changes = _changes(current, f, password=password_hash is not None, licence=bool(stored))
     await audit.record(
         EVENT,
         user=by,
@@ -340,6 +315,35 @@ async def update(
         detail=f"编辑子公司：{f.name}（{f.uscc}）"
         + (f"，修改了{'、'.join(changes)}" if changes else "，未修改"),
     )
+
+
+async def _replace_licence(enterprise_id: int, row: dict[str, Any]) -> list[str]:
+    """Inside the write transaction: the new 证件's row in place of the old ones; returns the
+    old files' paths (deleted once the transaction has committed)."""
+    old = [
+        r["path"]
+        for r in await EnterpriseLicence.select(EnterpriseLicence.path).where(
+            EnterpriseLicence.enterprise == enterprise_id
+        )
+    ]
+    await EnterpriseLicence.delete().where(EnterpriseLicence.enterprise == enterprise_id)
+    await EnterpriseLicence.insert(EnterpriseLicence(**row))
+    return old
+
+
+_EDITABLE = ("uscc", "name", "region_code", "address", "contact_name", "phone", "contact_phone")
+
+
+def _changes(
+    current: dict[str, Any], f: SubsidiaryInput, *, password: bool, licence: bool
+) -> list[str]:
+    """The labels of what an 编辑 changed, for the 操作日志."""
+    changes = [LABELS[k] for k in _EDITABLE if current[k] != getattr(f, k)]
+    if password:
+        changes.append("登录密码")
+    if licence:
+        changes.append("证件")
+    return changes
 
 
 async def _main_account(enterprise_id: int) -> dict[str, Any] | None:
