@@ -108,7 +108,7 @@ async def test_imports_wait_for_a_slot_then_are_told_to_retry(
     started = anyio.Event()
     release = anyio.Event()
 
-    def slow(data: bytes, columns: object) -> list:
+    def slow(data: bytes, columns: object, **options: object) -> list:
         anyio.from_thread.run_sync(started.set)
         anyio.from_thread.run(release.wait)
         return []
