@@ -47,8 +47,13 @@ async def test_custody_picker_keeps_ticks_across_pages(page: Any) -> None:
     # Back on page 1 the two ticks are still there; a search keeps them too.
     await picker.get_by_role("link", name="上一页").click()
     await expect(picker.get_by_role("checkbox", name="选择 器具01 S01")).to_be_checked()
-    await picker.get_by_label("搜索").fill("器具02")
-    await expect(picker.get_by_text("共 1 条")).to_be_visible()
+    # Typing a moment after a swap: htmx wires the new search box once the swap settles,
+    # so wait for that (no request in flight), then type; Enter searches at once as well.
+    await expect(page.locator(".htmx-request")).to_have_count(0)
+    search = picker.get_by_label("搜索")
+    await search.fill("器具02")
+    await search.press("Enter")
+    await expect(picker.get_by_text("共 1 条")).to_be_visible(timeout=10_000)
     await expect(picker.get_by_role("checkbox", name="选择 器具02 S02")).to_be_checked()
     await expect(picker.get_by_text("已选 3 项")).to_be_visible()
 
