@@ -26,7 +26,7 @@ from app.web.downloads import xlsx_download
 from app.web.errors import field_errors, form_again, on_error
 from app.web.lists import page_number, pager
 from app.web.pages import go, page
-from app.web.requests import client_ip, current_user, form_data
+from app.web.requests import actor, client_ip, current_user, form_data
 
 PER_PAGE = 20
 
@@ -286,13 +286,10 @@ class AdminController(Controller):
         form = await form_data(request)
         booking, _ = await bookings.admin_get(booking_id)
         _check_action(form)
-        user = current_user(request)
         await bookings.review(
             booking["booking_no"],
             form.get("action") == "approve",
             form.get("reason", ""),
-            actor=user.username,
-            ip=client_ip(request),
-            user=user,
+            by=actor(request),
         )
         return go(request, f"/admin/bookings/{booking_id}?done=1")

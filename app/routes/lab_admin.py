@@ -20,7 +20,7 @@ from app.services.errors import Conflict, FormError
 from app.web.errors import field_errors, message, on_error
 from app.web.lists import page_number, pager
 from app.web.pages import go, page
-from app.web.requests import client_ip, current_user, form_data
+from app.web.requests import actor, client_ip, current_user, form_data
 
 PER_PAGE = 20
 
@@ -116,14 +116,11 @@ class LabAdminController(Controller):
         status = ItemStatus.parse(form.get("status"))
         if status is None:
             raise FormError({"status": "请选择状态"})
-        user = current_user(request)
         await orders.set_status(
             form.get("unique_no", ""),
             status,
             None,
-            actor=user.username,
-            ip=client_ip(request),
-            user=user,
+            by=actor(request),
         )
         return await _order_page(request, int(form.get("order_id", "0") or 0), notice="状态已更新")
 
@@ -144,16 +141,13 @@ class LabAdminController(Controller):
             )
         except ValueError:
             raise FormError({"completed_on": "完工日期格式不正确"}) from None
-        user = current_user(request)
         await certificates.put_certificate(
             values.get("cert_no", ""),
             values.get("unique_no", ""),
             completed,
             values.get("paid") == "1",
             data,
-            actor=user.username,
-            ip=client_ip(request),
-            user=user,
+            by=actor(request),
         )
         return await _order_page(
             request, int(values.get("order_id", "0") or 0), notice="证书已上传"
@@ -167,11 +161,8 @@ class LabAdminController(Controller):
     @post("/certificates/{cert_no:str}/payment", status_code=200)
     async def payment(self, request: Request, cert_no: FromPath[str]) -> Template:
         form = await form_data(request)
-        user = current_user(request)
         paid = form.get("paid") == "1"
-        await certificates.set_payment(
-            cert_no, paid, actor=user.username, ip=client_ip(request), user=user
-        )
+        await certificates.set_payment(cert_no, paid, by=actor(request))
         return await _certificates_page(
             request, notice=f"证书 {cert_no} 已设为{'已缴费' if paid else '未缴费'}"
         )

@@ -22,6 +22,7 @@ from app.enums import EnterpriseStatus, UserRole
 from app.security.passwords import DUMMY_HASH, hash_password, verify_password
 from app.security.sessions import end_user_sessions
 from app.services import audit, sms, throttle
+from app.services.enterprises import insert_with_main_account
 from app.services.errors import FormError
 from app.services.forms import stripped_fields
 from app.services.validators import (
@@ -293,31 +294,17 @@ async def _replaceable_application(f: Registration, errors: dict[str, str]) -> i
 
 async def _create_applicant(f: Registration, rejected: int | None) -> int:
     """The enterprise (待审核) and its main account, in place of a rejected application."""
+    password_hash = await anyio.to_thread.run_sync(hash_password, f.password)
     async with write_transaction():
         if rejected is not None:
             await User.delete().where(User.enterprise == rejected)
             await Enterprise.delete().where(
                 (Enterprise.id == rejected) & (Enterprise.status == EnterpriseStatus.REJECTED)
             )
-        enterprise = Enterprise(
-            name=f.name,
-            uscc=f.uscc,
-            address=f.address,
-            contact_name=f.contact_name,
-            contact_phone=f.contact_phone,
-            status=EnterpriseStatus.PENDING,
+        _, user_id = await insert_with_main_account(
+            f, password_hash, status=EnterpriseStatus.PENDING
         )
-        await enterprise.save()
-        user = User(
-            username=f.username,
-            password_hash=await anyio.to_thread.run_sync(hash_password, f.password),
-            name=f.contact_name,
-            phone=f.contact_phone,
-            enterprise=enterprise.id,
-            role=UserRole.ENTERPRISE_ADMIN,
-        )
-        await user.save()
-    return int(user.id)
+    return user_id
 
 
 async def _login_state(user_row: dict[str, Any]) -> str | None:

@@ -15,6 +15,7 @@ from app.services import audit, sms
 from app.services.errors import FormError, NotFound
 from app.services.forms import stripped_fields
 from app.services.instrument_xlsx import ImportError_, ImportRefused, read_upload
+from app.services.org import account_columns
 from app.services.validators import (
     missing_errors,
     mobile_error,
@@ -345,16 +346,7 @@ async def enterprise_overview(enterprise_id: int) -> dict[str, Any]:
     if ent is None:
         raise NotFound("单位不存在")
     users = (
-        await User.select(
-            User.id,
-            User.username,
-            User.name,
-            User.phone,
-            User.role,
-            User.is_active,
-            User.last_login_at,
-            User.department.name,
-        )
+        await User.select(*account_columns())
         .where(User.enterprise == enterprise_id)
         .order_by(User.id)
     )

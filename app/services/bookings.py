@@ -18,6 +18,7 @@ from app.enums import BookingStatus
 from app.fields import HISTORY_SEARCH, INSTRUMENT_FIELDS
 from app.security.sessions import CurrentUser
 from app.services import audit, sms
+from app.services.audit import Actor
 from app.services.errors import Conflict, FormError, NotFound
 from app.services.forms import stripped
 from app.services.instrument_xlsx import read_upload, validate_fields
@@ -555,9 +556,7 @@ async def review(
     approved: bool,
     reason: str,
     *,
-    actor: str,
-    ip: str,
-    user: CurrentUser | None = None,
+    by: Actor,
 ) -> tuple[dict[str, Any], bool]:
     """通过 / 驳回 a 待审核 booking; the booking's 手机 gets the SMS.
 
@@ -596,9 +595,7 @@ async def review(
     await _tell_reviewed(booking, approved, reason)
     await audit.record(
         "预约审核",
-        user=user,
-        username=actor,
-        ip=ip,
+        by=by,
         detail=f"{'通过' if approved else '驳回'}：{booking_no}"
         + (f"，原因：{reason}" if reason else ""),
     )

@@ -18,7 +18,7 @@ import sqlite3
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import anyio
 import asyncpg
@@ -197,6 +197,50 @@ def _unlink(paths: Iterable[str]) -> None:
         (get_settings().data_dir / rel).unlink(missing_ok=True)
 
 
+class _Applicant(Protocol):
+    """The 单位 and 主账号 fields that 客户注册 and 企业管理's 【新增】 share."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def uscc(self) -> str: ...
+    @property
+    def address(self) -> str: ...
+    @property
+    def contact_name(self) -> str: ...
+    @property
+    def contact_phone(self) -> str: ...
+    @property
+    def username(self) -> str: ...
+
+
+async def insert_with_main_account(
+    f: _Applicant, password_hash: str, **columns: Any
+) -> tuple[int, int]:
+    """The enterprise made of ``f``'s 单位 fields and ``columns``, and its main account
+    (企业管理员, named after the 联系人), inside the caller's transaction. Returns
+    (enterprise id, user id)."""
+    enterprise = Enterprise(
+        name=f.name,
+        uscc=f.uscc,
+        address=f.address,
+        contact_name=f.contact_name,
+        contact_phone=f.contact_phone,
+        **columns,
+    )
+    await enterprise.save()
+    user = User(
+        username=f.username,
+        password_hash=password_hash,
+        name=f.contact_name,
+        phone=f.contact_phone,
+        enterprise=enterprise.id,
+        role=UserRole.ENTERPRISE_ADMIN,
+    )
+    await user.save()
+    return int(enterprise.id), int(user.id)
+
+
 async def create(
     scope: Scope, f: SubsidiaryInput, licence: Licence | None, by: CurrentUser, ip: str
 ) -> int:
@@ -215,29 +259,17 @@ async def create(
             await _taken(f, errors, enterprise_id=None)
             if errors:
                 raise FormError(errors)
-            enterprise = Enterprise(
-                name=f.name,
-                uscc=f.uscc,
-                address=f.address,
-                contact_name=f.contact_name,
-                contact_phone=f.contact_phone,
+            enterprise_id, _ = await insert_with_main_account(
+                f,
+                password_hash,
                 phone=f.phone,
                 region_code=f.region_code,
                 status=EnterpriseStatus.APPROVED,
                 parent=scope.enterprise_id,
                 reviewed_at=now(),
             )
-            await enterprise.save()
-            await User(
-                username=f.username,
-                password_hash=password_hash,
-                name=f.contact_name,
-                phone=f.contact_phone,
-                enterprise=enterprise.id,
-                role=UserRole.ENTERPRISE_ADMIN,
-            ).save()
             if licence is not None and kind is not None:
-                row = await _store(int(enterprise.id), licence, kind)
+                row = await _store(enterprise_id, licence, kind)
                 stored.append(row["path"])
                 await EnterpriseLicence.insert(EnterpriseLicence(**row))
     except Exception as exc:
@@ -253,7 +285,7 @@ async def create(
         detail=f"新增子公司：{f.name}（{f.uscc}），主账号 {f.username}"
         + ("，已上传证件" if stored else ""),
     )
-    return int(enterprise.id)
+    return enterprise_id
 
 
 async def update(

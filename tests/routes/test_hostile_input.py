@@ -10,6 +10,7 @@ import pytest
 from litestar.testing import AsyncTestClient
 
 from app.services import bookings as service
+from app.services.audit import Actor
 from app.services.errors import NotFound
 from app.tables import AuditLog, Booking, BookingItem, Instrument
 from tests.helpers import (
@@ -121,4 +122,4 @@ async def test_review_racing_a_delete_is_a_404(
 
     monkeypatch.setattr(Booking, "update", update_after_delete)
     with pytest.raises(NotFound):
-        await service.review(booking["booking_no"], True, "", actor="admin", ip="")
+        await service.review(booking["booking_no"], True, "", by=Actor("admin", ""))
