@@ -16,7 +16,7 @@ from app.services import enterprises, regions
 from app.services.errors import Conflict, FormError
 from app.web.errors import field_errors, message, on_error
 from app.web.lists import list_query, page_number, pager
-from app.web.pages import fragment, go, page
+from app.web.pages import go, page, page_or_part
 from app.web.requests import client_ip, current_scope, current_user, form_data, ticked
 
 PER_PAGE = 20
@@ -88,15 +88,14 @@ async def _list(request: Request, **extra: Any) -> Template:
     rows, total = await enterprises.list_subsidiaries(
         await current_scope(request), page=p, per_page=PER_PAGE
     )
-    response = page(
-        "settings/_enterprise_list.html" if fragment(request) else "settings/enterprises.html",
+    return page_or_part(
         request,
+        "settings/enterprises.html",
+        "settings/_enterprise_list.html",
         rows=rows,
         pager=pager(total, p, PER_PAGE),
         **{"notice": "", "error": "", "kept": [], **extra},
     )
-    response.headers["Vary"] = "HX-Request"
-    return response
 
 
 async def _set_disabled(request: Request, *, disabled: bool) -> int:

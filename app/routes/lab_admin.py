@@ -18,7 +18,7 @@ from app.services import certificates, orders
 from app.services.certpdf import MAX_PDF_BYTES
 from app.services.errors import Conflict, FormError
 from app.web.errors import field_errors, message, on_error
-from app.web.lists import page_number, pager
+from app.web.lists import page_number, pager, searched
 from app.web.pages import go, page
 from app.web.requests import actor, client_ip, current_user, form_data
 
@@ -72,16 +72,10 @@ async def _orders_page(request: Request, **extra: Any) -> Template:
 
 
 async def _certificates_page(request: Request, **extra: Any) -> Template:
-    qp = request.query_params
-    p = page_number(qp.get("page"))
-    q = qp.get("q", "")[:100]
-    rows, total = await certificates.admin_list(q, p, PER_PAGE)
     return page(
         "admin/certificates.html",
         request,
-        rows=rows,
-        q=q,
-        pager=pager(total, p, PER_PAGE),
+        **await searched(request, certificates.admin_list, PER_PAGE),
         **{"notice": "", **extra},
     )
 
