@@ -42,8 +42,9 @@ async def _newest_page(where: list[Any], page: int, per_page: int) -> list[dict[
 async def registrations(
     status: str = EnterpriseStatus.PENDING, keyword: str = "", page: int = 1, per_page: int = 20
 ) -> tuple[list[dict[str, Any]], int]:
-    """Registered (not contract) enterprises for 注册审核, newest first."""
-    where = [Enterprise.is_contract == False]  # noqa: E712
+    """Enterprises that registered themselves, for 注册审核, newest first: not 协议客户
+    (平台管理 adds those) nor subsidiaries (a parent creates those in 企业管理)."""
+    where = [Enterprise.is_contract == False, Enterprise.parent.is_null()]  # noqa: E712
     if status in STATUS_LABELS:
         where.append(Enterprise.status == status)
     if keyword:
