@@ -20,7 +20,7 @@ from app.clock import now
 from app.db import write_transaction
 from app.enums import EnterpriseStatus, UserRole
 from app.security.passwords import DUMMY_HASH, hash_password, verify_password
-from app.security.sessions import end_user_sessions
+from app.security.sessions import disabled_above, end_user_sessions
 from app.services import audit, sms, throttle
 from app.services.enterprises import insert_with_main_account
 from app.services.errors import FormError
@@ -315,7 +315,7 @@ async def _login_state(user_row: dict[str, Any]) -> str | None:
     if ent_id is None:
         return None
     ent = (
-        await Enterprise.select(Enterprise.status, Enterprise.reject_reason)
+        await Enterprise.select(Enterprise.status, Enterprise.reject_reason, Enterprise.parent)
         .where(Enterprise.id == ent_id)
         .first()
     )
@@ -325,7 +325,7 @@ async def _login_state(user_row: dict[str, Any]) -> str | None:
         return "账号正在等待管理员审核（待审核），审核通过后会短信通知您，届时即可登录"
     if ent["status"] == EnterpriseStatus.REJECTED:
         return f"注册申请未通过审核：{ent['reject_reason'] or '请联系平台管理员'}"
-    if ent["status"] == EnterpriseStatus.DISABLED:
+    if ent["status"] == EnterpriseStatus.DISABLED or await disabled_above(ent["parent"]):
         return "单位已停用，请联系上级单位"
     return None
 

@@ -30,7 +30,14 @@ from app.security.passwords import hash_password
 from app.security.sessions import CurrentUser, end_user_sessions
 from app.services import audit, regions
 from app.services.errors import FormError, NotFound
-from app.services.tenancy import Scope, get_scoped, get_subsidiary, scope_for, subsidiaries_of
+from app.services.tenancy import (
+    Scope,
+    branch,
+    get_scoped,
+    get_subsidiary,
+    scope_for,
+    subsidiaries_of,
+)
 from app.services.validators import (
     missing_errors,
     mobile_error,
@@ -510,16 +517,18 @@ async def delete(
 async def set_disabled(
     scope: Scope, ids: Iterable[int], disabled: bool, by: CurrentUser, ip: str
 ) -> int:
-    """【停用】 / 【启用】 the ticked subsidiaries. A disabled one's accounts are logged out
-    and cannot log in; its data stays, and its parent still sees it."""
+    """【停用】 / 【启用】 the ticked subsidiaries. The accounts of a disabled one, and of
+    every unit below it, are logged out and cannot log in; the data stays, and the parent
+    still sees it."""
     ids = _ticked(ids, "停用" if disabled else "启用")
     rows = await _ticked_rows(scope, ids)
     status = EnterpriseStatus.DISABLED if disabled else EnterpriseStatus.APPROVED
     await Enterprise.update({Enterprise.status: status}).where(
         Enterprise.id.is_in(ids) & subsidiaries_of(scope)
     )
-    if disabled:
-        for u in await User.select(User.id).where(User.enterprise.is_in(ids)):
+    if disabled and rows:  # the branch below each unit stops with it
+        below = [e for row in rows for e in await branch(row["id"])]
+        for u in await User.select(User.id).where(User.enterprise.is_in(below)):
             await end_user_sessions(u["id"])
     for row in rows:
         await audit.record(
