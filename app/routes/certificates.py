@@ -66,7 +66,13 @@ async def _list(request: Request, **extra: Any) -> Template:
 
 
 async def _download_refused(request: Request, exc: FormError | Conflict) -> Template:
-    return await _list(request, error=message(exc))
+    response = await _list(request, error=message(exc))
+    if request.htmx:
+        # The form swaps a job into #download-area; a refusal is the list with its message,
+        # which replaces the list (inside the download area it would show the list twice).
+        response.headers["HX-Retarget"] = "#certificate-list"
+        response.headers["HX-Reswap"] = "outerHTML"
+    return response
 
 
 def _job_context(job: dict[str, Any]) -> dict[str, Any]:

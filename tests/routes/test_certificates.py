@@ -70,6 +70,9 @@ async def test_list_unpaid_red_and_refused(client: AsyncTestClient) -> None:
     assert f'name="ids" value="{ids[0]}"' not in r.text
     r = await post(client, "/certificates/download", {"ids": [str(ids[0])]}, htmx=True)
     assert "未缴费" in r.text and await DownloadJob.count() == 0
+    # The refusal replaces the list; it does not land in the download area as a second list.
+    assert r.headers["HX-Retarget"] == "#certificate-list"
+    assert r.headers["HX-Reswap"] == "outerHTML"
     r = await client.get(f"/certificates/{ids[0]}/file")
     assert r.status_code == 409 and "未缴费" in r.text
 
