@@ -283,9 +283,12 @@ class InstrumentController(Controller):
     async def to_booking(self, request: Request) -> Redirect | ClientRedirect:
         """【一键生成预约送检】: the ticked rows into the draft, then 预约送检."""
         ids = await ticked(request, "ids")
-        await instruments.to_booking(await current_scope(request), ids)
+        result = await instruments.to_booking(await current_scope(request), ids)
         # The notice and the anchor show a phone user the rows that were added.
-        return go(request, f"/bookings/new?from_register={len(set(ids))}#instrument-section")
+        skipped = f"&skipped={len(result.skipped)}" if result.skipped else ""
+        return go(
+            request, f"/bookings/new?from_register={result.added}{skipped}#instrument-section"
+        )
 
 
 def _batches(scope: Scope, q: str, state: str) -> Any:

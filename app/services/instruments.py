@@ -338,23 +338,27 @@ async def export_batch(
     )
 
 
-async def to_booking(scope: Scope, ids: Iterable[int]) -> int:
-    """【一键生成预约送检】: the ticked instruments into the user's draft. Returns its id."""
+async def to_booking(scope: Scope, ids: Iterable[int]) -> bookings.RowsAdded:
+    """【一键生成预约送检】: the ticked instruments into the user's draft (those it has
+    already are skipped)."""
     ids = sorted(set(ids))
     if not ids:
         raise FormError({"": "请先勾选要预约送检的器具"})
     await _check_ids(scope, ids)
     draft = await bookings.open_draft(scope)
-    await copy_to_booking(scope, draft["id"], ids)
-    return int(draft["id"])
+    return await copy_to_booking(scope, draft["id"], ids)
 
 
-async def copy_to_booking(scope: Scope, booking_id: int, ids: Iterable[int]) -> int:
+async def copy_to_booking(scope: Scope, booking_id: int, ids: Iterable[int]) -> bookings.RowsAdded:
     """【从托管器具选择】 → 【确定】: the chosen instruments into that booking's table."""
     ids = sorted(set(ids))
     if not ids:
         raise FormError({"": "请先勾选器具"})
-    rows = await Instrument.select().where(Instrument.id.is_in(ids) & in_scope(Instrument, scope))
+    rows = (
+        await Instrument.select()
+        .where(Instrument.id.is_in(ids) & in_scope(Instrument, scope))
+        .order_by(Instrument.id)
+    )
     if len(rows) != len(ids):
         raise NotFound("器具不存在")
     return await bookings.add_rows(scope, booking_id, rows)
