@@ -82,13 +82,15 @@ def _read_choose_token(token: str, nonce: str) -> tuple[str, list[int]] | None:
 
 async def _login_again(request: Request, exc: FormError | Conflict) -> Template:
     form = await form_data(request)
+    waiting = isinstance(exc, accounts.AwaitingReview)
     return page(
         "auth/login.html",
         request,
         values={"username": form.get("username", "")},
-        errors=exc.errors if isinstance(exc, FormError) else {},
+        errors=exc.errors if isinstance(exc, FormError) and not waiting else {},
         next=form.get("next", ""),
         notice="",
+        info=exc.first if waiting else "",
     )
 
 

@@ -39,6 +39,8 @@ async def _section_context(
     item: dict[str, Any] | None = None,
     errors: dict[str, str] | None = None,
     notice: str = "",
+    skipped: str = "",
+    focus: bool = False,
 ) -> dict[str, Any]:
     return {
         "booking": booking,
@@ -46,6 +48,8 @@ async def _section_context(
         "item": item or {},
         "errors": errors or {},
         "notice": notice,
+        "skipped": skipped,
+        "focus": focus,
         "columns": BOOKING_COLUMNS,
         "editable": booking["status"] in bookings.EDITABLE,
     }
@@ -60,8 +64,12 @@ async def _form_page(
     item: dict[str, Any] | None = None,
     item_errors: dict[str, str] | None = None,
     notice: str = "",
+    skipped: str = "",
+    focus: bool = False,
 ) -> Template:
-    """预约送检 as a whole page (also the answer to every change without JavaScript)."""
+    """预约送检 as a whole page (also the answer to every change without JavaScript).
+    ``skipped`` says which instruments were not added because the list has them; ``focus``
+    puts the cursor back in 器具名称 (after 【添加器具】)."""
     return page(
         "bookings/form.html",
         request,
@@ -72,6 +80,8 @@ async def _form_page(
         item=item or {},
         item_errors=item_errors or {},
         notice=notice,
+        skipped=skipped,
+        focus=focus,
         columns=BOOKING_COLUMNS,
         fields=bookings.BOOKING_FIELDS,
         editable=booking["status"] in bookings.EDITABLE,
@@ -88,6 +98,8 @@ async def _section(
     notice: str = "",
     values: dict[str, str] | None = None,
     booking: dict[str, Any] | None = None,
+    skipped: str = "",
+    focus: bool = False,
 ) -> Template:
     """The 器具信息 section (the instrument fields and the 器具列表) for htmx; the whole
     form without JavaScript."""
@@ -95,12 +107,19 @@ async def _section(
         booking = await bookings.get_booking(await current_scope(request), booking_id)
     if not request.htmx:
         return await _form_page(
-            request, booking, values=values, item=item, item_errors=errors, notice=notice
+            request,
+            booking,
+            values=values,
+            item=item,
+            item_errors=errors,
+            notice=notice,
+            skipped=skipped,
+            focus=focus,
         )
     return page(
         "bookings/_instruments.html",
         request,
-        **await _section_context(booking, item, errors, notice),
+        **await _section_context(booking, item, errors, notice, skipped, focus),
     )
 
 
@@ -121,13 +140,17 @@ async def _item_again(request: Request, exc: FormError | Conflict) -> Template:
 async def section_action(
     request: Request,
     booking_id: int,
-    action: Callable[[Scope], Awaitable[int]],
+    action: Callable[[Scope], Awaitable[int | bookings.RowsAdded]],
     done: str,
 ) -> Template:
     """Run a change of the 器具列表 (删除, a picker's 【确定】) and answer with the section
-    saying what was done (a refusal comes back through ``_section_error``)."""
-    n = await action(await current_scope(request))
-    return await _section(request, booking_id, notice=done.format(n=n))
+    saying what was done, and what was skipped as already listed (a refusal comes back
+    through ``_section_error``)."""
+    result = await action(await current_scope(request))
+    if isinstance(result, bookings.RowsAdded):
+        notice = done.format(n=result.added) if result.added else ""
+        return await _section(request, booking_id, notice=notice, skipped=result.skipped_message())
+    return await _section(request, booking_id, notice=done.format(n=result))
 
 
 async def _records(request: Request, template: str, **extra: Any) -> Template:
@@ -169,6 +192,23 @@ async def _submit_again(request: Request, exc: FormError | Conflict) -> Template
     )
 
 
+Search = Callable[[str, int, int], Awaitable[tuple[list[dict[str, Any]], int]]]
+
+
+def _marking_listed(booking_id: int, search: Search) -> Search:
+    """A picker's search whose rows say whether the booking's 器具列表 has them already
+    (``in_list``): the picker marks them and offers no tick box."""
+
+    async def marked(q: str, p: int, size: int) -> tuple[list[dict[str, Any]], int]:
+        rows, total = await search(q, p, size)
+        listed = await bookings.listed_keys(booking_id)
+        for r in rows:
+            r["in_list"] = bookings.item_key(r) in listed
+        return rows, total
+
+    return marked
+
+
 class BookingController(Controller):
     path = "/bookings"
     guards = [customer_required]
@@ -194,8 +234,13 @@ class BookingController(Controller):
         """预约送检: the user's draft (a reload or a second tab finds the same one)."""
         booking = await bookings.open_draft(await current_scope(request))
         added = request.query_params.get("from_register", "")
-        notice = f"已从器具托管加入{added}个器具，请核对后提交" if added.isdigit() else ""
-        return await _form_page(request, booking, notice=notice)
+        notice = ""
+        if added.isdigit() and added != "0":
+            notice = f"已从器具托管加入{added}个器具，请核对后提交"
+        skipped = request.query_params.get("skipped", "")
+        # Only a number comes from the URL; the words are the page's own.
+        skip_note = f"已在列表中，跳过 {skipped} 个" if skipped.isdigit() and skipped != "0" else ""
+        return await _form_page(request, booking, notice=notice, skipped=skip_note)
 
     @get("/template.xlsx")
     async def template(self) -> Response[bytes]:
@@ -227,7 +272,7 @@ class BookingController(Controller):
         entry = bookings.BookingItemInput.from_form(form)
         booking = await bookings.save_item(await current_scope(request), booking_id, entry)
         return await _section(
-            request, booking_id, notice="器具已添加", values=form, booking=booking
+            request, booking_id, notice="器具已添加", values=form, booking=booking, focus=True
         )
 
     @post("/{booking_id:int}/items/delete", status_code=200, opt=on_error(_section_error))
@@ -253,7 +298,7 @@ class BookingController(Controller):
         else:
             data = await upload.read(DEFAULT_MAX_BYTES + 1)
             try:
-                n = await bookings.import_items(scope, booking_id, data)
+                result = await bookings.import_items(scope, booking_id, data)
             except ImportRefused as e:
                 errors = [err.message for err in e.errors]
             except FormError as e:
@@ -265,16 +310,19 @@ class BookingController(Controller):
         if errors:
             return page("common/_import_result.html", request, import_errors=errors)
         booking = await bookings.get_booking(scope, booking_id)
-        notice = f"已导入{n}个器具"
+        notice = f"已导入{result.added}个器具"
+        skipped = result.skipped_message()
         if not request.htmx:
-            return await _form_page(request, booking, notice=notice)
-        # The result in the dialog, and the 器具信息 section swapped out of band.
-        section = await _section_context(booking, notice=notice)
+            return await _form_page(request, booking, notice=notice, skipped=skipped)
+        # The 器具信息 section swapped out of band, saying what was imported; the dialog
+        # closes itself (manual ch. 3: 【点击上传】 alone imports).
+        section = await _section_context(booking, notice=notice, skipped=skipped)
         return page(
             "common/_import_result.html",
             request,
             done=notice,
             oob=True,
+            close_dialog="import-dialog",
             **{**section, "errors": {}},
             import_errors=[],
         )
@@ -286,7 +334,7 @@ class BookingController(Controller):
         await bookings.get_booking(scope, booking_id)
         return await picker(
             request,
-            partial(bookings.history, scope),
+            _marking_listed(booking_id, partial(bookings.history, scope)),
             **history_picker(f"/bookings/{booking_id}/history", "#instrument-section"),
         )
 
@@ -308,7 +356,7 @@ class BookingController(Controller):
         url = f"/bookings/{booking_id}/custody"
         return await picker(
             request,
-            partial(instruments.picker, scope),
+            _marking_listed(booking_id, partial(instruments.picker, scope)),
             body_id="custody-body",
             get_url=url,
             post_url=url,
@@ -345,7 +393,7 @@ class BookingController(Controller):
 
 
 async def _basic_page(request: Request, values: dict[str, Any], **extra: Any) -> Template:
-    context = {"errors": {}, "saved": False, **extra}
+    context = {"errors": {}, "saved": False, "prefilled": False, **extra}
     return page(
         "settings/basic.html", request, values=values, fields=bookings.BASIC_FIELDS, **context
     )
@@ -361,7 +409,8 @@ class BasicInfoController(Controller):
 
     @get("/")
     async def show(self, request: Request) -> Template:
-        return await _basic_page(request, await bookings.basic_info(await current_scope(request)))
+        values, saved = await bookings.basic_info_state(await current_scope(request))
+        return await _basic_page(request, values, prefilled=not saved)
 
     @post("/", status_code=200, opt=on_error(_basic_again))
     async def save(self, request: Request) -> Template:

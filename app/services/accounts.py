@@ -307,6 +307,14 @@ async def _create_applicant(f: Registration, rejected: int | None) -> int:
     return user_id
 
 
+AWAITING_REVIEW = "账号正在等待管理员审核（待审核），审核通过后会短信通知您，届时即可登录"
+
+
+class AwaitingReview(FormError):
+    """The right account and password, but the registration is still 待审核: the login
+    page says so as information (nothing is wrong), not as an error."""
+
+
 async def _login_state(user_row: dict[str, Any]) -> str | None:
     """Why a user with the right credentials still may not log in, or None."""
     if not user_row["is_active"]:
@@ -322,7 +330,7 @@ async def _login_state(user_row: dict[str, Any]) -> str | None:
     if ent is None:
         return "账号已停用，请联系管理员"
     if ent["status"] == EnterpriseStatus.PENDING:
-        return "账号正在等待管理员审核（待审核），审核通过后会短信通知您，届时即可登录"
+        return AWAITING_REVIEW
     if ent["status"] == EnterpriseStatus.REJECTED:
         return f"注册申请未通过审核：{ent['reject_reason'] or '请联系平台管理员'}"
     if ent["status"] == EnterpriseStatus.DISABLED or await disabled_above(ent["parent"]):
@@ -397,7 +405,7 @@ async def login_password(username: str, password: str, ip: str) -> int:
         await audit.record(
             "登录", "失败", username=username, user_id=row["id"], ip=ip, detail=reason
         )
-        raise FormError({"": reason})
+        raise (AwaitingReview if reason == AWAITING_REVIEW else FormError)({"": reason})
     await User.update({User.last_login_at: now()}).where(User.id == row["id"])
     await audit.record("登录", username=username, user_id=row["id"], ip=ip)
     return int(row["id"])

@@ -355,3 +355,29 @@
     setTimeout(() => window.htmx.trigger(document.body, name), 1500);
   });
 })();
+
+/* ------------------------------------------------------------------
+ * 10. [data-closes-dialog="id"] in swapped-in content: the server says the dialog's work
+ *     is done (an import that succeeded), so the dialog closes; the focus goes to
+ *     [data-then-focus] (the page's new message), as the control that opened the
+ *     dialog may have been swapped away.
+ * ------------------------------------------------------------------ */
+(function () {
+  'use strict';
+  document.addEventListener('htmx:load', (e) => {
+    const root = e.detail?.elt;
+    if (!(root instanceof Element)) return;
+    const markers = root.matches('[data-closes-dialog]')
+      ? [root] : Array.from(root.querySelectorAll('[data-closes-dialog]'));
+    markers.forEach((marker) => {
+      const dialog = document.getElementById(marker.dataset.closesDialog);
+      const then = marker.dataset.thenFocus;
+      if (dialog instanceof HTMLDialogElement && dialog.open) dialog.close();
+      const target = then ? document.querySelector(then) : null;
+      if (target instanceof HTMLElement) {
+        if (!target.hasAttribute('tabindex')) target.setAttribute('tabindex', '-1');
+        target.focus();
+      }
+    });
+  });
+})();
