@@ -197,6 +197,8 @@ async def test_booking_form_on_a_phone(page: Any) -> None:
         b = await submit.bounding_box()
         assert b is not None and b["y"] + b["height"] <= 844 and b["height"] >= TAP
     # ...without covering the last card.
+    await rows.first.scroll_into_view_if_needed()
+    await view_shot(page, "booking-form-35-list-start")
     await rows.nth(ROWS // 2).scroll_into_view_if_needed()
     await view_shot(page, "booking-form-35-scrolled")
     await page.evaluate("window.scrollTo(0, document.documentElement.scrollHeight)")
@@ -333,6 +335,8 @@ async def test_lists_on_a_phone(page: Any) -> None:
         assert_tap_targets(rows, label)
         await no_sideways_scroll(page)
         await shot(page, "list" + url.replace("/", "-").rstrip("-"))
+        await table.locator("tbody tr").last.scroll_into_view_if_needed()
+        await view_shot(page, "list" + url.replace("/", "-").rstrip("-") + "-end")
         if url == "/certificates":
             # 缴费状态 was the column off-screen; the unpaid say so in the card.
             unpaid = table.locator("tbody tr").filter(has_text="未缴费").first.get_by_text("未缴费")
