@@ -277,7 +277,8 @@ class BookingController(Controller):
 
     @post("/{booking_id:int}/items/delete", status_code=200, opt=on_error(_section_error))
     async def delete_items(self, request: Request, booking_id: FromPath[int]) -> Template:
-        ids = await ticked(request, "item_ids")
+        # A card's own 【删除】 (phone) names its row; the toolbar's deletes the ticked ones.
+        ids = await ticked(request, "delete_item") or await ticked(request, "item_ids")
         return await section_action(
             request,
             booking_id,

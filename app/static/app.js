@@ -379,5 +379,15 @@
         target.focus();
       }
     });
+ * 11. 预约送检 on a phone (#13 item 4): a card's 修改 loads its row into the
+ *     instrument fields, far above the card; bring them into view.
+ * ------------------------------------------------------------------ */
+(function () {
+  'use strict';
+  const narrow = window.matchMedia('(max-width: 899.98px)');
+  document.addEventListener('htmx:afterSettle', (e) => {
+    if (!narrow.matches || e.detail?.target?.id !== 'instrument-section') return;
+    const entry = document.querySelector('#instrument-section .entry.shown');
+    if (entry) entry.scrollIntoView({ block: 'start' });
   });
 })();

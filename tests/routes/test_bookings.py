@@ -100,6 +100,27 @@ async def test_edit_row_by_double_click_and_delete(client: AsyncTestClient) -> N
     assert "压力表" in r.text and 'name="item_id" value=""' in r.text
 
 
+async def test_a_cards_delete_takes_its_row_only(client: AsyncTestClient) -> None:
+    """A 器具列表 card's own 【删除】 (phone) names its row; rows ticked meanwhile stay."""
+    await company_user(client)
+    booking_id = await open_form(client)
+    for n in (1, 2, 3):
+        await add_item(client, booking_id, instrument(n))
+    first, second, third = [r["id"] for r in await BookingItem.select().order_by(BookingItem.id)]
+    ticked = [str(first), str(second)]
+    for htmx in (True, False):
+        r = await post(
+            client,
+            f"/bookings/{booking_id}/items/delete",
+            {"item_ids": ticked, "delete_item": str(third)},
+            htmx=htmx,
+        )
+        assert r.status_code == 200 and "已删除1个器具" in r.text
+        assert ("<html" in r.text) is not htmx
+        third, ticked = second, [str(first)]
+    assert [r["name"] for r in await BookingItem.select(BookingItem.name)] == ["温度计1"]
+
+
 async def test_template_download(client: AsyncTestClient) -> None:
     await company_user(client)
     r = await client.get("/bookings/template.xlsx")
