@@ -50,6 +50,9 @@ PRODUCTION = bool(SETTINGS.redis_url)
 
 
 async def csrf_token(client: httpx.AsyncClient) -> str:
+    """A token for the session (or visitor) the client is now: the copy the app keeps in
+    the ``csrftoken`` cookie, fetched with a page when the client has none (after login,
+    logout or a change of session cookie, see ``set_session_cookie``)."""
     token = client.cookies.get("csrftoken")
     if not token:
         await client.get("/login")
@@ -84,10 +87,14 @@ async def at_once(client: AsyncTestClient) -> AsyncIterator[httpx.AsyncClient]:
         yield parallel
 
 
-def set_session_cookie(client: AsyncTestClient, value: str) -> None:
-    """Replace the session cookie, as an attacker or a stale tab would send it."""
+def set_session_cookie(client: AsyncTestClient, value: str | None) -> None:
+    """Replace the session cookie (None: drop it), as an attacker or a stale tab would send
+    it. The CSRF token's copy goes too: tokens are bound to the session, so the next
+    ``post`` fetches one for the session the client is now."""
     client.cookies.delete(cookie_name())
-    client.cookies.set(cookie_name(), value, domain="testserver.local")
+    client.cookies.delete("csrftoken")
+    if value is not None:
+        client.cookies.set(cookie_name(), value, domain="testserver.local")
 
 
 # --------------------------------------------------------------------------- jobs and SMS
