@@ -221,37 +221,63 @@ async def get_booking(scope: Scope, booking_id: int) -> dict[str, Any]:
     return await get_scoped(Booking, scope, booking_id)
 
 
-async def open_draft(scope: Scope) -> dict[str, Any]:
-    """The user's draft, or a new one prefilled from 基础信息 (reload and tabs share it)."""
-    row = (
-        await Booking.select()
-        .where(
-            (Booking.created_by == scope.user_id)
-            & (Booking.status == BookingStatus.DRAFT)
-            & (Booking.enterprise == scope.enterprise_id)
-        )
-        .order_by(Booking.id, ascending=False)
-        .first()
+def _draft_of(scope: Scope) -> Any:
+    return (
+        (Booking.created_by == scope.user_id)
+        & (Booking.status == BookingStatus.DRAFT)
+        & (Booking.enterprise == scope.enterprise_id)
     )
-    if row is not None:
-        return row
+
+
+async def find_draft(scope: Scope) -> dict[str, Any] | None:
+    """The user's draft, if one has been made (reads only)."""
+    return await Booking.select().where(_draft_of(scope)).first()
+
+
+async def blank_draft(scope: Scope) -> dict[str, Any]:
+    """The form of a draft not made yet: the booking fields prefilled from 基础信息, nothing
+    stored (a GET writes nothing; the first POST that needs the draft makes it). ``id`` is
+    None."""
     info = await basic_info(scope)
-    draft = Booking(
-        enterprise=scope.enterprise_id,
-        created_by=scope.user_id,
-        status=BookingStatus.DRAFT,
+    return {
+        **{key: "" for key, _, _, _ in BOOKING_FIELDS},
         **{PREFILL[k]: v for k, v in info.items()},
-    )
-    try:
-        await draft.save()
-    except Exception:
-        # One draft per user (a unique index): a parallel request made it first; use it.
-        if not await Booking.exists().where(
-            (Booking.created_by == scope.user_id) & (Booking.status == BookingStatus.DRAFT)
-        ):
-            raise
-        return await open_draft(scope)
-    return await get_booking(scope, int(draft.id))
+        "id": None,
+        "enterprise": scope.enterprise_id,
+        "status": BookingStatus.DRAFT,
+        "booking_no": None,
+        "item_count": 0,
+        "reject_reason": "",
+    }
+
+
+async def open_draft(scope: Scope) -> dict[str, Any]:
+    """The user's draft, made now when there is none, prefilled from 基础信息: only for a
+    POST that needs it (添加器具, an import, a picker's 确定, 提交, 一键生成预约送检).
+
+    Race-free: one draft per user is a partial unique index, so of parallel first POSTs one
+    INSERT makes the draft and the others' ``ON CONFLICT DO NOTHING`` load it.
+    """
+    # A second round only when the draft found in conflict was submitted or deleted since.
+    for _ in range(3):
+        if (row := await find_draft(scope)) is not None:
+            return row
+        info = await basic_info(scope)
+        made = (
+            await Booking.insert(
+                Booking(
+                    enterprise=scope.enterprise_id,
+                    created_by=scope.user_id,
+                    status=BookingStatus.DRAFT,
+                    **{PREFILL[k]: v for k, v in info.items()},
+                )
+            )
+            .on_conflict(action="DO NOTHING")
+            .returning(Booking.id)
+        )
+        if made:
+            return await get_booking(scope, int(made[0]["id"]))
+    raise Conflict("预约草稿正在被其他页面修改，请稍后重试")
 
 
 async def items(booking_id: int) -> list[dict[str, Any]]:

@@ -9,7 +9,6 @@ import zipfile
 
 from litestar.testing import AsyncTestClient
 
-from app.security.sessions import cookie_name
 from app.settings import get_settings
 from app.tables import Certificate, CertificateFile, DownloadJob, Enterprise
 from tests.helpers import (
@@ -21,6 +20,7 @@ from tests.helpers import (
     make_pdf,
     post,
     run_jobs,
+    set_session_cookie,
 )
 
 
@@ -110,7 +110,7 @@ async def test_verify_upload_and_link(client: AsyncTestClient) -> None:
     cert = await Certificate.select().where(Certificate.cert_no == "ZS-100").first()
     r = await client.get(f"/certificates/{cert['id']}/file")
     issued = r.content
-    client.cookies.delete(cookie_name())  # anyone may verify, without an account
+    set_session_cookie(client, None)  # anyone may verify, without an account
 
     async def verdict(data: bytes) -> str:
         r = await post(client, "/query/verify", files={"file": ("x.pdf", data)}, htmx=True)
