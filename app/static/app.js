@@ -379,6 +379,10 @@
         target.focus();
       }
     });
+  });
+})();
+
+/* ------------------------------------------------------------------
  * 11. 预约送检 on a phone (#13 item 4): a card's 修改 loads its row into the
  *     instrument fields, far above the card; bring them into view.
  * ------------------------------------------------------------------ */
