@@ -339,7 +339,16 @@ async def test_overdue_and_due_soon_rows_are_tinted(page: Any) -> None:
 
     async def tint(name: str) -> str:
         cell = rows.filter(has_text=name).get_by_role("cell").nth(1)
-        return str(await cell.evaluate("e => getComputedStyle(e).backgroundColor"))
+        # A desktop row tints its cells; a phone card (cells transparent) tints itself.
+        return str(
+            await cell.evaluate(
+                """e => {
+                  const own = getComputedStyle(e).backgroundColor;
+                  return own === 'rgba(0, 0, 0, 0)'
+                    ? getComputedStyle(e.closest('tr')).backgroundColor : own;
+                }"""
+            )
+        )
 
     overdue, soon, ok, ok2 = (
         await tint("超期表"),

@@ -80,12 +80,13 @@ async def test_every_first_post_makes_the_same_one_draft(client: AsyncTestClient
     history = await submitted_booking(client)  # one earlier booking to pick from
     old_item = await BookingItem.select().where(BookingItem.booking == history["id"]).first()
     ent = await Enterprise.objects().first()
-    reg = [await make_instrument(ent, name=f"托管{n}") for n in (1, 2)]
+    # Every source brings another instrument (the same one twice would be skipped).
+    reg = [await make_instrument(ent, name=f"托管{n}", serial_no=f"P000{n}") for n in (1, 2)]
     assert await Booking.count().where(Booking.status == "draft") == 0
     xlsx = fill_template([xlsx_row(7), xlsx_row(8)])
     async with at_once(client) as c:
         results = await asyncio.gather(
-            add_item(c, "new", instrument(1)),
+            add_item(c, "new", instrument(3)),
             add_item(c, "new", instrument(2)),
             post(c, "/bookings/new/import", files={"file": ("a.xlsx", xlsx)}, htmx=True),
             post(c, "/bookings/new/history", {"history_ids": [str(old_item["id"])]}, htmx=True),
@@ -98,7 +99,7 @@ async def test_every_first_post_makes_the_same_one_draft(client: AsyncTestClient
     assert len(drafts) == 1
     rows = await BookingItem.select(BookingItem.name).where(BookingItem.booking == drafts[0]["id"])
     assert sorted(r["name"] for r in rows) == sorted(
-        ["温度计1", "温度计2", "温度计7", "温度计8", old_item["name"], "托管1", "托管2"]
+        ["温度计3", "温度计2", "温度计7", "温度计8", old_item["name"], "托管1", "托管2"]
     )
     assert await Instrument.count() == 2
 
