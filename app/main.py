@@ -34,7 +34,7 @@ from app.routes.lab_admin import LabAdminController
 from app.routes.org import DepartmentController, UserController
 from app.routes.query import ProgressController, VerifyController, VerifyLinkController
 from app.security.headers import add_security_headers
-from app.security.sessions import SessionAuthMiddleware, csrf_cookie_name
+from app.security.sessions import SessionAuthMiddleware, UserCache, csrf_cookie_name
 from app.settings import get_settings
 from app.web import jinja
 from app.web.errors import EXCEPTION_HANDLERS
@@ -116,7 +116,8 @@ def create_app() -> Litestar:
             cookie_samesite="lax",
             exclude=["^/api/"],  # a regex: only paths that start with it,
         ),
-        middleware=[DefineMiddleware(SessionAuthMiddleware)],
+        # One user cache for the app (Litestar builds the middleware once per route).
+        middleware=[DefineMiddleware(SessionAuthMiddleware, cache=UserCache())],
         before_send=[add_security_headers],
         plugins=[HTMXPlugin()],
         exception_handlers=EXCEPTION_HANDLERS,
