@@ -37,6 +37,7 @@ from app.security.headers import add_security_headers
 from app.security.sessions import SessionAuthMiddleware, UserCache, csrf_cookie_name
 from app.settings import get_settings
 from app.web import jinja
+from app.web.compression import compression_config
 from app.web.errors import EXCEPTION_HANDLERS
 from app.web.pages import EXISTING_PATHS
 from app.web.static import CACHE as STATIC_CACHE
@@ -119,6 +120,7 @@ def create_app() -> Litestar:
         # One user cache for the app (Litestar builds the middleware once per route).
         middleware=[DefineMiddleware(SessionAuthMiddleware, cache=UserCache())],
         before_send=[add_security_headers],
+        compression_config=compression_config(),  # text answers only (app/web/compression.py)
         plugins=[HTMXPlugin()],
         exception_handlers=EXCEPTION_HANDLERS,
         openapi_config=OpenAPIConfig(
