@@ -87,6 +87,12 @@ PAGE_HANDLERS: list[Any] = [
 ]
 
 
+def _configure_templates(engine: JinjaTemplateEngine) -> None:
+    jinja.configure(engine)
+    # Templates change only with a new release (a restart): not re-checked on disk per use.
+    engine.engine.auto_reload = False
+
+
 def create_app() -> Litestar:
     settings = get_settings()
     app = Litestar(
@@ -106,7 +112,7 @@ def create_app() -> Litestar:
         template_config=TemplateConfig(
             directory=[HERE / "templates", HERE / "partials"],
             engine=JinjaTemplateEngine,
-            engine_callback=jinja.configure,
+            engine_callback=_configure_templates,
         ),
         csrf_config=CSRFConfig(
             secret=settings.secret_key,

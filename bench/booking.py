@@ -52,6 +52,7 @@ from urllib.parse import urlencode
 
 import asyncpg
 import httpx
+import layers
 import openpyxl
 from _harness import (
     BENCH,
@@ -376,6 +377,17 @@ def main() -> None:
     )
     parser.add_argument("--skip-import", action="store_true", help="leave out the import")
     parser.add_argument(
+        "--only", metavar="PAGES", help="only these pages, by label: 预约记录,首页,添加器具,…"
+    )
+    parser.add_argument(
+        "--layers",
+        nargs="?",
+        const=".",
+        metavar="DIR",
+        help="sample the app and the floor with py-spy: own time by layer, per page (and keep "
+        "py-spy's raw stacks in DIR if given)",
+    )
+    parser.add_argument(
         "--share", type=float, default=0.1, help="share of all bookings owned by the measured one"
     )
     parser.add_argument("--import-rows", type=int, default=5000)
@@ -529,15 +541,26 @@ def measure_pairs(
         sess = sess or login_session(app.base)
         fragment = fragment or prepare_fragment(app.base, sess)
         for spec in specs(*fragment, progress_query()):
+            if args.only and spec.label not in args.only.split(","):
+                continue
             answer = same_answer(app, floor, spec, sess)
             log(f"{spec.label} @{size}, {workers} worker(s): floor's answer {answer}")
             headers = spec.headers(sess, gzip=not args.no_gzip)
-            f = runner.measure(
-                f"floor {spec.label}", floor, spec.path, headers, spec.method, spec.body
-            )
-            a = runner.measure(
-                f"app   {spec.label}", app, spec.path, headers, spec.method, spec.body
-            )
+            loads = {}
+            for who, server in (("floor", floor), ("app", app)):
+                spy = None
+                keep = Path(args.layers) if args.layers not in (None, ".") else tmp
+                raw = keep / f"{who}-{tag}-{len(pairs)}.txt"
+                if args.layers:
+                    spy = layers.record(server.proc.pid, runner.warmup + runner.duration, raw)
+                loads[who] = runner.measure(
+                    f"{who:<5} {spec.label}", server, spec.path, headers, spec.method, spec.body
+                )
+                if spy is not None:
+                    spy.wait(timeout=60)
+                    for line in layers.report(f"  {who} {spec.label} @{size}", raw):
+                        log(line)
+            f, a = loads["floor"], loads["app"]
             fetch(app, spec, sess)  # still right after the load
             pairs.append(Pair(spec, size, a, f, answer))
     finally:
@@ -595,6 +618,8 @@ def run(args: argparse.Namespace, tmp: Path) -> None:
         return profile_dir / f"{name}.prof" if profile_dir else None
 
     sizes = [args.first_bookings] + ([args.bookings] if args.big else [])
+    if args.layers and not layers.py_spy():
+        raise SystemExit("--layers needs py-spy: pip install --target /tmp/pytools py-spy")
     loadgen = "wrk" if shutil.which("wrk") else "bench/loadgen.py"
     log(
         f"cpus: {os.cpu_count()}; server: {' '.join(pin('server')) or 'not pinned'}; load "
@@ -673,7 +698,7 @@ def run(args: argparse.Namespace, tmp: Path) -> None:
             more, sess, fragment = measure_pairs(
                 runner, env, tmp, size, sess, fragment, args, None, workers=args.workers
             )
-            for p, q in zip(found, more, strict=True):
+            for p, q in zip(found, more, strict=True):  # the same pages in the same order
                 p.app_n, p.floor_n = q.app, q.floor
         pairs += found
 
