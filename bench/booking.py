@@ -546,7 +546,7 @@ def measure_pairs(
             answer = same_answer(app, floor, spec, sess)
             log(f"{spec.label} @{size}, {workers} worker(s): floor's answer {answer}")
             headers = spec.headers(sess, gzip=not args.no_gzip)
-            loads = {}
+            loads, raws = {}, {}
             for who, server in (("floor", floor), ("app", app)):
                 spy = None
                 keep = Path(args.layers) if args.layers not in (None, ".") else tmp
@@ -558,9 +558,16 @@ def measure_pairs(
                 )
                 if spy is not None:
                     spy.wait(timeout=60)
+                    raws[who] = raw
                     for line in layers.report(f"  {who} {spec.label} @{size}", raw):
                         log(line)
             f, a = loads["floor"], loads["app"]
+            if raws:
+                title = f"{spec.label} @{size}"
+                for line in layers.side_by_side(
+                    title, raws["app"], a.server_ms, raws["floor"], f.server_ms
+                ):
+                    log(line)
             fetch(app, spec, sess)  # still right after the load
             pairs.append(Pair(spec, size, a, f, answer))
     finally:

@@ -95,6 +95,21 @@ def fold(raw: Path) -> tuple[Counter[str], Counter[str], Counter[str], int]:
     return own, app, leaf, total
 
 
+def side_by_side(title: str, app: Path, app_ms: float, floor: Path, floor_ms: float) -> list[str]:
+    """Own time by layer of the app and its floor, in CPU ms per request (each sample's share
+    of the measured server CPU per request)."""
+    a, _, _, a_total = fold(app)
+    f, _, _, f_total = fold(floor)
+    if not a_total or not f_total:
+        return [f"{title}: no samples"]
+    lines = [f"{title}: CPU ms per request by layer (own time)   app   floor   app-floor"]
+    for name in sorted(set(a) | set(f), key=lambda k: -(a[k] / a_total * app_ms)):
+        am, fm = a[name] / a_total * app_ms, f[name] / f_total * floor_ms
+        lines.append(f"    {name:<44} {am:5.2f}   {fm:5.2f}   {am - fm:+6.2f}")
+    lines.append(f"    {'all':<44} {app_ms:5.2f}   {floor_ms:5.2f}   {app_ms - floor_ms:+6.2f}")
+    return lines
+
+
 def report(title: str, raw: Path, top: int = 12) -> list[str]:
     own, app, leaf, total = fold(raw)
     if not total:
