@@ -1,33 +1,43 @@
-"""预约管理 under load: figures as ratios against a bare Litestar app measured in the same run.
+"""The app's pages against their floor (bench/floor.py), measured in the same run.
 
-    .venv/bin/python bench/booking.py          (or: make bench)
+    .venv/bin/python bench/booking.py          (or: make bench; about 2.5 minutes)
+    .venv/bin/python bench/booking.py --big --workers 2     (and at 100k, and 2 workers)
 
-What it does, in order (about 1.5 minutes on the 2-core machine):
+What it does, in order:
 
 1. Re-creates its own PostgreSQL database ``jlkf_bench`` (127.0.0.1:5432, trust auth; the
    ``test`` database is never touched), flushes Redis db 13, and migrates with
    ``python -m app.cli setup``.
-2. Seeds with COPY: 1,000 enterprises (one user each), 1,000 bookings and 5,000 instruments.
-   Enterprise 1 is the measured one: its user ``bench_admin`` (enterprise_admin, known
-   password) owns ``--share`` (10 %) of all bookings, spread through the id range.
-3. Serves the baseline ``bench/bare_app.py`` and measures its GET and POST with wrk
-   (20 connections, 2 s warm-up, 10 s measured), then serves the real app the same way
-   (``uvicorn app.asgi:app --workers 1``, DB_POOL=1, Redis sessions) and measures
-   预约记录 ``GET /bookings`` at 1,000 bookings; seeds on to 100,000 bookings / 500,000
-   instruments and measures it again; measures 【添加器具】 (the htmx POST, update path);
-   times a 5,000-row import end to end against a bare openpyxl read of the same file.
-4. Prints one table (rps, p50, p99, baseline, ratio, target, PASS/MISS) and exits 0.
+2. Serves the bare handler ``bench/bare_app.py`` and measures its GET and POST (context).
+3. Seeds by COPY 1,000 enterprises (one user each), then 1,000 bookings (5,000 of their
+   instruments), 1,000 器具托管 rows and 1,000 certificates (200 lab orders); enterprise 1
+   (user ``bench_admin``) owns ``--share`` (10 %) of each. Serves the app
+   (``uvicorn app.asgi:app --workers 1``, sessions in Redis) and the floor the same way,
+   both pinned to CPU 0, and for each page — 预约记录, 首页, 【添加器具】 (the htmx POST on a
+   draft's row, update path), 器具托管, 电子证书 and the 检测进度 lookup (htmx, one order
+   number) — checks that the floor's answer is the app's (CSRF tokens aside), then measures
+   the floor and the app with wrk from a separate process (20 connections, 2 s warm-up +
+   6 s, ``Accept-Encoding: gzip`` as browsers send; ``--no-gzip`` asks for none).
+   ``--big`` seeds on to ``--bookings`` (100,000) of each and measures again on fresh
+   servers; ``--workers N`` measures every page again with N workers (not pinned) and
+   prints the gain.
+4. Times a 5,000-row import end to end against a bare openpyxl read (``--skip-import``).
+5. Prints one table: each page's rps, p50/p99 and CPU per request beside its floor's, and
+   the ratios with PASS/MISS against ≥ 0.6 of the floor's requests/s and of its CPU per
+   request, p99 ≤ 1.5× the floor's; the bare handler's figures below.
 
-The server is pinned to CPU 0 (taskset); ``--pin both`` also pins wrk to CPU 1, ``--pin none``
-pins nothing. CPU use is read from /proc around every measured run, so the table can also
-compare CPU milliseconds per request, which other people's work on the machine disturbs far
-less than requests/s.
+CPU use is read from /proc around every measured run (the server's process tree, PostgreSQL
++ Redis, wrk, everybody else), so CPU per request can be compared too: other people's work
+on the machine disturbs it far less than requests/s and p99. ``--layers [DIR]`` samples the
+app and the floor with py-spy during each page and prints the CPU per request by layer
+(Litestar, Piccolo, asyncpg, Jinja2, uvicorn, ...) side by side. ``--only 预约记录,首页``
+measures only those pages. ``--profile DIR`` runs the app under cProfile (figures then are
+not comparable).
 ``--tree`` measures instead only 预约记录 of a parent with ``--subsidiaries`` (50) whose
 bookings add up to ``--tree-bookings`` (100,000) against one enterprise with as many, in the
 same run (target: ≥ 0.8 × the single's requests/s); ``--explain`` prints the page's plans.
-``--profile DIR`` runs every app phase under cProfile (figures then are not comparable)
-and prints the top functions of each phase.
 """
+
 
 from __future__ import annotations
 
