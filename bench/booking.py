@@ -38,7 +38,6 @@ bookings add up to ``--tree-bookings`` (100,000) against one enterprise with as 
 same run (target: ≥ 0.8 × the single's requests/s); ``--explain`` prints the page's plans.
 """
 
-
 from __future__ import annotations
 
 import argparse
@@ -817,6 +816,7 @@ def print_report(
                     f"{p.app.rps:,.0f}", f"{p.app_n.rps:,.0f}", f"{p.app_n.rps / p.app.rps:.2f}×",
                     f"{p.app_n.cpu.server:.2f}", f"{p.app_n.cpu.db:.2f}",
                     f"{p.app_n.cpu.loadgen:.2f}",
+                    f"{p.app_n.cpu.others:.2f}",
                     f"{p.floor.rps:,.0f}", f"{p.floor_n.rps:,.0f}",
                     f"{p.floor_n.rps / p.floor.rps:.2f}×",
                     f"{p.app_n.rps / p.floor_n.rps:.2f}",
@@ -827,7 +827,8 @@ def print_report(
             f"Scale-out: the same requests with --workers {w} (not pinned) against 1 worker "
             f"(pinned to CPU 0). PostgreSQL, Redis and wrk share the same {os.cpu_count()} cores: "
             f"the gain is what this machine gives, not what {w} cores alone would. cores = CPU "
-            f"cores used during the {w}-worker run by the app, by PostgreSQL + Redis, by wrk."
+            f"cores used during the {w}-worker run by the app, by PostgreSQL + Redis, by wrk, by "
+            "other people's work on the machine (what the second worker could not have)."
         )
         print_table(
             srows,
@@ -839,12 +840,13 @@ def print_report(
                 "app cores",
                 "pg cores",
                 "wrk cores",
+                "others",
                 "floor 1w",
                 f"floor {w}w",
                 "gain",
                 f"app/floor {w}w",
             ],  # fmt: skip
-            right=set(range(1, 11)),
+            right=set(range(1, 12)),
         )
 
     for res in imports:

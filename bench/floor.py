@@ -20,6 +20,7 @@ what the benchmark measures, for an enterprise account, and trusts the seeded da
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import json
@@ -92,19 +93,20 @@ SELECT u.id, u.username, u.name, u.role, u.enterprise AS enterprise_id,
 FROM app_user u JOIN enterprise e ON e.id = u.enterprise
 WHERE u.id = $1 AND u.is_active AND e.status = 'approved'
 """
-BOOKINGS_WHERE = "enterprise = ANY($1::int[]) AND (status <> 'draft' OR item_count > 0)"
+# The scope is ``enterprise IN {ids}`` as the app sends it (one placeholder per unit,
+# after the query's other parameters: see scoped()), so PostgreSQL plans both alike.
+BOOKINGS_WHERE = "enterprise IN {ids} AND (status <> 'draft' OR item_count > 0)"
 BOOKINGS_COUNT = f"SELECT count(*) FROM booking WHERE {BOOKINGS_WHERE}"
 BOOKINGS_PAGE = (
     "SELECT id, enterprise, booking_no, client_name, expected_date, item_count, status, "
     f"submitted_at, reject_reason FROM booking WHERE {BOOKINGS_WHERE} "
-    "ORDER BY id DESC LIMIT $2 OFFSET $3"
+    "ORDER BY id DESC LIMIT $1 OFFSET $2"
 )
-INSTRUMENTS_COUNT = "SELECT count(*) FROM instrument WHERE enterprise = ANY($1::int[])"
+INSTRUMENTS_COUNT = "SELECT count(*) FROM instrument WHERE enterprise IN {ids}"
 INSTRUMENTS_PAGE = (
-    "SELECT * FROM instrument WHERE enterprise = ANY($1::int[]) "
-    "ORDER BY valid_until, id LIMIT $2 OFFSET $3"
+    "SELECT * FROM instrument WHERE enterprise IN {ids} ORDER BY valid_until, id LIMIT $1 OFFSET $2"
 )
-CERTIFICATES_COUNT = "SELECT count(*) FROM certificate WHERE enterprise = ANY($1::int[])"
+CERTIFICATES_COUNT = "SELECT count(*) FROM certificate WHERE enterprise IN {ids}"
 CERTIFICATES_PAGE = """
 SELECT c.id, c.cert_no, c.completed_on, c.paid, c.version, c.downloaded_at, c.enterprise,
        i.unique_no, i.name, i.serial_no, i.model, i.equipment_no, o.order_no, b.client_name
@@ -112,14 +114,14 @@ FROM certificate c
 LEFT JOIN order_item i ON i.id = c.item
 LEFT JOIN lab_order o ON o.id = i."order"
 LEFT JOIN booking b ON b.id = o.booking
-WHERE c.enterprise = ANY($1::int[])
-ORDER BY c.completed_on DESC NULLS LAST, c.id DESC LIMIT $2 OFFSET $3
+WHERE c.enterprise IN {ids}
+ORDER BY c.completed_on DESC NULLS LAST, c.id DESC LIMIT $1 OFFSET $2
 """
 PROGRESS = """
 SELECT i.id, i.unique_no, i.name, i.serial_no, i.model, i.status, i.status_at, o.order_no
 FROM order_item i LEFT JOIN lab_order o ON o.id = i."order"
-WHERE i.enterprise = ANY($1::int[]) AND (o.order_no LIKE $2 OR i.unique_no LIKE $2)
-ORDER BY o.order_no, i.unique_no LIMIT $3
+WHERE i.enterprise IN {ids} AND (o.order_no LIKE $1 OR i.unique_no LIKE $1)
+ORDER BY o.order_no, i.unique_no LIMIT $2
 """
 ITEM_KEYS = [f.key for f in INSTRUMENT_FIELDS]
 BOOKING_KEYS = [
@@ -130,13 +132,13 @@ BOOKING_KEYS = [
 # the row added or updated (``item_id``), the count.
 BOOKING_FIELDS = (
     "UPDATE booking SET "
-    + ", ".join(f"{k} = ${n}" for n, k in enumerate(BOOKING_KEYS, start=3))
-    + " WHERE id = $1 AND enterprise = ANY($2::int[]) AND status = 'draft' RETURNING enterprise"
+    + ", ".join(f"{k} = ${n}" for n, k in enumerate(BOOKING_KEYS, start=2))
+    + " WHERE id = $1 AND enterprise IN {ids} AND status = 'draft' RETURNING enterprise"
 )
 ITEM_UPDATE = (
     "UPDATE booking_item SET "
-    + ", ".join(f"{k} = ${n}" for n, k in enumerate(ITEM_KEYS, start=4))
-    + " WHERE id = $1 AND booking = $2 AND enterprise = ANY($3::int[]) RETURNING id"
+    + ", ".join(f"{k} = ${n}" for n, k in enumerate(ITEM_KEYS, start=3))
+    + " WHERE id = $1 AND booking = $2 AND enterprise IN {ids} RETURNING id"
 )
 ITEM_INSERT = (
     f"INSERT INTO booking_item (booking, enterprise, {', '.join(ITEM_KEYS)}) VALUES "
@@ -147,6 +149,13 @@ BOOKING_COUNT = (
     "WHERE booking = $1) WHERE id = $1 RETURNING *"
 )
 ITEMS = "SELECT * FROM booking_item WHERE booking = $1 ORDER BY id"
+
+
+@functools.cache
+def scoped(sql: str, others: int, n: int) -> str:
+    """``sql`` with ``{ids}`` as ``($k, …)``: ``n`` placeholders after ``others`` others."""
+    return sql.replace("{ids}", "(" + ", ".join(f"${others + 1 + i}" for i in range(n)) + ")")
+
 
 # ------------------------------------------------------------------------------ templates
 
@@ -329,7 +338,8 @@ async def home(request: Request) -> Response[str]:
         user = await current_user(request, conn)
         if user is None:
             return REFUSED
-        rows = await conn.fetch(BOOKINGS_PAGE, user.ids, 5, 0)
+        ids = user.ids
+        rows = await conn.fetch(scoped(BOOKINGS_PAGE, 2, len(ids)), 5, 0, *ids)
     data = {"bookings": rows, "unit_names": dict(user.units) if len(user.ids) > 1 else {}}
     return render(
         "home.html", request, HEADERS, **page_context(user, "/"), data=data, has_bookings=True
@@ -343,8 +353,9 @@ async def bookings(request: Request) -> Response[str]:
         user = await current_user(request, conn)
         if user is None:
             return REFUSED
-        total = await conn.fetchval(BOOKINGS_COUNT, user.ids)
-        rows = await conn.fetch(BOOKINGS_PAGE, user.ids, PER_PAGE, 0)
+        ids = user.ids
+        total = await conn.fetchval(scoped(BOOKINGS_COUNT, 0, len(ids)), *ids)
+        rows = await conn.fetch(scoped(BOOKINGS_PAGE, 2, len(ids)), PER_PAGE, 0, *ids)
     return render(
         "bookings/_records.html" if fragment(request) else "bookings/records.html",
         request,
@@ -379,8 +390,9 @@ async def instruments(request: Request) -> Response[str]:
         user = await current_user(request, conn)
         if user is None:
             return REFUSED
-        total = await conn.fetchval(INSTRUMENTS_COUNT, user.ids)
-        found = await conn.fetch(INSTRUMENTS_PAGE, user.ids, PER_PAGE, 0)
+        ids = user.ids
+        total = await conn.fetchval(scoped(INSTRUMENTS_COUNT, 0, len(ids)), *ids)
+        found = await conn.fetch(scoped(INSTRUMENTS_PAGE, 2, len(ids)), PER_PAGE, 0, *ids)
     today = datetime.now(TZ).date()
     rows = []
     for r in found:
@@ -415,8 +427,9 @@ async def certificates(request: Request) -> Response[str]:
         user = await current_user(request, conn)
         if user is None:
             return REFUSED
-        total = await conn.fetchval(CERTIFICATES_COUNT, user.ids)
-        found = await conn.fetch(CERTIFICATES_PAGE, user.ids, PER_PAGE, 0)
+        ids = user.ids
+        total = await conn.fetchval(scoped(CERTIFICATES_COUNT, 0, len(ids)), *ids)
+        found = await conn.fetch(scoped(CERTIFICATES_PAGE, 2, len(ids)), PER_PAGE, 0, *ids)
     rows = []
     for r in found:
         row = dict(r)
@@ -446,7 +459,8 @@ async def progress(request: Request) -> Response[str]:
             return REFUSED
         found = []
         if 2 <= len(q) <= NO_LENGTH:
-            found = await conn.fetch(PROGRESS, user.ids, q + "%", PROGRESS_LIMIT)
+            ids = user.ids
+            found = await conn.fetch(scoped(PROGRESS, 2, len(ids)), q + "%", PROGRESS_LIMIT, *ids)
     rows = []
     for r in found:
         row = dict(r)
@@ -489,14 +503,22 @@ async def add_item(request: Request, booking_id: int) -> Response[str]:
         if user is None:
             return REFUSED
         async with conn.transaction():
+            ids = user.ids
+            fields = [form.get(k, "")[:200] for k in BOOKING_KEYS]
             enterprise = await conn.fetchval(
-                BOOKING_FIELDS, booking_id, user.ids, *(form.get(k, "")[:200] for k in BOOKING_KEYS)
+                scoped(BOOKING_FIELDS, 1 + len(fields), len(ids)), booking_id, *fields, *ids
             )
             if enterprise is None:
                 return Response("预约不存在或不能修改", status_code=404, media_type=MediaType.TEXT)
             values = _item_values(form)
             if item_id.isdecimal():
-                done = await conn.fetchval(ITEM_UPDATE, int(item_id), booking_id, user.ids, *values)
+                done = await conn.fetchval(
+                    scoped(ITEM_UPDATE, 2 + len(values), len(ids)),
+                    int(item_id),
+                    booking_id,
+                    *values,
+                    *ids,
+                )
             else:
                 done = await conn.fetchval(ITEM_INSERT, booking_id, enterprise, *values)
             if done is None:

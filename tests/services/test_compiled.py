@@ -4,6 +4,7 @@ gives those values' rows, and a placeholder Piccolo would have changed is refuse
 from __future__ import annotations
 
 import pytest
+from litestar.testing import AsyncTestClient
 
 from app import compiled
 from app.db import any_matches
@@ -11,6 +12,7 @@ from app.services import bookings
 from app.services.tenancy import Scope
 from app.tables import Booking
 from tests.factories import make_booking, make_enterprise
+from tests.helpers import approved_booking, company_user, lab_certificate, lab_order
 
 
 async def test_one_shape_many_values() -> None:
@@ -37,3 +39,28 @@ async def test_a_changed_placeholder_is_refused() -> None:
             lambda p: Booking.select().where(any_matches([Booking.client_name], p["q"])),
             q="南京",
         )
+
+
+async def test_certificate_filters_as_values_and_shapes(client: AsyncTestClient) -> None:
+    await company_user(client)
+    booking = await approved_booking(client)
+    unique = await lab_order(client, booking["booking_no"], "DD100")
+    for cert_no, u, paid, day in (
+        ("ZS-100", unique[0], True, "2026-11-20"),
+        ("ZS-101", unique[1], False, "2026-10-01"),
+    ):
+        r = await lab_certificate(client, cert_no, u, paid=paid, completed_on=day)
+        assert r.status_code == 200, r.text
+
+    async def shown(query: str) -> set[str]:
+        page = (await client.get(f"/certificates?{query}")).text
+        return {no for no in ("ZS-100", "ZS-101") if no in page}
+
+    assert await shown("") == {"ZS-100", "ZS-101"}
+    assert await shown("paid=paid") == {"ZS-100"}
+    assert await shown("paid=unpaid") == {"ZS-101"}
+    assert await shown("start=2026-11-01") == {"ZS-100"}
+    assert await shown("end=2026-11-01") == {"ZS-101"}
+    assert await shown("start=2026-09-01&end=2026-12-31") == {"ZS-100", "ZS-101"}
+    assert await shown("start=2000-01-01&end=2000-01-02") == set()
+    assert await shown("q=ZS-101") == {"ZS-101"}  # a search: not compiled
