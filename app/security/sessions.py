@@ -243,9 +243,7 @@ class UserCache:
     """The users behind sessions in this process, by session key hash, with the generation
     each was read under. Keyed by session, not by user: a new login never finds an entry."""
 
-    def __init__(
-        self, seconds: float = USER_CACHE_SECONDS, size: int = USER_CACHE_SIZE
-    ) -> None:
+    def __init__(self, seconds: float = USER_CACHE_SECONDS, size: int = USER_CACHE_SIZE) -> None:
         self.seconds = seconds
         self.size = size
         self.entries: dict[str, tuple[str, float, CurrentUser]] = {}

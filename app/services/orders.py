@@ -201,23 +201,26 @@ async def progress(scope: Scope, q: str) -> list[dict[str, Any]]:
     # pattern is a value: app/compiled.py).
     rows = await compiled.select(
         "progress",
-        lambda p: OrderItem.select(
-            OrderItem.id,
-            OrderItem.unique_no,
-            OrderItem.name,
-            OrderItem.serial_no,
-            OrderItem.model,
-            OrderItem.status,
-            OrderItem.status_at,
-            OrderItem.order.order_no,
-        )
-        .where(
-            OrderItem.enterprise.is_in(p["ids"]),  # the scope (tenancy.in_scope)
-            OrderItem.order.order_no.like(p["pattern"]) | OrderItem.unique_no.like(p["pattern"]),
-        )
-        .order_by(OrderItem.order.order_no)
-        .order_by(OrderItem.unique_no)
-        .limit(PROGRESS_LIMIT),
+        lambda p: (
+            OrderItem.select(
+                OrderItem.id,
+                OrderItem.unique_no,
+                OrderItem.name,
+                OrderItem.serial_no,
+                OrderItem.model,
+                OrderItem.status,
+                OrderItem.status_at,
+                OrderItem.order.order_no,
+            )
+            .where(
+                OrderItem.enterprise.is_in(p["ids"]),  # the scope (tenancy.in_scope)
+                OrderItem.order.order_no.like(p["pattern"])
+                | OrderItem.unique_no.like(p["pattern"]),
+            )
+            .order_by(OrderItem.order.order_no)
+            .order_by(OrderItem.unique_no)
+            .limit(PROGRESS_LIMIT)
+        ),
         ids=list(scope.enterprise_ids),
         pattern=q + "%",
     )
