@@ -34,9 +34,10 @@ from app.routes.org import DepartmentController, UserController
 from app.routes.query import ProgressController, VerifyController, VerifyLinkController
 from app.security.csrf import CSRFMiddleware
 from app.security.headers import add_security_headers
-from app.security.sessions import SessionAuthMiddleware
+from app.security.sessions import SessionAuthMiddleware, UserCache
 from app.settings import get_settings
 from app.web import jinja
+from app.web.compression import compression_config
 from app.web.errors import EXCEPTION_HANDLERS
 from app.web.pages import EXISTING_PATHS
 from app.web.static import CACHE as STATIC_CACHE
@@ -86,6 +87,12 @@ PAGE_HANDLERS: list[Any] = [
 ]
 
 
+def _configure_templates(engine: JinjaTemplateEngine) -> None:
+    jinja.configure(engine)
+    # Templates change only with a new release (a restart): not re-checked on disk per use.
+    engine.engine.auto_reload = False
+
+
 def create_app() -> Litestar:
     app = Litestar(
         route_handlers=[
@@ -104,11 +111,16 @@ def create_app() -> Litestar:
         template_config=TemplateConfig(
             directory=[HERE / "templates", HERE / "partials"],
             engine=JinjaTemplateEngine,
-            engine_callback=jinja.configure,
+            engine_callback=_configure_templates,
         ),
-        # The session first: CSRF tokens are bound to it (app/security/csrf.py).
-        middleware=[DefineMiddleware(SessionAuthMiddleware), DefineMiddleware(CSRFMiddleware)],
+        # The session first: CSRF tokens are bound to it (app/security/csrf.py). One user
+        # cache for the app (Litestar builds the middleware once per route).
+        middleware=[
+            DefineMiddleware(SessionAuthMiddleware, cache=UserCache()),
+            DefineMiddleware(CSRFMiddleware),
+        ],
         before_send=[add_security_headers],
+        compression_config=compression_config(),  # text answers only (app/web/compression.py)
         plugins=[HTMXPlugin()],
         exception_handlers=EXCEPTION_HANDLERS,
         openapi_config=OpenAPIConfig(

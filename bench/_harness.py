@@ -157,6 +157,23 @@ def proc_jiffies(pid: int) -> int:
         return 0
 
 
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and every process below it (uvicorn --workers N: the supervisor and its
+    workers)."""
+    parents: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    parents[int(entry)] = int(f.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+    tree = [pid]
+    for p in tree:
+        tree.extend(c for c, parent in parents.items() if parent == p)
+    return tree
+
+
 # ------------------------------------------------------------------------------ the server
 
 
@@ -364,13 +381,18 @@ def start_server(
     env: dict[str, str],
     tmp: Path,
     profile: Path | None = None,
+    probe: str | None = None,
+    workers: int = 1,
 ) -> Server:
-    """uvicorn with UVICORN_FLAGS, pinned, under cProfile into ``profile`` if given."""
+    """uvicorn with UVICORN_FLAGS (``--workers``), under cProfile into ``profile`` if given;
+    one worker is pinned (see --pin), several are not."""
     prefix = [PY, "-m", "cProfile", "-o", str(profile)] if profile else [PY]
-    probe = "/healthz" if "app.asgi:app" in target else "/"
-    return start_uvicorn(
-        procs, name, target, UVICORN_FLAGS, env, tmp, [*pin("server"), *prefix], probe
-    )
+    if probe is None:
+        probe = "/healthz" if "app.asgi:app" in target else "/"
+    flags = [*UVICORN_FLAGS]
+    flags[flags.index("--workers") + 1] = str(workers)
+    pinning = pin("server") if workers == 1 else []
+    return start_uvicorn(procs, name, target, flags, env, tmp, [*pinning, *prefix], probe)
 
 
 def flush_redis(url: str = REDIS_URL) -> None:
@@ -557,6 +579,123 @@ async def seed_bookings(
     return n_items
 
 
+ITEMS_PER_ORDER = 5  # each with its certificate: 100,000 certificates = 20,000 orders
+ORDERS_FROM = datetime(2022, 1, 1, tzinfo=UTC)
+ORDER_STEP = timedelta(minutes=105)  # 20,000 orders ≈ 4 years
+ORDER_COLS = ["id", "order_no", "booking", "enterprise", "created_at"]
+ORDER_ITEM_COLS = [
+    "id", "order", "enterprise", "unique_no", "name", "serial_no", "model", "equipment_no",
+    "status", "status_at",
+]  # fmt: skip
+CERT_COLS = [
+    "id", "cert_no", "item", "enterprise", "completed_on", "paid", "version", "sha256",
+    "downloaded_at", "created_at", "updated_at",
+]  # fmt: skip
+
+
+def order_rows(
+    first: int, last: int, n_enterprises: int, every: int
+) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """Orders ``first..last`` (order i is made from booking i, of the same enterprise), their
+    instruments and certificates; deterministic."""
+    orders, items, certs = [], [], []
+    for i in range(first, last + 1):
+        ent = enterprise_of(i, n_enterprises, every)
+        made = ORDERS_FROM + ORDER_STEP * i
+        orders.append((i, f"DD{made:%Y%m%d}{i:06d}", i, ent, made))
+        for k in range(ITEMS_PER_ORDER):
+            item_id = (i - 1) * ITEMS_PER_ORDER + k + 1
+            rng = random.Random(item_id)
+            done = made + timedelta(days=rng.randrange(3, 60), hours=rng.randrange(24))
+            items.append(
+                (
+                    item_id, i, ent, f"W{made:%y%m}{item_id:07d}", NAMES[(i + k) % len(NAMES)],
+                    f"{rng.randrange(10**9):09d}", f"M-{(i * 31 + k) % 500}", f"SB-{i}-{k}",
+                    "collected" if rng.random() < 0.7 else "ready", done,
+                )
+            )  # fmt: skip
+            paid = rng.random() < 0.8
+            downloaded = done + timedelta(days=rng.randrange(1, 30)) if paid else None
+            if downloaded and rng.random() < 0.45:
+                downloaded = None
+            completed = None if rng.random() < 0.005 else done.date()  # the lab sent none
+            certs.append(
+                (
+                    item_id, f"JL{made:%Y}-{item_id:07d}", item_id, ent, completed, paid, 1,
+                    f"{item_id:064x}", downloaded, done, done,
+                )
+            )  # fmt: skip
+    return orders, items, certs
+
+
+async def seed_orders(
+    conn: asyncpg.Connection, first: int, last: int, n_enterprises: int, every: int
+) -> None:
+    """Orders ``first..last`` (booking ``i`` must exist), their instruments (order_item) and
+    certificates, by COPY; owned as ``enterprise_of`` says."""
+    chunk = 5_000
+    for start in range(first, last + 1, chunk):
+        orders, items, certs = order_rows(start, min(last, start + chunk - 1), n_enterprises, every)
+        await conn.copy_records_to_table("lab_order", records=orders, columns=ORDER_COLS)
+        await conn.copy_records_to_table("order_item", records=items, columns=ORDER_ITEM_COLS)
+        await conn.copy_records_to_table("certificate", records=certs, columns=CERT_COLS)
+    await fix_sequences(conn, ("lab_order", "order_item", "certificate"))
+    await conn.execute("VACUUM ANALYZE lab_order, order_item, certificate")
+
+
+def instrument_columns() -> list[str]:
+    """instrument's (器具托管) columns in the order instrument_rows gives them."""
+    from app.fields import REGISTER_FIELDS  # not at the top: see the module docstring
+
+    return ["id", "enterprise", *(f.key for f in REGISTER_FIELDS)]
+
+
+def instrument_rows(first: int, last: int, n_enterprises: int, every: int) -> list[tuple[Any, ...]]:
+    """器具托管 rows ``first..last``, deterministic: 有效期至 spread over four years around
+    now (some overdue, some due soon, a few unset)."""
+    from app.clock import today  # not at the top: see the module docstring
+    from app.fields import REGISTER_FIELDS
+
+    start = today() - timedelta(days=730)
+    rows = []
+    for i in range(first, last + 1):
+        rng = random.Random(i)
+        values: list[Any] = [i, enterprise_of(i, n_enterprises, every)]
+        cycle = (6, 12, 24)[i % 3]
+        last_on = start + timedelta(days=rng.randrange(1460))
+        for f in REGISTER_FIELDS:
+            if f.key == "name":
+                values.append(NAMES[i % len(NAMES)])
+            elif f.key == "serial_no":
+                values.append(f"QJ-{i:08d}")
+            elif f.key == "cycle_months":
+                values.append(cycle)
+            elif f.key == "last_verified_on":
+                values.append(last_on)
+            elif f.key == "valid_until":
+                values.append(None if i % 97 == 0 else last_on + timedelta(days=cycle * 30 - 1))
+            elif f.kind == "int":
+                values.append(1)
+            elif f.kind == "choice":
+                values.append(f.choices[i % len(f.choices)])
+            else:
+                values.append(f"{f.label}{i % 50}"[: f.max_length])
+        rows.append(tuple(values))
+    return rows
+
+
+async def seed_instruments(
+    conn: asyncpg.Connection, first: int, last: int, n_enterprises: int, every: int
+) -> None:
+    """器具托管 rows ``first..last`` by COPY."""
+    columns = instrument_columns()
+    for start in range(first, last + 1, 20_000):
+        rows = instrument_rows(start, min(last, start + 19_999), n_enterprises, every)
+        await conn.copy_records_to_table("instrument", records=rows, columns=columns)
+    await fix_sequences(conn, ("instrument",))
+    await conn.execute("VACUUM ANALYZE instrument")
+
+
 # ------------------------------------------------------------------------------ client side
 
 
@@ -647,13 +786,13 @@ class CpuMeter:
         import resource
 
         self.resource = resource
-        self.server_pid = server_pid
+        self.server_pids = process_tree(server_pid) if server_pid else []
         self.db_pids = _pids_of(
             lambda c: (c.startswith("postgres:") and db_name in c) or "redis-server" in c
         )
         self.t = time.monotonic()
         self.busy = _machine_busy()
-        self.server = proc_jiffies(server_pid) if server_pid else 0
+        self.server = sum(proc_jiffies(p) for p in self.server_pids)
         self.db = sum(proc_jiffies(p) for p in self.db_pids)
         ru = resource.getrusage(resource.RUSAGE_CHILDREN)
         self.children = ru.ru_utime + ru.ru_stime
@@ -661,7 +800,7 @@ class CpuMeter:
     def stop(self) -> CpuUse:
         elapsed = time.monotonic() - self.t
         busy = (_machine_busy() - self.busy) / CLK_TCK
-        server = ((proc_jiffies(self.server_pid) if self.server_pid else 0) - self.server) / CLK_TCK
+        server = (sum(proc_jiffies(p) for p in self.server_pids) - self.server) / CLK_TCK
         db = (sum(proc_jiffies(p) for p in self.db_pids) - self.db) / CLK_TCK
         ru = self.resource.getrusage(self.resource.RUSAGE_CHILDREN)
         loadgen = ru.ru_utime + ru.ru_stime - self.children
@@ -694,6 +833,19 @@ class Load:
     @property
     def db_ms(self) -> float:
         return self.per_request(self.cpu.db)
+
+
+def settle(pid: int, seconds: float = 10) -> None:
+    """Wait (at most ``seconds``) until the process tree of ``pid`` uses no more CPU."""
+    pids = process_tree(pid)
+    before = sum(proc_jiffies(p) for p in pids)
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        time.sleep(0.2)
+        now = sum(proc_jiffies(p) for p in pids)
+        if now == before:
+            return
+        before = now
 
 
 @dataclass
@@ -773,10 +925,12 @@ class LoadRunner:
         method: str = "GET",
         body: bytes = b"",
     ) -> Load:
-        """A warm-up run, then the measured one (logged)."""
+        """A warm-up run, then the measured one (logged); then waits until the server has
+        finished the requests still in flight (they would run into the next measurement)."""
         url = server.base + path
         self.run(url, self.warmup, headers, method, body)
         load = self.run(url, self.duration, headers, method, body, server.proc.pid)
+        settle(server.proc.pid)
         note = f", {load.errors} ERRORS" if load.errors else ""
         log(
             f"  {label}: {load.rps:,.0f} req/s, p50 {load.p50_ms:.1f} ms, "

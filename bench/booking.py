@@ -1,38 +1,48 @@
-"""预约管理 under load: figures as ratios against a bare Litestar app measured in the same run.
+"""The app's pages against their floor (bench/floor.py), measured in the same run.
 
-    .venv/bin/python bench/booking.py          (or: make bench)
+    .venv/bin/python bench/booking.py          (or: make bench; about 2.5 minutes)
+    .venv/bin/python bench/booking.py --big --workers 2     (and at 100k, and 2 workers)
 
-What it does, in order (about 1.5 minutes on the 2-core machine):
+What it does, in order:
 
 1. Re-creates its own PostgreSQL database ``jlkf_bench`` (127.0.0.1:5432, trust auth; the
    ``test`` database is never touched), flushes Redis db 13, and migrates with
    ``python -m app.cli setup``.
-2. Seeds with COPY: 1,000 enterprises (one user each), 1,000 bookings and 5,000 instruments.
-   Enterprise 1 is the measured one: its user ``bench_admin`` (enterprise_admin, known
-   password) owns ``--share`` (10 %) of all bookings, spread through the id range.
-3. Serves the baseline ``bench/bare_app.py`` and measures its GET and POST with wrk
-   (20 connections, 2 s warm-up, 10 s measured), then serves the real app the same way
-   (``uvicorn app.asgi:app --workers 1``, DB_POOL=1, Redis sessions) and measures
-   预约记录 ``GET /bookings`` at 1,000 bookings; seeds on to 100,000 bookings / 500,000
-   instruments and measures it again; measures 【添加器具】 (the htmx POST, update path);
-   times a 5,000-row import end to end against a bare openpyxl read of the same file.
-4. Prints one table (rps, p50, p99, baseline, ratio, target, PASS/MISS) and exits 0.
+2. Serves the bare handler ``bench/bare_app.py`` and measures its GET and POST (context).
+3. Seeds by COPY 1,000 enterprises (one user each), then 1,000 bookings (5,000 of their
+   instruments), 1,000 器具托管 rows and 1,000 certificates (200 lab orders); enterprise 1
+   (user ``bench_admin``) owns ``--share`` (10 %) of each. Serves the app
+   (``uvicorn app.asgi:app --workers 1``, sessions in Redis) and the floor the same way,
+   both pinned to CPU 0, and for each page — 预约记录, 首页, 【添加器具】 (the htmx POST on a
+   draft's row, update path), 器具托管, 电子证书 and the 检测进度 lookup (htmx, one order
+   number) — checks that the floor's answer is the app's (CSRF tokens aside), then measures
+   the floor and the app with wrk from a separate process (20 connections, 2 s warm-up +
+   6 s, ``Accept-Encoding: gzip`` as browsers send; ``--no-gzip`` asks for none).
+   ``--big`` seeds on to ``--bookings`` (100,000) of each and measures again on fresh
+   servers; ``--workers N`` measures every page again with N workers (not pinned) and
+   prints the gain.
+4. Times a 5,000-row import end to end against a bare openpyxl read (``--skip-import``).
+5. Prints one table: each page's rps, p50/p99 and CPU per request beside its floor's, and
+   the ratios with PASS/MISS against ≥ 0.6 of the floor's requests/s and of its CPU per
+   request, p99 ≤ 1.5× the floor's; the bare handler's figures below.
 
-The server is pinned to CPU 0 (taskset); ``--pin both`` also pins wrk to CPU 1, ``--pin none``
-pins nothing. CPU use is read from /proc around every measured run, so the table can also
-compare CPU milliseconds per request, which other people's work on the machine disturbs far
-less than requests/s.
+CPU use is read from /proc around every measured run (the server's process tree, PostgreSQL
++ Redis, wrk, everybody else), so CPU per request can be compared too: other people's work
+on the machine disturbs it far less than requests/s and p99. ``--layers [DIR]`` samples the
+app and the floor with py-spy during each page and prints the CPU per request by layer
+(Litestar, Piccolo, asyncpg, Jinja2, uvicorn, ...) side by side. ``--only 预约记录,首页``
+measures only those pages. ``--profile DIR`` runs the app under cProfile (figures then are
+not comparable).
 ``--tree`` measures instead only 预约记录 of a parent with ``--subsidiaries`` (50) whose
 bookings add up to ``--tree-bookings`` (100,000) against one enterprise with as many, in the
 same run (target: ≥ 0.8 × the single's requests/s); ``--explain`` prints the page's plans.
-``--profile DIR`` runs every app phase under cProfile (figures then are not comparable)
-and prints the top functions of each phase.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import difflib
 import json
 import os
 import re
@@ -51,9 +61,11 @@ from urllib.parse import urlencode
 
 import asyncpg
 import httpx
+import layers
 import openpyxl
 from _harness import (
     BENCH,
+    ITEMS_PER_ORDER,
     MAKERS,
     MEASURED_ENTERPRISE,
     NAMES,
@@ -85,6 +97,8 @@ from _harness import (
     run_cleanly,
     seed_accounts,
     seed_bookings,
+    seed_instruments,
+    seed_orders,
     set_pinning,
     start_server,
     user_id_of,
@@ -169,6 +183,8 @@ async def db_counts() -> dict[str, int]:
             "measured_bookings": await conn.fetchval(
                 "SELECT count(*) FROM booking WHERE enterprise = $1", MEASURED_ENTERPRISE
             ),
+            "register": await conn.fetchval("SELECT count(*) FROM instrument"),
+            "certificates": await conn.fetchval("SELECT count(*) FROM certificate"),
         }
     finally:
         await conn.close()
@@ -352,18 +368,39 @@ def measure_import(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description="预约管理 benchmark (ratios to a bare app)")
+    parser = argparse.ArgumentParser(description="The app's pages against their floor")
     parser.add_argument("--connections", type=int, default=20)
-    parser.add_argument("--duration", type=int, default=10, help="measured seconds")
+    parser.add_argument("--duration", type=int, default=6, help="measured seconds")
     parser.add_argument("--warmup", type=int, default=2, help="warm-up seconds")
     parser.add_argument("--enterprises", type=int, default=1000)
+    parser.add_argument(
+        "--big", action="store_true", help="measure again at --bookings (100,000) rows"
+    )
     parser.add_argument("--bookings", type=int, default=100_000)
     parser.add_argument("--first-bookings", type=int, default=1000)
+    parser.add_argument(
+        "--workers", type=int, default=1, help="also measure with this many uvicorn workers"
+    )
+    parser.add_argument(
+        "--no-gzip", action="store_true", help="ask for answers uncompressed (default: gzip)"
+    )
+    parser.add_argument("--skip-import", action="store_true", help="leave out the import")
+    parser.add_argument(
+        "--only", metavar="PAGES", help="only these pages, by label: 预约记录,首页,添加器具,…"
+    )
+    parser.add_argument(
+        "--layers",
+        nargs="?",
+        const=".",
+        metavar="DIR",
+        help="sample the app and the floor with py-spy: own time by layer, per page (and keep "
+        "py-spy's raw stacks in DIR if given)",
+    )
     parser.add_argument(
         "--share", type=float, default=0.1, help="share of all bookings owned by the measured one"
     )
     parser.add_argument("--import-rows", type=int, default=5000)
-    parser.add_argument("--import-runs", type=int, default=3)
+    parser.add_argument("--import-runs", type=int, default=2)
     parser.add_argument(
         "--fallback-rows", type=int, default=2000, help="rows to time if the full import fails"
     )
@@ -404,12 +441,185 @@ def main() -> None:
     sys.exit(0)
 
 
+# ------------------------------------------------------------------------------ pages
+
+
+@dataclass(frozen=True)
+class Spec:
+    """One measured answer: what the app and its floor are both sent."""
+
+    label: str
+    path: str
+    marker: str  # text the answer must contain
+    method: str = "GET"
+    htmx: bool = False
+    body: bytes = b""
+
+    def headers(self, sess: Session, gzip: bool) -> dict[str, str]:
+        h = sess.headers(htmx=self.htmx, post=self.method == "POST")
+        if self.method == "POST":
+            h["Content-Type"] = "application/x-www-form-urlencoded"
+        h["Accept-Encoding"] = "gzip" if gzip else "identity"
+        return h
+
+
+TOKENS = re.compile(r'(name="_csrf_token" value=|"X-CSRFToken": )"[^"]*"')
+
+
+def fetch(server: Server, spec: Spec, sess: Session) -> str:
+    r = httpx.request(
+        spec.method,
+        server.base + spec.path,
+        headers=spec.headers(sess, gzip=False),
+        content=spec.body or None,
+        timeout=30,
+    )
+    check(r, spec.marker, f"{server.name}: {spec.method} {spec.path}")
+    return TOKENS.sub(r'\1"…"', r.text)
+
+
+def same_answer(app: Server, floor: Server, spec: Spec, sess: Session) -> str:
+    """ "same" when the floor's answer is the app's (CSRF tokens aside), else where they part."""
+    a, f = fetch(app, spec, sess).splitlines(), fetch(floor, spec, sess).splitlines()
+    if a == f:
+        return "same"
+    diff = [ln for ln in difflib.unified_diff(a, f, "app", "floor", n=0, lineterm="")][2:8]
+    return f"DIFFERS ({len(a)} vs {len(f)} lines): " + " | ".join(d[:100] for d in diff)
+
+
+def progress_query() -> str:
+    async def q() -> str:
+        conn = await asyncpg.connect(DATABASE_URL)
+        try:
+            return str(
+                await conn.fetchval(
+                    "SELECT order_no FROM lab_order WHERE enterprise = $1 ORDER BY id DESC LIMIT 1",
+                    MEASURED_ENTERPRISE,
+                )
+            )
+        finally:
+            await conn.close()
+
+    return asyncio.run(q())
+
+
+def specs(fragment_url: str, fragment_body: bytes, order_no: str) -> list[Spec]:
+    return [
+        Spec("预约记录", "/bookings", "预约记录"),
+        Spec("首页", "/", "最近的预约记录"),
+        Spec("添加器具", fragment_url, "器具已添加", "POST", True, fragment_body),
+        Spec("器具托管", "/instruments", "器具托管列表"),
+        Spec("电子证书", "/certificates", "电子证书列表"),
+        Spec("检测进度", f"/query/progress?q={order_no}", order_no, htmx=True),
+    ]
+
+
+@dataclass
+class Pair:
+    """A page at one size: the app and its floor (and, with --workers, both at N workers)."""
+
+    spec: Spec
+    size: str
+    app: Load
+    floor: Load
+    answer: str
+    app_n: Load | None = None
+    floor_n: Load | None = None
+
+
+def measure_pairs(
+    runner: LoadRunner,
+    env: dict[str, str],
+    tmp: Path,
+    size: str,
+    sess: Session | None,
+    fragment: tuple[str, bytes] | None,
+    args: argparse.Namespace,
+    profile: Path | None,
+    workers: int = 1,
+) -> tuple[list[Pair], Session, tuple[str, bytes]]:
+    """Every page on a fresh app and floor server (``workers`` each), floor then app."""
+    tag = f"{size}-{workers}w"
+    app = start_server(PROCS, f"app-{tag}", ["app.asgi:app"], env, tmp, profile, workers=workers)
+    floor = start_server(
+        PROCS, f"floor-{tag}", ["--app-dir", str(BENCH), "floor:app"], env, tmp,
+        probe="/healthz", workers=workers,
+    )  # fmt: skip
+    pairs = []
+    try:
+        sess = sess or login_session(app.base)
+        fragment = fragment or prepare_fragment(app.base, sess)
+        for spec in specs(*fragment, progress_query()):
+            if args.only and spec.label not in args.only.split(","):
+                continue
+            answer = same_answer(app, floor, spec, sess)
+            log(f"{spec.label} @{size}, {workers} worker(s): floor's answer {answer}")
+            headers = spec.headers(sess, gzip=not args.no_gzip)
+            loads, raws = {}, {}
+            for who, server in (("floor", floor), ("app", app)):
+                spy = None
+                keep = Path(args.layers) if args.layers not in (None, ".") else tmp
+                raw = keep / f"{who}-{tag}-{len(pairs)}.txt"
+                if args.layers:
+                    spy = layers.record(server.proc.pid, runner.warmup + runner.duration, raw)
+                loads[who] = runner.measure(
+                    f"{who:<5} {spec.label}", server, spec.path, headers, spec.method, spec.body
+                )
+                if spy is not None:
+                    spy.wait(timeout=60)
+                    raws[who] = raw
+                    for line in layers.report(f"  {who} {spec.label} @{size}", raw):
+                        log(line)
+            f, a = loads["floor"], loads["app"]
+            if raws:
+                title = f"{spec.label} @{size}"
+                for line in layers.side_by_side(
+                    title, raws["app"], a.server_ms, raws["floor"], f.server_ms
+                ):
+                    log(line)
+            fetch(app, spec, sess)  # still right after the load
+            pairs.append(Pair(spec, size, a, f, answer))
+    finally:
+        PROCS.stop(app.proc)
+        PROCS.stop(floor.proc)
+    return pairs, sess, fragment
+
+
+# ------------------------------------------------------------------------------ main run
+
+RPS_TARGET = 0.6
+CPU_TARGET = 0.6
+P99_TARGET = 1.5
+
+
+def size_name(n: int) -> str:
+    return f"{n // 1000}k" if n >= 1000 and n % 1000 == 0 else str(n)
+
+
+def verdict_of(p: Pair) -> tuple[str, float, float, float]:
+    """PASS/MISS against the floor (and what missed), rps ratio, CPU ratio, p99 ratio."""
+    rps = p.app.rps / p.floor.rps if p.floor.rps else 0.0
+    cpu = p.floor.server_ms / p.app.server_ms if p.app.server_ms else 0.0
+    p99 = p.app.p99_ms / p.floor.p99_ms if p.floor.p99_ms else 0.0
+    missed = [
+        name
+        for name, ok in (
+            ("rps", rps >= RPS_TARGET),
+            ("cpu", cpu >= CPU_TARGET),
+            ("p99", p99 <= P99_TARGET),
+            ("errors", not (p.app.errors or p.floor.errors)),
+        )
+        if not ok
+    ]
+    return ("PASS" if not missed else "MISS: " + ", ".join(missed)), rps, cpu, p99
+
+
 def run(args: argparse.Namespace, tmp: Path) -> None:
     if not shutil.which("wrk"):
         log(
             "NOTE: wrk is not installed (apt-get install wrk); falling back to bench/loadgen.py "
             "(asyncio + httpx), which is much slower: the bare app's figures will be the load "
-            "generator's limit, so the ratios flatter the app."
+            "generator's limit."
         )
     every = max(1, round(1 / args.share))
     env = app_env(DATABASE_URL, SECRET_KEY, tmp, REDIS_URL=REDIS_URL)
@@ -423,12 +633,17 @@ def run(args: argparse.Namespace, tmp: Path) -> None:
     def prof(name: str) -> Path | None:
         return profile_dir / f"{name}.prof" if profile_dir else None
 
+    sizes = [args.first_bookings] + ([args.bookings] if args.big else [])
+    if args.layers and not layers.py_spy():
+        raise SystemExit("--layers needs py-spy: pip install --target /tmp/pytools py-spy")
     loadgen = "wrk" if shutil.which("wrk") else "bench/loadgen.py"
     log(
         f"cpus: {os.cpu_count()}; server: {' '.join(pin('server')) or 'not pinned'}; load "
         f"generator: {loadgen} {' '.join(pin('loadgen')) or 'not pinned'}, "
-        f"{args.connections} connections, "
-        f"{args.warmup} s warm-up + {args.duration} s"
+        f"{args.connections} connections, {args.warmup} s warm-up + {args.duration} s; "
+        f"sizes {', '.join(size_name(n) for n in sizes)}; Accept-Encoding: "
+        f"{'identity' if args.no_gzip else 'gzip'}"
+        + (f"; then {args.workers} workers each" if args.workers > 1 else "")
     )
 
     # 1. database, Redis, schema
@@ -436,34 +651,36 @@ def run(args: argparse.Namespace, tmp: Path) -> None:
     asyncio.run(recreate_database(DB_NAME))
     flush_redis()
     migrate(env)
-    took = time.perf_counter() - t
-    log(f"database {DB_NAME} re-created, Redis db 13 flushed, migrated ({took:.1f} s)")
+    log(f"database {DB_NAME} re-created, Redis db 13 flushed, migrated "
+        f"({time.perf_counter() - t:.1f} s)")  # fmt: skip
 
-    async def seed_first() -> int:
+    async def seed(first: int, last: int, accounts: bool) -> None:
         conn = await asyncpg.connect(DATABASE_URL)
         try:
-            await seed_accounts(conn, args.enterprises)
-            return await seed_bookings(conn, 1, args.first_bookings, args.enterprises, every)
+            if accounts:
+                await seed_accounts(conn, args.enterprises)
+            await seed_bookings(conn, first, last, args.enterprises, every)
+            await seed_instruments(conn, first, last, args.enterprises, every)
+            orders = (first - 1) // ITEMS_PER_ORDER + 1, last // ITEMS_PER_ORDER
+            if orders[1] >= orders[0]:
+                await seed_orders(conn, *orders, args.enterprises, every)
+            if accounts:
+                # What the app makes (the draft, its row, import drafts) gets ids above
+                # every seeded one, so seeding on later does not collide with it.
+                for table, start in (("booking", 10_000_000), ("booking_item", 100_000_000)):
+                    await conn.execute(
+                        f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), {start})"
+                    )
         finally:
             await conn.close()
 
-    t = time.perf_counter()
-    n_items = asyncio.run(seed_first())
-    counts = asyncio.run(db_counts())
-    log(f"seeded {args.enterprises:,} enterprises, {counts['bookings']:,} bookings "
-        f"({counts['measured_bookings']:,} of the measured enterprise), {n_items:,} instruments "
-        f"({time.perf_counter() - t:.1f} s)")  # fmt: skip
-
-    # 2. the baseline
-    log("baseline: bench/bare_app.py")
+    # 2. the bare baseline
+    log("bare: bench/bare_app.py")
     bare = start_server(PROCS, "bare", ["--app-dir", str(BENCH), "bare_app:app"], env, tmp, None)
     try:
-        r = httpx.get(bare.base + "/")
-        check(r, "bare baseline", "bare GET /")
+        check(httpx.get(bare.base + "/"), "bare baseline", "bare GET /")
         frag_body = urlencode({**BOOKING_FORM, **INSTRUMENT_FORM, "item_id": "1"}).encode()
         form_headers = {"Content-Type": "application/x-www-form-urlencoded"}
-        r = httpx.post(bare.base + "/fragment", content=frag_body, headers=form_headers)
-        check(r, "器具已添加", "bare POST /fragment")
         bare_get = runner.measure("bare GET /", bare, "/", {})
         bare_post = runner.measure(
             "bare POST /fragment", bare, "/fragment", form_headers, "POST", frag_body
@@ -471,143 +688,86 @@ def run(args: argparse.Namespace, tmp: Path) -> None:
     finally:
         PROCS.stop(bare.proc)
 
-    # 3. the page at 1,000 bookings
-    app_target = ["app.asgi:app"]
-
-    def bookings_page(size: str, n_bookings: int, sess: Session | None) -> tuple[Load, Session]:
-        log(f"app: 预约记录 at {n_bookings:,} bookings")
-        load, sess = measure_page(runner, env, tmp, f"page_{size}", sess, prof(f"page_{size}"))
-        if profile_dir:
-            print_profile(prof(f"page_{size}"), f"GET /bookings at {size}", 25)
-        return load, sess
-
-    page_1k, sess = bookings_page("1k", counts["bookings"], None)
-
-    # 4. seed on to 100,000 bookings
-    t = time.perf_counter()
-
-    async def seed_rest() -> int:
-        conn = await asyncpg.connect(DATABASE_URL)
-        try:
-            return await seed_bookings(
-                conn, args.first_bookings + 1, args.bookings, args.enterprises, every
-            )
-        finally:
-            await conn.close()
-
-    asyncio.run(seed_rest())
-    counts = asyncio.run(db_counts())
-    log(f"seeded to {counts['bookings']:,} bookings ({counts['measured_bookings']:,} of the "
-        f"measured enterprise), {counts['instruments']:,} instruments "
-        f"({time.perf_counter() - t:.1f} s)")  # fmt: skip
-
-    # 5. the page at 100,000 bookings, the fragment
-    page_100k, sess = bookings_page("100k", counts["bookings"], sess)
-
-    log("app: 【添加器具】 POST /bookings/{draft}/items (HX-Request, update path)")
-    srv = start_server(PROCS, "app-fragment", app_target, env, tmp, prof("fragment"))
-    try:
-        url, body = prepare_fragment(srv.base, sess)
-        frag_headers = {
-            **sess.headers(htmx=True, post=True),
-            "Content-Type": "application/x-www-form-urlencoded",
-        }
-        fragment = runner.measure(f"POST {url}", srv, url, frag_headers, "POST", body)
-        r = httpx.post(srv.base + url, content=body, headers=frag_headers)
-        check(r, "器具已添加", f"POST {url}")
-    finally:
-        PROCS.stop(srv.proc)
-    if profile_dir:
-        print_profile(prof("fragment"), "POST items (fragment)", 25)
-
-    # 6. the import, end to end, against a bare openpyxl read of the same file
-    log(f"import: {args.import_rows:,}-row template, median of {args.import_runs}")
-    imports = [measure_import(args.import_rows, args.import_runs, sess, env, tmp, prof("import"))]
-    if imports[0].error and args.fallback_rows and args.fallback_rows < args.import_rows:
-        log(f"  the {args.import_rows:,}-row import failed: timing {args.fallback_rows:,} rows too")
-        imports.append(
-            measure_import(
-                args.fallback_rows, args.import_runs, sess, env, tmp, prof("import_fallback")
-            )
+    # 3. each size: seed on, then every page against its floor
+    pairs: list[Pair] = []
+    sess: Session | None = None
+    fragment: tuple[str, bytes] | None = None
+    seeded = 0
+    for n in sizes:
+        t = time.perf_counter()
+        asyncio.run(seed(seeded + 1, n, accounts=seeded == 0))
+        seeded = n
+        counts = asyncio.run(db_counts())
+        log(
+            f"seeded to {counts['bookings']:,} bookings ({counts['measured_bookings']:,} of the "
+            f"measured enterprise), {counts['instruments']:,} of their instruments, "
+            f"{counts['register']:,} 器具托管 rows, {counts['certificates']:,} certificates "
+            f"({time.perf_counter() - t:.1f} s)"
         )
-    if profile_dir:
-        print_profile(prof("import"), "POST import", 30)
+        size = size_name(n)
+        found, sess, fragment = measure_pairs(
+            runner, env, tmp, size, sess, fragment, args, prof(f"app-{size}")
+        )
+        if profile_dir:
+            print_profile(prof(f"app-{size}"), f"the app at {size}", 30)
+        if args.workers > 1:
+            more, sess, fragment = measure_pairs(
+                runner, env, tmp, size, sess, fragment, args, None, workers=args.workers
+            )
+            for p, q in zip(found, more, strict=True):  # the same pages in the same order
+                p.app_n, p.floor_n = q.app, q.floor
+        pairs += found
 
-    # 7. the table
-    third = 1 / 3
-    rows: list[list[str]] = []
-    failures: list[str] = []
+    # 4. the import, end to end, against a bare openpyxl read of the same file
+    imports: list[ImportResult] = []
+    if not args.skip_import:
+        assert sess is not None
+        log(f"import: {args.import_rows:,}-row template, median of {args.import_runs}")
+        imports.append(
+            measure_import(args.import_rows, args.import_runs, sess, env, tmp, prof("import"))
+        )
+        if imports[0].error and args.fallback_rows and args.fallback_rows < args.import_rows:
+            log(f"  the {args.import_rows:,}-row import failed: timing {args.fallback_rows:,} rows")
+            imports.append(
+                measure_import(args.fallback_rows, args.import_runs, sess, env, tmp, None)
+            )
 
-    def load_row(
-        label: str, load: Load, base: Load, base_label: str, target: float, cpu_ratio: float
-    ) -> None:
-        ratio = load.rps / base.rps
+    print_report(args, pairs, bare_get, bare_post, imports)
+
+
+def print_report(
+    args: argparse.Namespace,
+    pairs: list[Pair],
+    bare_get: Load,
+    bare_post: Load,
+    imports: list[ImportResult],
+) -> None:
+    def figures(load: Load) -> list[str]:
         err = f" ({load.errors} err)" if load.errors else ""
+        return [
+            f"{load.rps:,.0f}{err}", f"{load.p50_ms:.1f}", f"{load.p99_ms:.1f}",
+            f"{load.server_ms:.2f}", f"{load.db_ms:.2f}",
+        ]  # fmt: skip
+
+    rows: list[list[str]] = []
+    for p in pairs:
+        result, rps, cpu, p99 = verdict_of(p)
         rows.append(
             [
-                label, f"{load.rps:,.0f}{err}", f"{load.p50_ms:.1f}", f"{load.p99_ms:.1f}",
-                f"{load.server_ms:.2f}", base_label, f"{base.rps:,.0f}", f"{base.p50_ms:.1f}",
-                f"{base.p99_ms:.1f}", f"{base.server_ms:.2f}", f"{ratio:.3f}", f"{cpu_ratio:.3f}",
-                f"≥ {target:.3f}", result(ratio >= target and not load.errors, cpu_ratio >= target),
+                f"{p.spec.label} @{p.size}", *figures(p.app), f"floor:{p.spec.label}",
+                *figures(p.floor)[:4], f"{rps:.2f}", f"{cpu:.2f}", f"{p99:.2f}×", result,
             ]
         )  # fmt: skip
-
-    def cpu_ratio(load: Load, base: Load) -> float:
-        return base.server_ms / load.server_ms if load.server_ms else 0.0
-
-    load_row(
-        "GET /bookings @1k", page_1k, bare_get, "bare GET", third, cpu_ratio(page_1k, bare_get)
-    )
-    load_row(
-        "GET /bookings @100k",
-        page_100k,
-        bare_get,
-        "bare GET",
-        third,
-        cpu_ratio(page_100k, bare_get),
-    )
-    # Scaling: the whole CPU a page costs (server + PostgreSQL), 1k over 100k.
-    total_1k, total_100k = page_1k.server_ms + page_1k.db_ms, page_100k.server_ms + page_100k.db_ms
-    load_row(
-        "GET /bookings 100k vs 1k", page_100k, page_1k, "page @1k", 0.8,
-        total_1k / total_100k if total_100k else 0.0,
-    )  # fmt: skip
-    load_row(
-        "POST items (添加器具)",
-        fragment,
-        bare_post,
-        "bare POST",
-        third,
-        cpu_ratio(fragment, bare_post),
-    )
-    for res in imports:
-        bare_imp = statistics.median(res.bare)
-        label = f"POST import {res.rows} rows"
-        if res.error:
-            rows.append(
-                [
-                    label, "-", "FAILED", "-", "-", "openpyxl read", "-", f"{bare_imp * 1000:,.0f}",
-                    "-", "-", "-", "-", "≤ 2.00×", "FAIL",
-                ]
-            )  # fmt: skip
-            failures.append(f"{label}: {res.error}")
-            continue
-        imp = statistics.median(res.app)
-        ratio = imp / bare_imp
-        rows.append(
-            [
-                label, "-", f"{imp * 1000:,.0f}", "-", "-", "openpyxl read", "-",
-                f"{bare_imp * 1000:,.0f}", "-", "-", f"{ratio:.2f}×", "-", "≤ 2.00×",
-                verdict(ratio <= 2.0),
-            ]
-        )  # fmt: skip
+    for label, load in (("bare GET (context)", bare_get), ("bare POST (context)", bare_post)):
+        rows.append([label, *figures(load), "", "", "", "", "", "", "", "", ""])
     log("")
     log(
-        f"{args.connections} connections, {args.warmup} s warm-up + {args.duration} s each. rps = "
-        "requests/s; p50/p99 = latency in ms; cpu = server CPU ms per request. ratio = rps over "
-        "the baseline's (the target); cpu-ratio = the same from CPU per request, which other "
-        "processes on the machine disturb much less (100k vs 1k: server + PostgreSQL CPU). "
-        "Import: median wall time of one request (p50 column) against a bare openpyxl read."
+        f"{args.connections} connections from wrk, {args.warmup} s warm-up + {args.duration} s "
+        "each, server pinned to CPU 0, 1 worker. rps = requests/s; p50/p99 = latency in ms; cpu "
+        "= server CPU ms per request, pg = PostgreSQL + Redis CPU ms per request. Each row "
+        "against its floor (bench/floor.py, same request, same data): rps-r = app rps / floor "
+        f"rps (≥ {RPS_TARGET}), cpu-r = floor cpu / app cpu (≥ {CPU_TARGET}), p99-r = app p99 / "
+        f"floor p99 (≤ {P99_TARGET}×). The bare rows are a handler that does nothing."
     )
     print_table(
         rows,
@@ -617,34 +777,89 @@ def run(args: argparse.Namespace, tmp: Path) -> None:
             "p50",
             "p99",
             "cpu",
-            "baseline",
-            "b.rps",
-            "b.p50",
-            "b.p99",
-            "b.cpu",
-            "ratio",
-            "cpu-ratio",
-            "target",
+            "pg",
+            "floor",
+            "f.rps",
+            "f.p50",
+            "f.p99",
+            "f.cpu",
+            "rps-r",
+            "cpu-r",
+            "p99-r",
             "result",
         ],  # fmt: skip
-        right={1, 2, 3, 4, 6, 7, 8, 9, 10, 11},
+        right={1, 2, 3, 4, 5, 7, 8, 9, 10, 11, 12, 13},
     )
-    for f in failures:
-        log(f"FAIL {f}")
-    loads = {
-        "bare GET": bare_get, "bare POST": bare_post, "page @1k": page_1k,
-        "page @100k": page_100k, "fragment": fragment,
-    }  # fmt: skip
-    log("CPU during each measured run (cores; 'others' is work of other processes = noise):")
-    for name, load in loads.items():
-        log(f"  {name:<11} {load.cpu}")
-    busy = [name for name, load in loads.items() if load.cpu.others > 0.3]
+    differs = [p for p in pairs if p.answer != "same"]
+    for p in differs:
+        log(f"NOTE: {p.spec.label} @{p.size}: the floor's answer {p.answer}")
+    busy = [
+        f"{p.spec.label} @{p.size}"
+        for p in pairs
+        if max(p.app.cpu.others, p.floor.cpu.others) > 0.3
+    ]
     if busy:
         log(
-            f"NOTE: other processes used > 0.3 cores during {', '.join(busy)}: the rps figures "
-            "are disturbed; trust the cpu-ratio column more."
+            f"NOTE: other processes used > 0.3 cores during {', '.join(busy)}: requests/s and "
+            "p99 are disturbed there; CPU per request much less."
         )
-    if profile_dir:
+
+    scaled = [p for p in pairs if p.app_n is not None and p.floor_n is not None]
+    if scaled:
+        w = args.workers
+        srows = []
+        for p in scaled:
+            assert p.app_n is not None and p.floor_n is not None
+            srows.append(
+                [
+                    f"{p.spec.label} @{p.size}",
+                    f"{p.app.rps:,.0f}", f"{p.app_n.rps:,.0f}", f"{p.app_n.rps / p.app.rps:.2f}×",
+                    f"{p.app_n.cpu.server:.2f}", f"{p.app_n.cpu.db:.2f}",
+                    f"{p.app_n.cpu.loadgen:.2f}",
+                    f"{p.app_n.cpu.others:.2f}",
+                    f"{p.floor.rps:,.0f}", f"{p.floor_n.rps:,.0f}",
+                    f"{p.floor_n.rps / p.floor.rps:.2f}×",
+                    f"{p.app_n.rps / p.floor_n.rps:.2f}",
+                ]
+            )  # fmt: skip
+        log("")
+        log(
+            f"Scale-out: the same requests with --workers {w} (not pinned) against 1 worker "
+            f"(pinned to CPU 0). PostgreSQL, Redis and wrk share the same {os.cpu_count()} cores: "
+            f"the gain is what this machine gives, not what {w} cores alone would. cores = CPU "
+            f"cores used during the {w}-worker run by the app, by PostgreSQL + Redis, by wrk, by "
+            "other people's work on the machine (what the second worker could not have)."
+        )
+        print_table(
+            srows,
+            [
+                "measurement",
+                "app 1w",
+                f"app {w}w",
+                "gain",
+                "app cores",
+                "pg cores",
+                "wrk cores",
+                "others",
+                "floor 1w",
+                f"floor {w}w",
+                "gain",
+                f"app/floor {w}w",
+            ],  # fmt: skip
+            right=set(range(1, 12)),
+        )
+
+    for res in imports:
+        if res.error:
+            log(f"import {res.rows} rows: FAILED ({res.error})")
+            continue
+        imp, bare_imp = statistics.median(res.app), statistics.median(res.bare)
+        log(
+            f"import {res.rows:,} rows: {imp * 1000:,.0f} ms end to end, bare openpyxl read "
+            f"{bare_imp * 1000:,.0f} ms: {imp / bare_imp:.2f}× (target ≤ 2.00×): "
+            f"{verdict(imp / bare_imp <= 2.0)}"
+        )
+    if args.profile:
         log("NOTE: measured under cProfile: the ratios above are not the real ones.")
 
 

@@ -37,7 +37,6 @@ import sys
 import tempfile
 import time
 import zipfile
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -48,8 +47,8 @@ if str(ROOT) not in sys.path:
 import asyncpg  # noqa: E402
 
 from bench._harness import (  # noqa: E402
+    ITEMS_PER_ORDER,
     MEASURED_ENTERPRISE,
-    NAMES,
     PY,
     REDIS_URL,
     SECRET_KEY,
@@ -60,9 +59,7 @@ from bench._harness import (  # noqa: E402
     app_env,
     check,
     database_url,
-    enterprise_of,
     explain_plans,
-    fix_sequences,
     flush_redis,
     git_state,
     log,
@@ -75,6 +72,7 @@ from bench._harness import (  # noqa: E402
     run_cleanly,
     seed_accounts,
     seed_bookings,
+    seed_orders,
     set_pinning,
     start_server,
     user_id_of,
@@ -227,71 +225,15 @@ def run_zip(args: argparse.Namespace) -> bool:
 DB_NAME = "jlkf_bench_cert"
 DATABASE_URL = database_url(DB_NAME)
 PROCS = Procs()
-ITEMS_PER_ORDER = 5  # each with its certificate: 100,000 certificates = 20,000 orders
-ORDERS_FROM = datetime(2022, 1, 1, tzinfo=UTC)
-ORDER_STEP = timedelta(minutes=105)  # 20,000 orders ≈ 4 years
-ORDER_COLS = ["id", "order_no", "booking", "enterprise", "created_at"]
-ORDER_ITEM_COLS = [
-    "id", "order", "enterprise", "unique_no", "name", "serial_no", "model", "equipment_no",
-    "status", "status_at",
-]  # fmt: skip
-CERT_COLS = [
-    "id", "cert_no", "item", "enterprise", "completed_on", "paid", "version", "sha256",
-    "downloaded_at", "created_at", "updated_at",
-]  # fmt: skip
 PAGE_TABLES = ("booking", "lab_order", "order_item", "certificate")
 RPS_RATIO_TARGET = 0.8
-
-
-def order_rows(
-    first: int, last: int, n_enterprises: int, every: int
-) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], list[tuple[Any, ...]]]:
-    """Orders ``first..last`` (order i is made from booking i, of the same enterprise), their
-    instruments and certificates; deterministic."""
-    orders, items, certs = [], [], []
-    for i in range(first, last + 1):
-        ent = enterprise_of(i, n_enterprises, every)
-        made = ORDERS_FROM + ORDER_STEP * i
-        orders.append((i, f"DD{made:%Y%m%d}{i:06d}", i, ent, made))
-        for k in range(ITEMS_PER_ORDER):
-            item_id = (i - 1) * ITEMS_PER_ORDER + k + 1
-            rng = random.Random(item_id)
-            done = made + timedelta(days=rng.randrange(3, 60), hours=rng.randrange(24))
-            items.append(
-                (
-                    item_id, i, ent, f"W{made:%y%m}{item_id:07d}", NAMES[(i + k) % len(NAMES)],
-                    f"{rng.randrange(10**9):09d}", f"M-{(i * 31 + k) % 500}", f"SB-{i}-{k}",
-                    "collected" if rng.random() < 0.7 else "ready", done,
-                )
-            )  # fmt: skip
-            paid = rng.random() < 0.8
-            downloaded = done + timedelta(days=rng.randrange(1, 30)) if paid else None
-            if downloaded and rng.random() < 0.45:
-                downloaded = None
-            completed = None if rng.random() < 0.005 else done.date()  # the lab sent none
-            certs.append(
-                (
-                    item_id, f"JL{made:%Y}-{item_id:07d}", item_id, ent, completed, paid, 1,
-                    f"{item_id:064x}", downloaded, done, done,
-                )
-            )  # fmt: skip
-    return orders, items, certs
 
 
 async def seed_page(conn: asyncpg.Connection, first: int, last: int, args: Any) -> None:
     """Bookings, orders, instruments and certificates of orders ``first..last`` by COPY."""
     every = max(1, round(1 / args.share))
     await seed_bookings(conn, first, last, args.enterprises, every, with_items=False)
-    chunk = 5_000
-    for start in range(first, last + 1, chunk):
-        orders, items, certs = order_rows(
-            start, min(last, start + chunk - 1), args.enterprises, every
-        )
-        await conn.copy_records_to_table("lab_order", records=orders, columns=ORDER_COLS)
-        await conn.copy_records_to_table("order_item", records=items, columns=ORDER_ITEM_COLS)
-        await conn.copy_records_to_table("certificate", records=certs, columns=CERT_COLS)
-    await fix_sequences(conn, PAGE_TABLES)
-    await conn.execute("VACUUM ANALYZE lab_order, order_item, certificate")
+    await seed_orders(conn, first, last, args.enterprises, every)
 
 
 async def page_counts() -> dict[str, Any]:

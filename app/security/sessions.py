@@ -3,6 +3,14 @@
 Sessions live in the database (embedded mode) or Redis (production) so that any number of
 app processes can serve. The cookie holds a random key; the store keeps only its SHA-256.
 A login always creates a new key and drops the old one (no session fixation).
+
+The user behind a session (and its scope, app/services/tenancy.py) is cached in each
+process, per session. The store keeps one *generation* beside the sessions, a random token
+read in the same round trip as the session; every change to who may do or see what
+(停用, a password reset, a new or renamed unit, 协议客户, ...) ends the user's sessions or
+calls :func:`auth_changed`, which replaces the token. A cached user counts only while the
+generation it was read under is still the store's, so every process sees the change on
+its next request.
 """
 
 from __future__ import annotations
@@ -10,7 +18,8 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Protocol
 
@@ -26,6 +35,13 @@ IDLE_TIMEOUT = timedelta(minutes=30)
 ABSOLUTE_TIMEOUT = timedelta(hours=12)
 # Write last_seen at most this often: every request would otherwise be a write.
 TOUCH_INTERVAL = timedelta(seconds=60)
+# The generation's key: in Redis, and as a web_session row's key_hash (a SHA-256 hex digest
+# is never this).
+GENERATION_KEY = "auth-generation"
+# A cached user is read again after this long even when the generation stays (a change
+# made behind the app's back, by SQL, shows within it), and at most this many are kept.
+USER_CACHE_SECONDS = 60.0
+USER_CACHE_SIZE = 10_000
 
 
 def hash_key(key: str) -> str:
@@ -50,6 +66,8 @@ class CurrentUser:
     enterprise_id: int | None
     enterprise_name: str
     is_contract: bool
+    # What is worked out from the user once per cached user (its Scope): dropped with it.
+    memo: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def is_platform_admin(self) -> bool:
@@ -66,19 +84,45 @@ class CurrentUser:
 
 class SessionStore(Protocol):
     async def get(self, key_hash: str) -> dict[str, Any] | None: ...
+    async def lookup(self, key_hash: str) -> tuple[dict[str, Any] | None, str]: ...
     async def save(self, key_hash: str, data: dict[str, Any]) -> None: ...
     async def delete(self, key_hash: str) -> None: ...
     async def delete_user(self, user_id: int) -> None: ...
+    async def new_generation(self) -> None: ...
 
 
 class DatabaseSessionStore:
-    """Sessions in the WebSession table (embedded mode)."""
+    """Sessions in the WebSession table (embedded mode); the generation is a row of it."""
 
     async def get(self, key_hash: str) -> dict[str, Any] | None:
         row = (
             await WebSession.select(WebSession.data).where(WebSession.key_hash == key_hash).first()
         )
         return json.loads(row["data"]) if row else None
+
+    async def lookup(self, key_hash: str) -> tuple[dict[str, Any] | None, str]:
+        """The session and the generation, in one query."""
+        rows = await WebSession.select(WebSession.key_hash, WebSession.data).where(
+            WebSession.key_hash.is_in([key_hash, GENERATION_KEY])
+        )
+        found = {r["key_hash"]: r["data"] for r in rows}
+        data = found.get(key_hash)
+        return (json.loads(data) if data else None), found.get(GENERATION_KEY, "")
+
+    async def new_generation(self) -> None:
+        token = secrets.token_hex(8)
+        updated = (
+            await WebSession.update({WebSession.data: token})
+            .where(WebSession.key_hash == GENERATION_KEY)
+            .returning(WebSession.id)
+        )
+        if not updated:
+            try:
+                await WebSession.insert(WebSession(key_hash=GENERATION_KEY, data=token))
+            except Exception:  # noqa: BLE001 - a parallel change inserted it first
+                await WebSession.update({WebSession.data: token}).where(
+                    WebSession.key_hash == GENERATION_KEY
+                )
 
     async def save(self, key_hash: str, data: dict[str, Any]) -> None:
         payload = json.dumps(data)
@@ -107,7 +151,8 @@ class DatabaseSessionStore:
     async def purge_expired(self) -> None:
         """Drop sessions past their idle timeout (called now and then, not per request)."""
         await WebSession.delete().where(
-            WebSession.last_seen < now() - IDLE_TIMEOUT - TOUCH_INTERVAL
+            (WebSession.last_seen < now() - IDLE_TIMEOUT - TOUCH_INTERVAL)
+            & (WebSession.key_hash != GENERATION_KEY)
         )
 
 
@@ -123,6 +168,16 @@ class RedisSessionStore:
     async def get(self, key_hash: str) -> dict[str, Any] | None:
         raw = await self._redis().get(f"sess:{key_hash}")
         return json.loads(raw) if raw else None
+
+    async def lookup(self, key_hash: str) -> tuple[dict[str, Any] | None, str]:
+        """The session and the generation, in one round trip."""
+        raw, generation = await self._redis().mget(f"sess:{key_hash}", GENERATION_KEY)
+        if isinstance(generation, bytes):
+            generation = generation.decode()
+        return (json.loads(raw) if raw else None), generation or ""
+
+    async def new_generation(self) -> None:
+        await self._redis().set(GENERATION_KEY, secrets.token_hex(8))
 
     async def save(self, key_hash: str, data: dict[str, Any]) -> None:
         r = self._redis()
@@ -169,8 +224,46 @@ async def end_session(key: str | None) -> None:
 
 
 async def end_user_sessions(user_id: int) -> None:
-    """End every session of a user (disabled account, password reset)."""
-    await session_store().delete_user(user_id)
+    """End every session of a user (disabled account, password reset); every process drops
+    what it cached of the user."""
+    store = session_store()
+    await store.delete_user(user_id)
+    await store.new_generation()
+
+
+async def auth_changed() -> None:
+    """Who may do or see what has changed (a user's name, a unit added, renamed, deleted,
+    enabled or disabled, a registration reviewed): every process reads its users again.
+    Call it after the change is committed (a user read before the commit was cached under
+    the old generation, and so is read again)."""
+    await session_store().new_generation()
+
+
+class UserCache:
+    """The users behind sessions in this process, by session key hash, with the generation
+    each was read under. Keyed by session, not by user: a new login never finds an entry."""
+
+    def __init__(self, seconds: float = USER_CACHE_SECONDS, size: int = USER_CACHE_SIZE) -> None:
+        self.seconds = seconds
+        self.size = size
+        self.entries: dict[str, tuple[str, float, CurrentUser]] = {}
+
+    def get(self, key_hash: str, generation: str) -> CurrentUser | None:
+        entry = self.entries.get(key_hash)
+        if entry is None:
+            return None
+        if entry[0] != generation or entry[1] < time.monotonic():
+            del self.entries[key_hash]
+            return None
+        return entry[2]
+
+    def put(self, key_hash: str, generation: str, user: CurrentUser) -> None:
+        if len(self.entries) >= self.size:
+            self.entries.clear()  # rare: only when more sessions than ``size`` are active
+        self.entries[key_hash] = (generation, time.monotonic() + self.seconds, user)
+
+    def drop(self, key_hash: str) -> None:
+        self.entries.pop(key_hash, None)
 
 
 # A subsidiary's parent, its parent's parent, … (as deep as the tenancy tree goes): how
@@ -241,10 +334,16 @@ def _cookie_from_scope(scope: Scope, name: str) -> str | None:
 
 
 class SessionAuthMiddleware:
-    """Puts the logged-in user (or None) into ``scope["user"]``; enforces the timeouts."""
+    """Puts the logged-in user (or None) into ``scope["user"]``; enforces the timeouts.
 
-    def __init__(self, app: ASGIApp) -> None:
+    One store round trip per request (the session and the generation); the user comes from
+    ``cache`` while the generation is unchanged, else from the database. Litestar makes an
+    instance per route: create_app passes them one cache.
+    """
+
+    def __init__(self, app: ASGIApp, cache: UserCache | None = None) -> None:
         self.app = app
+        self.cache = cache if cache is not None else UserCache()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -258,13 +357,22 @@ class SessionAuthMiddleware:
         if key:
             store = session_store()
             key_hash = hash_key(key)
-            data = await store.get(key_hash)
-            if data:
+            data, generation = await store.lookup(key_hash)
+            if not data:
+                self.cache.drop(key_hash)
+            else:
                 t = timestamp()
                 idle = t - data.get("seen", 0) > IDLE_TIMEOUT.total_seconds()
                 old = t - data.get("created", 0) > ABSOLUTE_TIMEOUT.total_seconds()
-                user = None if idle or old else await load_user(data.get("uid", 0))
+                user = None
+                if not (idle or old):
+                    user = self.cache.get(key_hash, generation)
+                    if user is None or user.id != data.get("uid"):
+                        user = await load_user(data.get("uid", 0))
+                        if user is not None:
+                            self.cache.put(key_hash, generation, user)
                 if user is None:
+                    self.cache.drop(key_hash)
                     await store.delete(key_hash)
                 else:
                     scope["user"] = user

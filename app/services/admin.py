@@ -10,7 +10,7 @@ from app.clock import now
 from app.db import any_matches, write_transaction
 from app.enums import EnterpriseStatus, UserRole
 from app.fields import CONTRACT_FIELDS
-from app.security.sessions import CurrentUser, end_user_sessions
+from app.security.sessions import CurrentUser, auth_changed, end_user_sessions
 from app.services import audit, sms
 from app.services.errors import FormError, NotFound
 from app.services.forms import stripped_fields
@@ -85,6 +85,7 @@ async def review_registration(
     )
     if not changed:  # someone else reviewed it a moment ago
         raise FormError({"": "该注册申请已被审核"})
+    await auth_changed()
     await _tell_applicant(ent, approved, reason)
     await audit.record(
         "注册审核",
@@ -200,6 +201,7 @@ async def save_contract_customer(
     enterprise_id, dropped = await _write_contract_customer(f, phones, enterprise_id)
     for user_id in dropped:
         await end_user_sessions(user_id)
+    await auth_changed()  # 单位名称 as its accounts show it
     await audit.record(
         "协议客户",
         user=by,
@@ -334,6 +336,7 @@ async def import_contract_customers(data: bytes, by: CurrentUser, ip: str) -> tu
             dropped += gone
     for user_id in dropped:
         await end_user_sessions(user_id)
+    await auth_changed()
     added = sum(1 for _, _, ent in plans if ent is None)
     updated = len(plans) - added
     await audit.record("协议客户", user=by, ip=ip, detail=f"导入：新增{added}个，更新{updated}个")

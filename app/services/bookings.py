@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any, Self
 
+from app import compiled
 from app.clock import now, today
 from app.db import any_matches, bulk_insert, like_operator, row_locks, write_transaction
 from app.enums import BookingStatus
@@ -597,11 +598,17 @@ def _booking_no(booking_id: int) -> str:
 
 
 def _list_where(scope: Scope, status: str, start: str, end: str, q: str) -> list[Any]:
-    where: list[Any] = [in_scope(Booking, scope)]
+    return _where_of(list(scope.enterprise_ids), BookingStatus.parse(status), start, end, q)
+
+
+def _where_of(ids: list[Any], status: Any, start: str, end: str, q: str) -> list[Any]:
+    """预约记录's conditions: the scope's enterprises (``ids``), a status, 预计送检日期 from
+    and to, a search (values, or app.compiled's placeholders for them)."""
+    where: list[Any] = [Booking.enterprise.is_in(ids)]  # the scope (tenancy.in_scope)
     # An untouched draft is not a record yet.
     where.append((Booking.status != BookingStatus.DRAFT) | (Booking.item_count > 0))
-    if wanted := BookingStatus.parse(status):
-        where.append(Booking.status == wanted)
+    if status:
+        where.append(Booking.status == status)
     if start:
         where.append(Booking.expected_date >= start)
     if end:
@@ -635,22 +642,58 @@ async def list_bookings(
     page: int = 1,
     per_page: int = 20,
 ) -> tuple[list[dict[str, Any]], int]:
-    where = _list_where(scope, status, start, end, q)
-    total = await Booking.count().where(*where)
-    pages = max(1, math.ceil(total / per_page))
-    rows = (
-        await Booking.select(*LIST_COLUMNS)
-        .where(*where)
-        .order_by(Booking.id, ascending=False)
-        .limit(per_page)
-        .offset((min(page, pages) - 1) * per_page)
+    if q:  # a search: built as it comes (its LIKE patterns are made from q)
+        where = _list_where(scope, status, start, end, q)
+        total = await Booking.count().where(*where)
+        pages = max(1, math.ceil(total / per_page))
+        rows = (
+            await Booking.select(*LIST_COLUMNS)
+            .where(*where)
+            .order_by(Booking.id, ascending=False)
+            .limit(per_page)
+            .offset((min(page, pages) - 1) * per_page)
+        )
+        return rows, total
+    # The list as opened, filtered or paged: its SQL compiled once per shape.
+    values: dict[str, Any] = {"ids": list(scope.enterprise_ids)}
+    if wanted := BookingStatus.parse(status):
+        values["status"] = wanted.value
+    if start:
+        values["start"] = start
+    if end:
+        values["end"] = end
+
+    def where(p: dict[str, Any]) -> list[Any]:
+        return _where_of(p["ids"], p.get("status"), p.get("start", ""), p.get("end", ""), "")
+
+    total = await compiled.count("bookings", lambda p: Booking.count().where(*where(p)), **values)
+    offset = (min(page, max(1, math.ceil(total / per_page))) - 1) * per_page
+    rows = await compiled.select(
+        ("bookings", per_page, offset),
+        lambda p: (
+            Booking.select(*LIST_COLUMNS)
+            .where(*where(p))
+            .order_by(Booking.id, ascending=False)
+            .limit(per_page)
+            .offset(offset)
+        ),
+        **values,
     )
     return rows, total
 
 
 async def latest(scope: Scope, n: int = 5) -> list[dict[str, Any]]:
-    rows, _ = await list_bookings(scope, per_page=n)
-    return rows
+    """The 首页's newest records (no count: it shows no pager)."""
+    return await compiled.select(
+        ("bookings.latest", n),
+        lambda p: (
+            Booking.select(*LIST_COLUMNS)
+            .where(*_where_of(p["ids"], None, "", "", ""))
+            .order_by(Booking.id, ascending=False)
+            .limit(n)
+        ),
+        ids=list(scope.enterprise_ids),
+    )
 
 
 async def delete_bookings(

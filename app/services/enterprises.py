@@ -27,7 +27,7 @@ from app.clock import now
 from app.db import write_transaction
 from app.enums import BookingStatus, EnterpriseStatus, UserRole
 from app.security.passwords import hash_password
-from app.security.sessions import CurrentUser, end_user_sessions
+from app.security.sessions import CurrentUser, auth_changed, end_user_sessions
 from app.services import audit, regions
 from app.services.errors import FormError, NotFound
 from app.services.tenancy import (
@@ -285,6 +285,7 @@ async def create(
             await _taken(f, errors, enterprise_id=None)
             raise FormError(errors or {"": "保存失败，请重试"}) from exc
         raise
+    await auth_changed()  # the new unit is in its parents' scopes at once
     await audit.record(
         EVENT,
         user=by,
@@ -346,6 +347,7 @@ async def update(
     _unlink(old)
     if main is not None and password_hash is not None:
         await end_user_sessions(main["id"])
+    await auth_changed()  # 单位名称 as its parents' lists and its accounts show it
     changes = _changes(current, f, password=password_hash is not None, licence=bool(stored))
     await audit.record(
         EVENT,
@@ -507,6 +509,8 @@ async def delete(
     _unlink(files)
     for user_id in users:
         await end_user_sessions(user_id)
+    if gone:
+        await auth_changed()  # gone from its parents' scopes
     for row in gone:
         await audit.record(
             EVENT, user=by, ip=ip, detail=f"删除子公司：{row['name']}（{row['uscc']}）"
@@ -530,6 +534,7 @@ async def set_disabled(
         below = [e for row in rows for e in await branch(row["id"])]
         for u in await User.select(User.id).where(User.enterprise.is_in(below)):
             await end_user_sessions(u["id"])
+    await auth_changed()
     for row in rows:
         await audit.record(
             EVENT,

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any, Self
 
-from app import clock
+from app import clock, compiled
 from app.clock import now
 from app.db import any_matches, bulk_insert, write_transaction
 from app.fields import REGISTER_FIELDS, REGISTER_SEARCH
@@ -72,9 +72,17 @@ def due_state(valid_until: date | None, today: date | None = None) -> str:
 
 
 def _where(scope: Scope, q: str, state: str) -> list[Any]:
-    where: list[Any] = [in_scope(Instrument, scope)]
     today = clock.today()
-    soon = today + timedelta(days=DUE_DAYS)
+    return _conditions(
+        list(scope.enterprise_ids), q, state, today, today + timedelta(days=DUE_DAYS)
+    )
+
+
+def _conditions(ids: list[Any], q: str, state: str, today: Any, soon: Any) -> list[Any]:
+    """The register's conditions: the scope's enterprises (``ids``), the 有效期 filter
+    against ``today`` and ``soon`` (today + DUE_DAYS), a search (values, or app.compiled's
+    placeholders for them)."""
+    where: list[Any] = [Instrument.enterprise.is_in(ids)]  # the scope (tenancy.in_scope)
     if state == "overdue":
         where.append(Instrument.valid_until < today)
     elif state == "due":
@@ -94,18 +102,43 @@ async def list_instruments(
     page: int = 1,
     per_page: int = 20,
 ) -> tuple[list[dict[str, Any]], int]:
-    where = _where(scope, q, state)
-    total = await Instrument.count().where(*where)
-    pages = max(1, math.ceil(total / per_page))
     column, ascending = SORTS.get(sort, SORTS["valid_until"])
-    rows = (
-        await Instrument.select()
-        .where(*where)
-        .order_by(column, ascending=ascending)
-        .order_by(Instrument.id)
-        .limit(per_page)
-        .offset((min(page, pages) - 1) * per_page)
-    )
+    if q:  # a search: built as it comes (its LIKE patterns are made from q)
+        where = _where(scope, q, state)
+        total = await Instrument.count().where(*where)
+        pages = max(1, math.ceil(total / per_page))
+        rows = (
+            await Instrument.select()
+            .where(*where)
+            .order_by(column, ascending=ascending)
+            .order_by(Instrument.id)
+            .limit(per_page)
+            .offset((min(page, pages) - 1) * per_page)
+        )
+    else:  # the list as opened, filtered, sorted or paged: compiled once per shape
+        today = clock.today()
+        values: dict[str, Any] = {"ids": list(scope.enterprise_ids)}
+        if state in ("overdue", "due", "ok"):
+            values.update(today=today, soon=today + timedelta(days=DUE_DAYS))
+
+        def where(p: dict[str, Any]) -> list[Any]:
+            return _conditions(p["ids"], "", state, p.get("today"), p.get("soon"))
+
+        key = ("instruments", state)
+        total = await compiled.count(key, lambda p: Instrument.count().where(*where(p)), **values)
+        offset = (min(page, max(1, math.ceil(total / per_page))) - 1) * per_page
+        rows = await compiled.select(
+            (*key, sort, per_page, offset),
+            lambda p: (
+                Instrument.select()
+                .where(*where(p))
+                .order_by(column, ascending=ascending)
+                .order_by(Instrument.id)
+                .limit(per_page)
+                .offset(offset)
+            ),
+            **values,
+        )
     for r in rows:
         r["due_state"] = due_state(r["valid_until"])
     return rows, total

@@ -23,7 +23,7 @@ from piccolo.query.functions.aggregate import Count
 from app.db import any_matches, row_locks, write_transaction
 from app.enums import UserRole
 from app.security.passwords import hash_password
-from app.security.sessions import CurrentUser, end_user_sessions
+from app.security.sessions import CurrentUser, auth_changed, end_user_sessions
 from app.services import audit
 from app.services.errors import FormError, NotFound
 from app.services.tenancy import Scope, get_scoped, in_scope
@@ -220,6 +220,8 @@ async def save_user(
     assert user_id is not None
     if new_hash and not new and user_id != by.id:
         await end_user_sessions(user_id)
+    elif not new:
+        await auth_changed()  # 登录账号 / 姓名 show at once in every process
     what = "新增子账户" if new else "编辑用户" + ("（修改密码）" if new_hash else "")
     await audit.record("用户管理", user=by, ip=ip, detail=f"{what}：{data.username}（{data.name}）")
     return user_id

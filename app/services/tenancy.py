@@ -66,19 +66,26 @@ async def branch(enterprise_id: int) -> list[int]:
 
 
 async def scope_for(user: CurrentUser) -> Scope:
-    """The user's enterprise and all its subsidiaries, at any depth."""
+    """The user's enterprise and all its subsidiaries, at any depth. Kept with the user
+    (``user.memo``): the session middleware caches the user until a change of units or
+    accounts (app/security/sessions.py auth_changed), and this goes with it."""
     if user.enterprise_id is None:
         raise NotFound("没有所属单位的账号")
+    cached = user.memo.get("scope")
+    if cached is not None:
+        return cached  # type: ignore[no-any-return]
     rows = await Enterprise.raw(TREE_SQL, user.enterprise_id)
     units = tuple(dict.fromkeys((int(r["id"]), r["name"]) for r in rows))
     if not units:  # deleted while logged in
         raise NotFound("单位不存在")
-    return Scope(
+    scope = Scope(
         user_id=user.id,
         enterprise_id=user.enterprise_id,
         enterprise_ids=tuple(i for i, _ in units),
         units=units,
     )
+    user.memo["scope"] = scope
+    return scope
 
 
 def narrow(scope: Scope, unit: str | None) -> Scope:

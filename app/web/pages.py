@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-from litestar import Request
+from litestar import MediaType, Request
 from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_303_SEE_OTHER
 from litestar_htmx import ClientRedirect
@@ -100,8 +100,13 @@ def page_context(request: Request) -> dict[str, Any]:
 
 
 def page(template: str, request: Request, **context: Any) -> Template:
-    """A full page or fragment with the user and menus in its context."""
-    return Template(template_name=template, context={**page_context(request), **context})
+    """A full page or fragment with the user and menus in its context. (The media type is
+    given: Litestar would otherwise guess it from the template's name on every answer.)"""
+    return Template(
+        template_name=template,
+        context={**page_context(request), **context},
+        media_type=MediaType.HTML,
+    )
 
 
 def fragment(request: Request) -> bool:

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 import httpx
 from playwright.async_api import expect
 
+from app.security.sessions import auth_changed
 from app.services.certificates import verify_url
 from app.tables import Certificate, Enterprise
 from tests.browser.helpers import log_in, open_page, shot
@@ -150,6 +151,7 @@ async def test_certificates_end_to_end(page: Any, server: str) -> None:
 
     # A 协议用户 downloads an unpaid certificate.
     await Enterprise.update({Enterprise.is_contract: True}).where(Enterprise.id == ent.id)
+    await auth_changed()  # made behind the app's back: its cached users are read again
     await page.goto("/certificates")
     archive = await _download_ticked(page, "ZS41-B")
     assert len(archive.namelist()) == 1 and archive.read(archive.namelist()[0]).startswith(b"%PDF-")

@@ -8,7 +8,12 @@ import pytest
 from litestar.testing import AsyncTestClient
 
 from app.clock import now
-from app.security.sessions import DatabaseSessionStore, cookie_name, session_store
+from app.security.sessions import (
+    DatabaseSessionStore,
+    auth_changed,
+    cookie_name,
+    session_store,
+)
 from app.security.sessions import hash_key as _key_hash
 from app.services.accounts import purge_old_records
 from app.tables import AuditLog, ContractPhone, Enterprise, LoginAttempt, SmsCode, User, WebSession
@@ -284,6 +289,9 @@ async def test_disabled_account_ends_session(client: AsyncTestClient) -> None:
     form = await company_user(client, n=6, phone="13800000066")
     assert (await client.get("/")).status_code == 200
     await User.update({User.is_active: False}).where(User.username == form["username"])
+    # The user is cached per session: a change made outside the services (which do this
+    # themselves, tests/routes/test_user_cache.py) must say so for it to count at once.
+    await auth_changed()
     assert (await client.get("/")).status_code == 303
     r = await login(client, form["username"], form["password"])
     assert "账号已停用" in r.text

@@ -9,6 +9,7 @@ import zipfile
 
 from litestar.testing import AsyncTestClient
 
+from app.security.sessions import auth_changed
 from app.settings import get_settings
 from app.tables import Certificate, CertificateFile, DownloadJob, Enterprise
 from tests.helpers import (
@@ -100,6 +101,7 @@ async def test_zip_download_marks_downloaded_and_follows_the_rule(client: AsyncT
 async def test_contract_user_downloads_unpaid(client: AsyncTestClient) -> None:
     await _issued(client, paid=False)
     await Enterprise.update({Enterprise.is_contract: True}).where(Enterprise.id > 0)
+    await auth_changed()  # made behind the app's back: its cached users are read again
     cert = await Certificate.select().where(Certificate.cert_no == "ZS-100").first()
     r = await client.get(f"/certificates/{cert['id']}/file")
     assert r.status_code == 200 and r.content.startswith(b"%PDF-")

@@ -93,7 +93,7 @@ async def test_department_tree_and_its_refusals(client: AsyncTestClient) -> None
     assert page.index("总部") < page.index("生产部") < page.index("质检科") < page.index("财务部")
     assert page.count("<ul>") >= 2 and "代码 ZB" in page and "一级" in page
     r = await client.get("/settings/departments", headers={"HX-Request": "true"})
-    assert "质检科" in r.text and "<html" not in r.text and r.headers["vary"] == "HX-Request"
+    assert "质检科" in r.text and "<html" not in r.text and "HX-Request" in r.headers["vary"]
 
     # The parent select of 生产部 offers neither itself nor 质检科 below it.
     r = await client.get(f"/settings/departments/{prod}/edit")

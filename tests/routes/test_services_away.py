@@ -50,7 +50,8 @@ async def test_session_store_away_is_a_503_page(
 ) -> None:
     await company_user(client)
     store = type(sessions.session_store())
-    monkeypatch.setattr(store, "get", _fails(RedisConnectionError("Connection refused")))
+    # A request reads its session with the user cache's generation (lookup).
+    monkeypatch.setattr(store, "lookup", _fails(RedisConnectionError("Connection refused")))
     r = await client.get("/bookings")
     assert r.status_code == 503 and "系统服务暂时不可用" in r.text
     monkeypatch.undo()
