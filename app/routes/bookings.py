@@ -196,6 +196,19 @@ async def section_action(
     return await _section(request, target, notice=done.format(n=result))
 
 
+async def _add_picked(
+    request: Request,
+    booking_id: int | None,
+    name: str,
+    copy: Callable[[Scope, int, list[int]], Awaitable[int | bookings.RowsAdded]],
+) -> Template:
+    """A picker's 【确定】: ``copy`` puts the rows ticked as ``name`` into the 器具列表."""
+    ids = await ticked(request, name)
+    return await section_action(
+        request, booking_id, lambda scope, target: copy(scope, target, ids), "已添加{n}个器具"
+    )
+
+
 async def _records(request: Request, template: str, **extra: Any) -> Template:
     """预约记录 with the filters and page of the list the user is on."""
     qp = list_query(request)
@@ -393,13 +406,7 @@ class BookingController(Controller):
 
     @post(_paths("/history"), status_code=200, opt=on_error(_section_error))
     async def copy_history(self, request: Request, booking_id: BookingRef = None) -> Template:
-        ids = await ticked(request, "history_ids")
-        return await section_action(
-            request,
-            booking_id,
-            lambda scope, target: bookings.copy_history(scope, target, ids),
-            "已添加{n}个器具",
-        )
+        return await _add_picked(request, booking_id, "history_ids", bookings.copy_history)
 
     @get(_paths("/custody"))
     async def custody_picker(self, request: Request, booking_id: BookingRef = None) -> Template:
@@ -421,13 +428,7 @@ class BookingController(Controller):
 
     @post(_paths("/custody"), status_code=200, opt=on_error(_section_error))
     async def copy_custody(self, request: Request, booking_id: BookingRef = None) -> Template:
-        ids = await ticked(request, "custody_ids")
-        return await section_action(
-            request,
-            booking_id,
-            lambda scope, target: instruments.copy_to_booking(scope, target, ids),
-            "已添加{n}个器具",
-        )
+        return await _add_picked(request, booking_id, "custody_ids", instruments.copy_to_booking)
 
     @post(_paths("/submit"), status_code=200, opt=on_error(_submit_again))
     async def submit(
