@@ -40,5 +40,8 @@ class WorkerSettings:
     on_shutdown = shutdown
     redis_settings = RedisSettings.from_dsn(get_settings().redis_url or "redis://127.0.0.1:6379")
     max_tries = 5
+    # A job whose worker was killed is picked up by another worker only once its
+    # in-progress mark expires: job_timeout + 10 s after it started (arq).
+    job_timeout = get_settings().job_timeout
     # Keep results briefly so a repeated _job_id is not queued twice right after a run.
     keep_result = 3600
