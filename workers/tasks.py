@@ -29,6 +29,12 @@ async def send_sms(ctx: dict[str, Any], message_id: int) -> str:
 
 
 @task
+async def requeue_sms(ctx: dict[str, Any]) -> int:
+    """Every minute: SMS still 待发送 whose job was never queued (Redis was away)."""
+    return await sms.requeue_waiting()
+
+
+@task
 async def remind_due_instruments(ctx: dict[str, Any]) -> int:
     """The daily 器具即将到期 reminder (idempotent: one SMS per instrument and due date)."""
     return await instruments.remind_due()

@@ -22,6 +22,7 @@ from app.tables import SmsMessage
 SIGN = "【计量客户服务平台】"
 CODE_RE = re.compile(r"验证码为\d{6}")
 STUCK_AFTER = timedelta(minutes=5)
+CODE_VALID = timedelta(minutes=5)  # accounts.CODE_TTL: a code SMS later than this is useless
 
 
 async def queue(
@@ -161,6 +162,22 @@ async def _sent(message_id: int, kind: str, ref: str) -> None:
         done[SmsMessage.text] = CODE_RE.sub("验证码为******", text["text"] if text else "")
         done[SmsMessage.params] = "{}"
     await SmsMessage.update(done).where(SmsMessage.id == message_id)
+
+
+async def requeue_waiting() -> int:
+    """Queue again the messages still 待发送 (the worker's cron, every minute): their job was
+    never queued, as when Redis was away and the app process stopped before it came back.
+    A code only while it is valid; the rest for a day. A message whose job is queued
+    already is not queued twice (its job id). Returns how many were looked at."""
+    t = now()
+    rows = await SmsMessage.select(SmsMessage.id).where(
+        (SmsMessage.status == SmsStatus.QUEUED)
+        & (SmsMessage.created_at > t - timedelta(days=1))
+        & ((SmsMessage.kind != "code") | (SmsMessage.created_at > t - CODE_VALID))
+    )
+    for row in rows:
+        await jobs.enqueue("send_sms", row["id"], job_id=f"sms:{row['id']}")
+    return len(rows)
 
 
 async def list_messages(page: int, per_page: int = 20, phone: str = "") -> tuple[list[dict], int]:

@@ -9,10 +9,12 @@ from typing import Any
 import pytest
 from arq.worker import Worker
 
+from app import jobs
 from app.clock import now
 from app.services import sms
 from app.services.sms_aliyun import SmsSendError
 from app.tables import SmsMessage
+from tests.helpers import PRODUCTION, run_jobs
 from workers import tasks
 
 # Every test here, the in-process ones too, is skipped when the worker tests' Redis is down.
@@ -165,3 +167,20 @@ async def test_a_timeout_may_have_sent_so_the_retry_asks_a_refusal_does_not(
     assert (await SmsMessage.select().where(SmsMessage.id == other).first())["status"] == "failed"
     assert await sms.deliver(other, rerun=True) == "sent"
     assert provider.asked == [] and provider.accepted == [f"sms-{other}"]
+
+
+async def test_a_message_whose_job_was_never_queued_is_queued_by_the_sweep() -> None:
+    """Redis was away when the message was stored and the app stopped before it came
+    back: the worker's every-minute sweep queues it (a code only while it is valid)."""
+    waiting = await _message()
+    stale = await _message()
+    await SmsMessage.update({SmsMessage.created_at: now() - timedelta(minutes=6)}).where(
+        SmsMessage.id == stale
+    )
+    assert await tasks.requeue_sms({}) == 1
+    if PRODUCTION:  # queued twice: one job (its id)
+        assert await tasks.requeue_sms({}) == 1
+        assert await (await jobs._arq_pool()).zcard("arq:queue") == 1
+    await run_jobs()
+    rows = {m["id"]: m["status"] for m in await SmsMessage.select()}
+    assert rows == {waiting: "sent", stale: "queued"}
