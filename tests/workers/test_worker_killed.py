@@ -54,7 +54,7 @@ pytestmark = pytest.mark.skipif(
     not PRODUCTION, reason="production mode only (DATABASE_URL and REDIS_URL)"
 )
 ROOT = Path(__file__).resolve().parents[2]
-JOB_TIMEOUT = 5  # seconds: the rerun comes JOB_TIMEOUT + 10 s after a try started
+JOB_TIMEOUT = 6  # seconds: the rerun comes JOB_TIMEOUT + 10 s after a try started
 WAIT = 60  # seconds any one step may take before the test gives up
 
 
