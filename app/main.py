@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 from litestar import Litestar, MediaType, Router, get
-from litestar.config.csrf import CSRFConfig
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin
@@ -33,8 +32,9 @@ from app.routes.instruments import InstrumentController
 from app.routes.lab_admin import LabAdminController
 from app.routes.org import DepartmentController, UserController
 from app.routes.query import ProgressController, VerifyController, VerifyLinkController
+from app.security.csrf import CSRFMiddleware
 from app.security.headers import add_security_headers
-from app.security.sessions import SessionAuthMiddleware, csrf_cookie_name
+from app.security.sessions import SessionAuthMiddleware
 from app.settings import get_settings
 from app.web import jinja
 from app.web.errors import EXCEPTION_HANDLERS
@@ -87,7 +87,6 @@ PAGE_HANDLERS: list[Any] = [
 
 
 def create_app() -> Litestar:
-    settings = get_settings()
     app = Litestar(
         route_handlers=[
             Router(path="/", route_handlers=PAGE_HANDLERS, include_in_schema=False),
@@ -107,16 +106,8 @@ def create_app() -> Litestar:
             engine=JinjaTemplateEngine,
             engine_callback=jinja.configure,
         ),
-        csrf_config=CSRFConfig(
-            secret=settings.secret_key,
-            cookie_name=csrf_cookie_name(),
-            cookie_path="/",
-            header_name="x-csrftoken",
-            cookie_secure=settings.secure_cookies,
-            cookie_samesite="lax",
-            exclude=["^/api/"],  # a regex: only paths that start with it,
-        ),
-        middleware=[DefineMiddleware(SessionAuthMiddleware)],
+        # The session first: CSRF tokens are bound to it (app/security/csrf.py).
+        middleware=[DefineMiddleware(SessionAuthMiddleware), DefineMiddleware(CSRFMiddleware)],
         before_send=[add_security_headers],
         plugins=[HTMXPlugin()],
         exception_handlers=EXCEPTION_HANDLERS,

@@ -219,6 +219,11 @@ def login(base: str, username: str, password: str, timeout: float) -> tuple[Any,
     )
     if r.status_code != 303 or not client.cookies.get("session"):
         raise SystemExit(f"login failed: {r.status_code} {r.text[:500]}")
+    # CSRF tokens are bound to the session: the one from before login no longer passes.
+    client.get("/").raise_for_status()
+    csrf = client.cookies.get("csrftoken")
+    if not csrf:
+        raise SystemExit("GET / after login set no csrftoken cookie")
     return client, csrf
 
 

@@ -11,9 +11,21 @@ from __future__ import annotations
 from itertools import count
 from typing import Any
 
-from app.clock import now
+from app.clock import now, today
 from app.security.passwords import hash_password
-from app.tables import Booking, BookingItem, Enterprise, Instrument, SmsCode, User
+from app.tables import (
+    AuditLog,
+    Booking,
+    BookingItem,
+    Certificate,
+    Enterprise,
+    Instrument,
+    Order,
+    OrderItem,
+    SmsCode,
+    SmsMessage,
+    User,
+)
 from tests.helpers import BOOKING, uscc
 
 _booking_numbers = count(1)
@@ -110,3 +122,57 @@ async def make_sms_code(phone: str, **over: Any) -> SmsCode:
     code = SmsCode(**values)
     await code.save()
     return code
+
+
+async def make_certificate(enterprise: Enterprise, k: int, paid: bool = True) -> Certificate:
+    """Certificate ``ZS{k:05d}`` of one instrument at the lab (its order, ``DD{k:05d}``,
+    made for it), without a file: enough for the lists that show it."""
+    order = Order(order_no=f"DD{k:05d}", enterprise=enterprise.id)
+    await order.save()
+    item = OrderItem(
+        order=order.id,
+        enterprise=enterprise.id,
+        unique_no=f"WY{k:05d}",
+        name=f"器具{k}",
+        serial_no=f"XL-{k:03d}",
+        model="M-1",
+    )
+    await item.save()
+    certificate = Certificate(
+        cert_no=f"ZS{k:05d}",
+        item=item.id,
+        enterprise=enterprise.id,
+        completed_on=today(),
+        paid=paid,
+    )
+    await certificate.save()
+    return certificate
+
+
+async def make_sms_message(phone: str, **over: Any) -> SmsMessage:
+    """An SMS in the 短信记录, sent now."""
+    values: dict[str, Any] = {
+        "phone": phone,
+        "kind": "booking_review",
+        "text": "【计量客户服务平台】您的预约已通过审核。",
+        "status": "sent",
+        "sent_at": now(),
+        **over,
+    }
+    message = SmsMessage(**values)
+    await message.save()
+    return message
+
+
+async def make_audit_entry(username: str, **over: Any) -> AuditLog:
+    """A line of the 操作日志."""
+    values: dict[str, Any] = {
+        "username": username,
+        "ip": "192.168.100.200",
+        "event": "登录",
+        "detail": "密码登录",
+        **over,
+    }
+    entry = AuditLog(**values)
+    await entry.save()
+    return entry

@@ -20,6 +20,7 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
 
+import httpx
 import openpyxl
 from arq.connections import RedisSettings
 from arq.worker import Worker
@@ -48,7 +49,10 @@ PRODUCTION = bool(SETTINGS.redis_url)
 # --------------------------------------------------------------------------- requests
 
 
-async def csrf_token(client: AsyncTestClient) -> str:
+async def csrf_token(client: httpx.AsyncClient) -> str:
+    """A token for the session (or visitor) the client is now: the copy the app keeps in
+    the ``csrftoken`` cookie, fetched with a page when the client has none (after login,
+    logout or a change of session cookie, see ``set_session_cookie``)."""
     token = client.cookies.get("csrftoken")
     if not token:
         await client.get("/login")
@@ -58,7 +62,7 @@ async def csrf_token(client: AsyncTestClient) -> str:
 
 
 async def post(
-    client: AsyncTestClient,
+    client: httpx.AsyncClient,
     url: str,
     data: dict[str, Any] | None = None,
     htmx: bool = False,
@@ -71,10 +75,26 @@ async def post(
     return await client.post(url, data=data or {}, headers=headers, **kwargs)
 
 
-def set_session_cookie(client: AsyncTestClient, value: str) -> None:
-    """Replace the session cookie, as an attacker or a stale tab would send it."""
+@asynccontextmanager
+async def at_once(client: AsyncTestClient) -> AsyncIterator[httpx.AsyncClient]:
+    """A client on the same app, with the same cookies, whose requests really run at the
+    same time under ``asyncio.gather``. (The test client's transport blocks on its portal
+    until each answer is complete: gathered requests over it run one after the other.)"""
+    transport = httpx.ASGITransport(app=client.app)
+    async with httpx.AsyncClient(
+        transport=transport, base_url=str(client.base_url), cookies=client.cookies
+    ) as parallel:
+        yield parallel
+
+
+def set_session_cookie(client: AsyncTestClient, value: str | None) -> None:
+    """Replace the session cookie (None: drop it), as an attacker or a stale tab would send
+    it. The CSRF token's copy goes too: tokens are bound to the session, so the next
+    ``post`` fetches one for the session the client is now."""
     client.cookies.delete(cookie_name())
-    client.cookies.set(cookie_name(), value, domain="testserver.local")
+    client.cookies.delete("csrftoken")
+    if value is not None:
+        client.cookies.set(cookie_name(), value, domain="testserver.local")
 
 
 # --------------------------------------------------------------------------- jobs and SMS
@@ -249,15 +269,17 @@ def instrument(n: int = 1, **over: str) -> dict[str, str]:
     return item
 
 
-async def open_form(client: AsyncTestClient) -> int:
-    """预约送检: the id of the draft the form shows."""
+async def open_form(client: AsyncTestClient) -> int | str:
+    """预约送检: the draft the form's URLs name: its id, or "new" while the user has none
+    (opening the form makes none; the first 添加器具, import, picker or 提交 does)."""
     r = await client.get("/bookings/new")
     assert r.status_code == 200, r.text
-    return int(r.text.split('action="/bookings/')[1].split("/submit")[0])
+    ref = r.text.split('action="/bookings/')[1].split("/submit")[0]
+    return int(ref) if ref.isdecimal() else ref
 
 
 async def add_item(
-    client: AsyncTestClient, booking_id: int, item: dict[str, str], **form: str
+    client: httpx.AsyncClient, booking_id: int | str, item: dict[str, str], **form: str
 ) -> Any:
     """【添加器具】 (htmx), with the booking's fields as the form sends them along."""
     return await post(
@@ -273,7 +295,8 @@ async def submitted_booking(client: AsyncTestClient, n_items: int = 1) -> dict[s
         assert "器具已添加" in r.text
     r = await post(client, f"/bookings/{booking_id}/submit", BOOKING)
     assert r.status_code == 303, r.text
-    return await tables.Booking.select().where(tables.Booking.id == booking_id).first()
+    booking_no = r.headers["location"].split("submitted=")[1]
+    return await tables.Booking.select().where(tables.Booking.booking_no == booking_no).first()
 
 
 # --------------------------------------------------------------------------- 器具托管

@@ -24,9 +24,9 @@ from app.services.instrument_xlsx import (
 )
 from app.web.downloads import xlsx_download
 from app.web.errors import field_errors, form_again, on_error
-from app.web.lists import page_number, pager
+from app.web.lists import page_number, pager, searched
 from app.web.pages import go, page
-from app.web.requests import client_ip, current_user, form_data
+from app.web.requests import actor, client_ip, current_user, form_data
 
 PER_PAGE = 20
 
@@ -107,18 +107,11 @@ async def _contract_again(request: Request, exc: FormError | Conflict) -> Templa
 
 
 async def _contracts_page(request: Request, **extra: Any) -> Template:
-    qp = request.query_params
-    p = page_number(qp.get("page"))
-    q = qp.get("q", "")
-    rows, total = await admin.contract_customers(q.strip(), p, PER_PAGE)
-    context = {"notice": "", "import_errors": [], **extra}
     return page(
         "admin/contracts.html",
         request,
-        rows=rows,
-        q=q,
-        pager=pager(total, p, PER_PAGE),
-        **context,
+        **await searched(request, admin.contract_customers, PER_PAGE),
+        **{"notice": "", "import_errors": [], **extra},
     )
 
 
@@ -286,13 +279,10 @@ class AdminController(Controller):
         form = await form_data(request)
         booking, _ = await bookings.admin_get(booking_id)
         _check_action(form)
-        user = current_user(request)
         await bookings.review(
             booking["booking_no"],
             form.get("action") == "approve",
             form.get("reason", ""),
-            actor=user.username,
-            ip=client_ip(request),
-            user=user,
+            by=actor(request),
         )
         return go(request, f"/admin/bookings/{booking_id}?done=1")

@@ -33,6 +33,7 @@ from msgspec import UNSET, Meta, Struct, UnsetType
 from app.enums import BookingStatus, ItemStatus
 from app.fields import INSTRUMENT_FIELDS
 from app.services import bookings, certificates, orders
+from app.services.audit import Actor
 from app.services.errors import FormError
 from app.settings import get_settings
 from app.web.requests import client_ip
@@ -546,7 +547,7 @@ class LabApiController(Controller):
     ) -> ReviewOut:
         """通过 or 驳回 (with a reason) a 待审核 booking. Repeating the call changes nothing."""
         row, changed = await bookings.review(
-            booking_no, data.approved, data.reason, actor=LAB, ip=client_ip(request)
+            booking_no, data.approved, data.reason, by=Actor(LAB, client_ip(request))
         )
         return ReviewOut(
             booking_no=booking_no,
@@ -578,7 +579,7 @@ class LabApiController(Controller):
             for line in data.instruments
         ]
         order, changed = await orders.put_order(
-            order_no, data.booking_no, lines, actor=LAB, ip=client_ip(request)
+            order_no, data.booking_no, lines, by=Actor(LAB, client_ip(request))
         )
         return OrderOut(order_no=order["order_no"], booking_no=data.booking_no, changed=changed)
 
@@ -594,7 +595,7 @@ class LabApiController(Controller):
     ) -> StatusOut:
         """An instrument's 检测进度: 待收样, 检测中, 待取件 or 已取件, with when it happened."""
         row, changed = await orders.set_status(
-            unique_no, ItemStatus[data.status.name], data.at, actor=LAB, ip=client_ip(request)
+            unique_no, ItemStatus[data.status.name], data.at, by=Actor(LAB, client_ip(request))
         )
         return StatusOut(
             unique_no=row["unique_no"],
@@ -625,8 +626,7 @@ class LabApiController(Controller):
             _date(data.completed_on or "", "completed_on"),
             data.paid == "true",
             content,
-            actor=LAB,
-            ip=client_ip(request),
+            by=Actor(LAB, client_ip(request)),
         )
         return _cert_out(row, changed)
 
@@ -642,7 +642,7 @@ class LabApiController(Controller):
     ) -> CertificateOut:
         """缴费状态 of a certificate. Repeating the call changes nothing."""
         row, changed = await certificates.set_payment(
-            cert_no, data.paid, actor=LAB, ip=client_ip(request)
+            cert_no, data.paid, by=Actor(LAB, client_ip(request))
         )
         return _cert_out(row, changed)
 

@@ -13,7 +13,7 @@ from litestar.response import Redirect, Response, Template
 from litestar.status_codes import HTTP_303_SEE_OTHER
 
 from app import clock
-from app.security.sessions import cookie_name, csrf_cookie_name, end_session, start_session
+from app.security.sessions import cookie_name, end_session, start_session
 from app.services import accounts, audit, throttle
 from app.services.errors import Conflict, FormError, Throttled
 from app.settings import get_settings
@@ -32,6 +32,8 @@ def _safe_next(raw: str | None) -> str:
 
 
 def _set_session_cookie(response: Response[Any], key: str) -> None:
+    """The session cookie; an empty ``key`` clears it (with the same attributes: a browser
+    refuses a ``__Host-`` cookie without Secure, even one that clears it)."""
     response.set_cookie(
         key=cookie_name(),
         value=key,
@@ -39,6 +41,8 @@ def _set_session_cookie(response: Response[Any], key: str) -> None:
         httponly=True,
         samesite="lax",
         secure=get_settings().secure_cookies,
+        max_age=None if key else 0,
+        expires=None if key else 0,
     )
 
 
@@ -47,9 +51,9 @@ async def _logged_in(request: Request, user_id: int, next_url: str) -> Response[
     key = await start_session(request.cookies.get(cookie_name()), user_id)
     target = _safe_next(next_url)
     response = go(request, target)
+    # CSRF tokens are bound to the session: the new one's are new, and whatever was bound
+    # to the visitor before goes with this response (app/security/csrf.py).
     _set_session_cookie(response, key)
-    # A new CSRF token with the new session: one planted or seen before login is worthless.
-    response.delete_cookie(csrf_cookie_name(), path="/")
     return response
 
 
@@ -82,13 +86,15 @@ def _read_choose_token(token: str, nonce: str) -> tuple[str, list[int]] | None:
 
 async def _login_again(request: Request, exc: FormError | Conflict) -> Template:
     form = await form_data(request)
+    waiting = isinstance(exc, accounts.AwaitingReview)
     return page(
         "auth/login.html",
         request,
         values={"username": form.get("username", "")},
-        errors=exc.errors if isinstance(exc, FormError) else {},
+        errors=exc.errors if isinstance(exc, FormError) and not waiting else {},
         next=form.get("next", ""),
         notice="",
+        info=exc.first if waiting else "",
     )
 
 
@@ -236,5 +242,5 @@ class AuthController(Controller):
         if user:
             await audit.record("退出", user=user, ip=client_ip(request))
         response = Redirect(path="/login?notice=logout", status_code=HTTP_303_SEE_OTHER)
-        response.delete_cookie(cookie_name(), path="/")
+        _set_session_cookie(response, "")
         return response

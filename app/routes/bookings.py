@@ -16,7 +16,7 @@ from app import clock
 from app.fields import CUSTODY_PICKER
 from app.security.guards import customer_required, enterprise_admin_required
 from app.services import bookings, instruments
-from app.services.errors import Conflict, FormError
+from app.services.errors import Conflict, FormError, NotFound
 from app.services.instrument_xlsx import (
     BOOKING_COLUMNS,
     DEFAULT_MAX_BYTES,
@@ -32,6 +32,47 @@ from app.web.requests import client_ip, current_scope, current_user, form_data, 
 from app.web.units import unit_filter
 
 PER_PAGE = 20
+# The path segment of the user's draft in 预约送检's URLs (/bookings/new/items ...), before
+# the draft is made (a GET makes none) and after: the first POST that needs it makes it.
+NEW = "new"
+# An Optional path parameter: a handler serves both /bookings/{id}/... and /bookings/new/...
+BookingRef = FromPath[int | None]
+
+
+def _paths(tail: str) -> list[str]:
+    """A booking's URL and its draft's: ``/{booking_id:int}<tail>`` and ``/new<tail>``."""
+    return [f"/{{booking_id:int}}{tail}", f"/{NEW}{tail}"]
+
+
+async def _booking(scope: Scope, booking_id: int | None) -> dict[str, Any]:
+    """The booking to show: one by id, or the user's draft (the blank form of one not made
+    yet, its ``id`` "new"). Reads only."""
+    if booking_id is not None:
+        return await bookings.get_booking(scope, booking_id)
+    return await bookings.find_draft(scope) or {**await bookings.blank_draft(scope), "id": NEW}
+
+
+async def _rows(booking: dict[str, Any]) -> list[dict[str, Any]]:
+    return [] if booking["id"] == NEW else await bookings.items(booking["id"])
+
+
+async def _named(request: Request, booking_id: int | None) -> int | None:
+    """The booking a POST names: the URL's, or under /bookings/new/ the draft named by the
+    form's ``draft_id`` (the 器具信息 section carries it once the draft is made, so a form
+    opened blank then acts on that booking: a double-clicked 提交 finds it submitted instead
+    of making a new draft)."""
+    if booking_id is not None:
+        return booking_id
+    raw = (await form_data(request)).get("draft_id", "")
+    return int(raw) if raw.isdecimal() and len(raw) < 10 else None
+
+
+async def _target(request: Request, booking_id: int | None) -> int:
+    """The booking a POST changes: the one named, or the user's draft, made now if need be."""
+    named = await _named(request, booking_id)
+    if named is not None:
+        return named
+    return int((await bookings.open_draft(await current_scope(request)))["id"])
 
 
 async def _section_context(
@@ -39,13 +80,17 @@ async def _section_context(
     item: dict[str, Any] | None = None,
     errors: dict[str, str] | None = None,
     notice: str = "",
+    skipped: str = "",
+    focus: bool = False,
 ) -> dict[str, Any]:
     return {
         "booking": booking,
-        "rows": await bookings.items(booking["id"]),
+        "rows": await _rows(booking),
         "item": item or {},
         "errors": errors or {},
         "notice": notice,
+        "skipped": skipped,
+        "focus": focus,
         "columns": BOOKING_COLUMNS,
         "editable": booking["status"] in bookings.EDITABLE,
     }
@@ -60,18 +105,24 @@ async def _form_page(
     item: dict[str, Any] | None = None,
     item_errors: dict[str, str] | None = None,
     notice: str = "",
+    skipped: str = "",
+    focus: bool = False,
 ) -> Template:
-    """预约送检 as a whole page (also the answer to every change without JavaScript)."""
+    """预约送检 as a whole page (also the answer to every change without JavaScript).
+    ``skipped`` says which instruments were not added because the list has them; ``focus``
+    puts the cursor back in 器具名称 (after 【添加器具】)."""
     return page(
         "bookings/form.html",
         request,
         booking=booking,
         values=values or booking,
         errors=errors or {},
-        rows=await bookings.items(booking["id"]),
+        rows=await _rows(booking),
         item=item or {},
         item_errors=item_errors or {},
         notice=notice,
+        skipped=skipped,
+        focus=focus,
         columns=BOOKING_COLUMNS,
         fields=bookings.BOOKING_FIELDS,
         editable=booking["status"] in bookings.EDITABLE,
@@ -81,32 +132,42 @@ async def _form_page(
 
 async def _section(
     request: Request,
-    booking_id: int,
+    booking_id: int | None,
     *,
     item: dict[str, Any] | None = None,
     errors: dict[str, str] | None = None,
     notice: str = "",
     values: dict[str, str] | None = None,
     booking: dict[str, Any] | None = None,
+    skipped: str = "",
+    focus: bool = False,
 ) -> Template:
     """The 器具信息 section (the instrument fields and the 器具列表) for htmx; the whole
     form without JavaScript."""
     if booking is None:
-        booking = await bookings.get_booking(await current_scope(request), booking_id)
+        booking = await _booking(await current_scope(request), booking_id)
     if not request.htmx:
         return await _form_page(
-            request, booking, values=values, item=item, item_errors=errors, notice=notice
+            request,
+            booking,
+            values=values,
+            item=item,
+            item_errors=errors,
+            notice=notice,
+            skipped=skipped,
+            focus=focus,
         )
     return page(
         "bookings/_instruments.html",
         request,
-        **await _section_context(booking, item, errors, notice),
+        **await _section_context(booking, item, errors, notice, skipped, focus),
     )
 
 
 async def _section_error(request: Request, exc: FormError | Conflict) -> Template:
     """A change of the 器具列表 refused: the section with the message."""
-    return await _section(request, request.path_params["booking_id"], errors=field_errors(exc))
+    booking_id = await _named(request, request.path_params.get("booking_id"))
+    return await _section(request, booking_id, errors=field_errors(exc))
 
 
 async def _item_again(request: Request, exc: FormError | Conflict) -> Template:
@@ -114,20 +175,25 @@ async def _item_again(request: Request, exc: FormError | Conflict) -> Template:
     form = await form_data(request)
     item: dict[str, Any] = {c.key: form.get(c.key, "") for c in BOOKING_COLUMNS}
     item["id"] = form.get("item_id", "")
-    booking_id = request.path_params["booking_id"]
+    booking_id = await _named(request, request.path_params.get("booking_id"))
     return await _section(request, booking_id, item=item, errors=field_errors(exc), values=form)
 
 
 async def section_action(
     request: Request,
-    booking_id: int,
-    action: Callable[[Scope], Awaitable[int]],
+    booking_id: int | None,
+    action: Callable[[Scope, int], Awaitable[int | bookings.RowsAdded]],
     done: str,
 ) -> Template:
-    """Run a change of the 器具列表 (删除, a picker's 【确定】) and answer with the section
-    saying what was done (a refusal comes back through ``_section_error``)."""
-    n = await action(await current_scope(request))
-    return await _section(request, booking_id, notice=done.format(n=n))
+    """Run a change of the 器具列表 (a picker's 【确定】) on the booking, or on the user's
+    draft (made now if need be), and answer with the section saying what was done, and what
+    was skipped as already listed (a refusal comes back through ``_section_error``)."""
+    target = await _target(request, booking_id)
+    result = await action(await current_scope(request), target)
+    if isinstance(result, bookings.RowsAdded):
+        notice = done.format(n=result.added) if result.added else ""
+        return await _section(request, target, notice=notice, skipped=result.skipped_message())
+    return await _section(request, target, notice=done.format(n=result))
 
 
 async def _records(request: Request, template: str, **extra: Any) -> Template:
@@ -161,12 +227,29 @@ async def _records_error(request: Request, exc: FormError | Conflict) -> Templat
 
 
 async def _submit_again(request: Request, exc: FormError | Conflict) -> Template:
-    booking = await bookings.get_booking(
-        await current_scope(request), request.path_params["booking_id"]
-    )
+    booking_id = await _named(request, request.path_params.get("booking_id"))
+    booking = await _booking(await current_scope(request), booking_id)
     return await _form_page(
         request, booking, values=await form_data(request), errors=field_errors(exc)
     )
+
+
+Search = Callable[[str, int, int], Awaitable[tuple[list[dict[str, Any]], int]]]
+
+
+def _marking_listed(booking_id: int | str, search: Search) -> Search:
+    """A picker's search whose rows say whether the booking's 器具列表 has them already
+    (``in_list``): the picker marks them and offers no tick box. A blank form (no draft
+    yet, ``NEW``) lists nothing."""
+
+    async def marked(q: str, p: int, size: int) -> tuple[list[dict[str, Any]], int]:
+        rows, total = await search(q, p, size)
+        listed = set() if booking_id == NEW else await bookings.listed_keys(int(booking_id))
+        for r in rows:
+            r["in_list"] = bookings.item_key(r) in listed
+        return rows, total
+
+    return marked
 
 
 class BookingController(Controller):
@@ -189,13 +272,19 @@ class BookingController(Controller):
         )
         return await _records(request, _records_template(request), kept=kept, deleted=deleted)
 
-    @get("/new")
+    @get(f"/{NEW}")
     async def new(self, request: Request) -> Template:
-        """预约送检: the user's draft (a reload or a second tab finds the same one)."""
-        booking = await bookings.open_draft(await current_scope(request))
+        """预约送检: the user's draft (a reload or a second tab finds the same one), or the
+        blank form when there is none yet: a GET makes nothing."""
+        booking = await _booking(await current_scope(request), None)
         added = request.query_params.get("from_register", "")
-        notice = f"已从器具托管加入{added}个器具，请核对后提交" if added.isdigit() else ""
-        return await _form_page(request, booking, notice=notice)
+        notice = ""
+        if added.isdigit() and added != "0":
+            notice = f"已从器具托管加入{added}个器具，请核对后提交"
+        skipped = request.query_params.get("skipped", "")
+        # Only a number comes from the URL; the words are the page's own.
+        skip_note = f"已在列表中，跳过 {skipped} 个" if skipped.isdigit() and skipped != "0" else ""
+        return await _form_page(request, booking, notice=notice, skipped=skip_note)
 
     @get("/template.xlsx")
     async def template(self) -> Response[bytes]:
@@ -211,40 +300,48 @@ class BookingController(Controller):
         booking = await bookings.get_booking(await current_scope(request), booking_id)
         return await _form_page(request, booking)
 
-    @get("/{booking_id:int}/items")
-    async def instruments(self, request: Request, booking_id: FromPath[int]) -> Template:
+    @get(_paths("/items"))
+    async def instruments(self, request: Request, booking_id: BookingRef = None) -> Template:
         """【清空】 (blank fields), or a double-clicked row loaded into the fields (?edit=)."""
         edit = request.query_params.get("edit", "")
+        scope = await current_scope(request)
+        booking = await _booking(scope, booking_id)
         item = {}
         if edit.isdecimal():
-            item = await bookings.get_item(await current_scope(request), booking_id, int(edit))
-        return await _section(request, booking_id, item=item)
+            if booking["id"] == NEW:
+                raise NotFound("器具不存在")
+            item = await bookings.get_item(scope, booking["id"], int(edit))
+        return await _section(request, booking_id, item=item, booking=booking)
 
-    @post("/{booking_id:int}/items", status_code=200, opt=on_error(_item_again))
-    async def save_item(self, request: Request, booking_id: FromPath[int]) -> Template:
-        """【添加器具】: validated on the server; the section comes back with the new row."""
+    @post(_paths("/items"), status_code=200, opt=on_error(_item_again))
+    async def save_item(self, request: Request, booking_id: BookingRef = None) -> Template:
+        """【添加器具】: validated on the server; the section comes back with the new row.
+        The first one in a blank form makes the draft."""
         form = await form_data(request)
         entry = bookings.BookingItemInput.from_form(form)
-        booking = await bookings.save_item(await current_scope(request), booking_id, entry)
+        target = await _target(request, booking_id)
+        booking = await bookings.save_item(await current_scope(request), target, entry)
         return await _section(
-            request, booking_id, notice="器具已添加", values=form, booking=booking
+            request, target, notice="器具已添加", values=form, booking=booking, focus=True
         )
 
-    @post("/{booking_id:int}/items/delete", status_code=200, opt=on_error(_section_error))
-    async def delete_items(self, request: Request, booking_id: FromPath[int]) -> Template:
-        ids = await ticked(request, "item_ids")
-        return await section_action(
-            request,
-            booking_id,
-            lambda scope: bookings.delete_items(scope, booking_id, ids),
-            "已删除{n}个器具",
-        )
+    @post(_paths("/items/delete"), status_code=200, opt=on_error(_section_error))
+    async def delete_items(self, request: Request, booking_id: BookingRef = None) -> Template:
+        """【删除】 the ticked rows, or a card's own 【删除】 (phone) its row; a blank form
+        has none (no draft is made for it)."""
+        ids = await ticked(request, "delete_item") or await ticked(request, "item_ids")
+        scope = await current_scope(request)
+        booking = await _booking(scope, await _named(request, booking_id))
+        if booking["id"] == NEW:
+            raise NotFound("器具不存在") if ids else FormError({"": "请先勾选要删除的器具"})
+        n = await bookings.delete_items(scope, booking["id"], ids)
+        return await _section(request, booking["id"], notice=f"已删除{n}个器具")
 
-    @post("/{booking_id:int}/import", status_code=200)
-    async def import_items(self, request: Request, booking_id: FromPath[int]) -> Template:
+    @post(_paths("/import"), status_code=200)
+    async def import_items(self, request: Request, booking_id: BookingRef = None) -> Template:
         """【点击上传】: the whole file or nothing; every error by row and column."""
         scope = await current_scope(request)
-        booking = await bookings.get_booking(scope, booking_id)
+        booking = await _booking(scope, booking_id)
         form = await request.form()
         upload = form.get("file")
         errors: list[str] = []
@@ -253,7 +350,8 @@ class BookingController(Controller):
         else:
             data = await upload.read(DEFAULT_MAX_BYTES + 1)
             try:
-                n = await bookings.import_items(scope, booking_id, data)
+                booking_id = await _target(request, booking_id)
+                result = await bookings.import_items(scope, booking_id, data)
             except ImportRefused as e:
                 errors = [err.message for err in e.errors]
             except FormError as e:
@@ -264,51 +362,54 @@ class BookingController(Controller):
             )
         if errors:
             return page("common/_import_result.html", request, import_errors=errors)
-        booking = await bookings.get_booking(scope, booking_id)
-        notice = f"已导入{n}个器具"
+        booking = await _booking(scope, booking_id)
+        notice = f"已导入{result.added}个器具"
+        skipped = result.skipped_message()
         if not request.htmx:
-            return await _form_page(request, booking, notice=notice)
-        # The result in the dialog, and the 器具信息 section swapped out of band.
-        section = await _section_context(booking, notice=notice)
+            return await _form_page(request, booking, notice=notice, skipped=skipped)
+        # The 器具信息 section swapped out of band, saying what was imported; the dialog
+        # closes itself (manual ch. 3: 【点击上传】 alone imports).
+        section = await _section_context(booking, notice=notice, skipped=skipped)
         return page(
             "common/_import_result.html",
             request,
             done=notice,
             oob=True,
+            close_dialog="import-dialog",
             **{**section, "errors": {}},
             import_errors=[],
         )
 
-    @get("/{booking_id:int}/history")
-    async def history(self, request: Request, booking_id: FromPath[int]) -> Template:
+    @get(_paths("/history"))
+    async def history(self, request: Request, booking_id: BookingRef = None) -> Template:
         """The 【从历史预约数据选择】 picker: searchable, paged, tick boxes."""
         scope = await current_scope(request)
-        await bookings.get_booking(scope, booking_id)
+        booking = await _booking(scope, booking_id)
         return await picker(
             request,
-            partial(bookings.history, scope),
-            **history_picker(f"/bookings/{booking_id}/history", "#instrument-section"),
+            _marking_listed(booking["id"], partial(bookings.history, scope)),
+            **history_picker(f"/bookings/{booking['id']}/history", "#instrument-section"),
         )
 
-    @post("/{booking_id:int}/history", status_code=200, opt=on_error(_section_error))
-    async def copy_history(self, request: Request, booking_id: FromPath[int]) -> Template:
+    @post(_paths("/history"), status_code=200, opt=on_error(_section_error))
+    async def copy_history(self, request: Request, booking_id: BookingRef = None) -> Template:
         ids = await ticked(request, "history_ids")
         return await section_action(
             request,
             booking_id,
-            lambda scope: bookings.copy_history(scope, booking_id, ids),
+            lambda scope, target: bookings.copy_history(scope, target, ids),
             "已添加{n}个器具",
         )
 
-    @get("/{booking_id:int}/custody")
-    async def custody_picker(self, request: Request, booking_id: FromPath[int]) -> Template:
+    @get(_paths("/custody"))
+    async def custody_picker(self, request: Request, booking_id: BookingRef = None) -> Template:
         """【从托管器具选择】."""
         scope = await current_scope(request)
-        await bookings.get_booking(scope, booking_id)
-        url = f"/bookings/{booking_id}/custody"
+        booking = await _booking(scope, booking_id)
+        url = f"/bookings/{booking['id']}/custody"
         return await picker(
             request,
-            partial(instruments.picker, scope),
+            _marking_listed(booking["id"], partial(instruments.picker, scope)),
             body_id="custody-body",
             get_url=url,
             post_url=url,
@@ -318,25 +419,25 @@ class BookingController(Controller):
             empty="器具托管中暂无器具",
         )
 
-    @post("/{booking_id:int}/custody", status_code=200, opt=on_error(_section_error))
-    async def copy_custody(self, request: Request, booking_id: FromPath[int]) -> Template:
+    @post(_paths("/custody"), status_code=200, opt=on_error(_section_error))
+    async def copy_custody(self, request: Request, booking_id: BookingRef = None) -> Template:
         ids = await ticked(request, "custody_ids")
         return await section_action(
             request,
             booking_id,
-            lambda scope: instruments.copy_to_booking(scope, booking_id, ids),
+            lambda scope, target: instruments.copy_to_booking(scope, target, ids),
             "已添加{n}个器具",
         )
 
-    @post("/{booking_id:int}/submit", status_code=200, opt=on_error(_submit_again))
+    @post(_paths("/submit"), status_code=200, opt=on_error(_submit_again))
     async def submit(
-        self, request: Request, booking_id: FromPath[int]
+        self, request: Request, booking_id: BookingRef = None
     ) -> Redirect | ClientRedirect:
-        """【提交】."""
+        """【提交】 (in a blank form it makes the draft, which keeps the fields if refused)."""
         submission = bookings.BookingSubmission.from_form(await form_data(request))
         booking = await bookings.submit(
             await current_scope(request),
-            booking_id,
+            await _target(request, booking_id),
             submission,
             current_user(request),
             client_ip(request),
@@ -345,7 +446,7 @@ class BookingController(Controller):
 
 
 async def _basic_page(request: Request, values: dict[str, Any], **extra: Any) -> Template:
-    context = {"errors": {}, "saved": False, **extra}
+    context = {"errors": {}, "saved": False, "prefilled": False, **extra}
     return page(
         "settings/basic.html", request, values=values, fields=bookings.BASIC_FIELDS, **context
     )
@@ -361,7 +462,8 @@ class BasicInfoController(Controller):
 
     @get("/")
     async def show(self, request: Request) -> Template:
-        return await _basic_page(request, await bookings.basic_info(await current_scope(request)))
+        values, saved = await bookings.basic_info_state(await current_scope(request))
+        return await _basic_page(request, values, prefilled=not saved)
 
     @post("/", status_code=200, opt=on_error(_basic_again))
     async def save(self, request: Request) -> Template:

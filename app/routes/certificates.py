@@ -18,7 +18,7 @@ from app.services.certpdf import FILE_NAME_FIELDS
 from app.services.errors import Conflict, FormError
 from app.web.errors import field_errors, message, on_error
 from app.web.lists import list_query, page_number, pager
-from app.web.pages import fragment, go, page
+from app.web.pages import go, page, page_or_part
 from app.web.requests import client_ip, current_scope, current_user, ticked
 from app.web.units import unit_filter
 
@@ -53,22 +53,26 @@ async def _list(request: Request, **extra: Any) -> Template:
     rows, total = await certificates.list_certificates(scope, f, p, PER_PAGE)
     for r in rows:
         r["may_download"] = certificates.may_download(user, r)
-    template = "certificates/_list.html" if fragment(request) else "certificates/index.html"
-    response = page(
-        template,
+    return page_or_part(
         request,
+        "certificates/index.html",
+        "certificates/_list.html",
         **units,
         rows=rows,
         filters=f,
         pager=pager(total, p, PER_PAGE),
         **{"error": "", "job": None, **extra},
     )
-    response.headers["Vary"] = "HX-Request"
-    return response
 
 
 async def _download_refused(request: Request, exc: FormError | Conflict) -> Template:
-    return await _list(request, error=message(exc))
+    response = await _list(request, error=message(exc))
+    if request.htmx:
+        # The form swaps a job into #download-area; a refusal is the list with its message,
+        # which replaces the list (inside the download area it would show the list twice).
+        response.headers["HX-Retarget"] = "#certificate-list"
+        response.headers["HX-Reswap"] = "outerHTML"
+    return response
 
 
 def _job_context(job: dict[str, Any]) -> dict[str, Any]:

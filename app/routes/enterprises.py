@@ -16,7 +16,7 @@ from app.services import enterprises, regions
 from app.services.errors import Conflict, FormError
 from app.web.errors import field_errors, message, on_error
 from app.web.lists import list_query, page_number, pager
-from app.web.pages import fragment, go, page
+from app.web.pages import go, page, page_or_part
 from app.web.requests import client_ip, current_scope, current_user, form_data, ticked
 
 PER_PAGE = 20
@@ -88,15 +88,25 @@ async def _list(request: Request, **extra: Any) -> Template:
     rows, total = await enterprises.list_subsidiaries(
         await current_scope(request), page=p, per_page=PER_PAGE
     )
-    response = page(
-        "settings/_enterprise_list.html" if fragment(request) else "settings/enterprises.html",
+    return page_or_part(
         request,
+        "settings/enterprises.html",
+        "settings/_enterprise_list.html",
         rows=rows,
         pager=pager(total, p, PER_PAGE),
         **{"notice": "", "error": "", "kept": [], **extra},
     )
-    response.headers["Vary"] = "HX-Request"
-    return response
+
+
+async def _set_disabled(request: Request, *, disabled: bool) -> int:
+    """【停用】 / 【启用】 of the ticked units; how many changed."""
+    return await enterprises.set_disabled(
+        await current_scope(request),
+        await ticked(request, "ids"),
+        disabled,
+        current_user(request),
+        client_ip(request),
+    )
 
 
 async def _list_error(request: Request, exc: FormError | Conflict) -> Template:
@@ -197,24 +207,12 @@ class EnterpriseController(Controller):
     @post("/disable", status_code=200, guards=MAIN, opt=on_error(_list_error))
     async def disable(self, request: Request) -> Template:
         """【停用】: the ticked units' accounts can no longer log in."""
-        n = await enterprises.set_disabled(
-            await current_scope(request),
-            await ticked(request, "ids"),
-            True,
-            current_user(request),
-            client_ip(request),
-        )
+        n = await _set_disabled(request, disabled=True)
         return await _list(request, notice=f"已停用{n}个单位，其账号不能再登录")
 
     @post("/enable", status_code=200, guards=MAIN, opt=on_error(_list_error))
     async def enable(self, request: Request) -> Template:
-        n = await enterprises.set_disabled(
-            await current_scope(request),
-            await ticked(request, "ids"),
-            False,
-            current_user(request),
-            client_ip(request),
-        )
+        n = await _set_disabled(request, disabled=False)
         return await _list(request, notice=f"已启用{n}个单位")
 
     @get("/licences/{licence_id:int}", guards=[login_required])

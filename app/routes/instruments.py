@@ -95,6 +95,31 @@ async def _form_again(request: Request, exc: FormError | Conflict) -> Template:
     return _form(request, await form_data(request), field_errors(exc), instrument_id)
 
 
+def _refusal(exc: ImportRefused | FormError) -> list[str]:
+    """An import's refusal as the lines to show."""
+    if isinstance(exc, ImportRefused):
+        return [err.message for err in exc.errors]
+    return list(exc.errors.values())
+
+
+async def _import_answer(
+    request: Request, plan: instruments.ImportPlan | None, errors: list[str]
+) -> Template:
+    """【点击上传】's answer (what 【确定】 will import, or why not), or a refused 【确定】's:
+    in the import dialog with htmx, on the page without JavaScript."""
+    if not request.htmx:
+        return await _list_page(
+            request, "instruments/index.html", notice="", error="", plan=plan, import_errors=errors
+        )
+    return HTMXTemplate(
+        template_name="instruments/_import_plan.html",
+        context={**page_context(request), "plan": plan, "import_errors": errors, "in_dialog": True},
+        # 【确定】's form targets the list; its refusal belongs in the dialog.
+        re_target="#import-result",
+        re_swap="innerHTML",
+    )
+
+
 class InstrumentController(Controller):
     path = "/instruments"
     guards = [customer_required]
@@ -174,39 +199,37 @@ class InstrumentController(Controller):
 
     @post("/import", status_code=200)
     async def import_file(self, request: Request) -> Template:
-        """【点击上传】: all rows or none; says how many were added and updated."""
-        form = await request.form()
-        upload = form.get("file")
-        errors: list[str] = []
-        added = updated = 0
+        """【点击上传】: reads the whole file and shows what 【确定】 will add and update (or
+        every error by row and column); nothing is written yet."""
+        upload = (await request.form()).get("file")
         if not isinstance(upload, UploadFile) or not upload.filename:
-            errors = ["请选择要上传的 Excel 文件"]
-        else:
-            data = await upload.read(DEFAULT_MAX_BYTES + 1)
-            try:
-                added, updated = await instruments.import_file(
-                    await current_scope(request), data, current_user(request), client_ip(request)
-                )
-            except ImportRefused as e:
-                errors = [err.message for err in e.errors]
-        if not request.htmx and not errors:
-            return await _list_page(
-                request,
-                "instruments/index.html",
-                notice=f"导入完成：新增{added}个，更新{updated}个",
-                error="",
+            return await _import_answer(request, None, ["请选择要上传的 Excel 文件"])
+        data = await upload.read(DEFAULT_MAX_BYTES + 1)
+        try:
+            plan = await instruments.plan_import(
+                await current_scope(request), data, current_user(request)
             )
-        context = {
-            **page_context(request),
-            "import_errors": errors,
-            "done": f"导入完成：新增{added}个，更新{updated}个",
-        }
-        return HTMXTemplate(
-            template_name="common/_import_result.html",
-            context=context,
-            # The list reloads itself after a successful import.
-            trigger_event=None if errors else "instruments-changed",
-            after="receive",
+        except ImportRefused as e:
+            return await _import_answer(request, None, _refusal(e))
+        return await _import_answer(request, plan, [])
+
+    @post("/import/confirm", status_code=200)
+    async def confirm_import(self, request: Request) -> Template:
+        """【确定】: imports the file 【点击上传】 kept. htmx gets the list saying how many
+        were added and updated (and the dialog closes); a refusal goes to the dialog."""
+        token = (await form_data(request)).get("token", "")
+        try:
+            added, updated = await instruments.confirm_import(
+                await current_scope(request), token, current_user(request), client_ip(request)
+            )
+        except (ImportRefused, FormError) as e:
+            return await _import_answer(request, None, _refusal(e))
+        return await _list_page(
+            request,
+            _list_template(request),
+            notice=f"导入完成：新增{added}个，更新{updated}个",
+            error="",
+            close_dialog="import-dialog",
         )
 
     @get("/export.xlsx")
@@ -254,6 +277,9 @@ class InstrumentController(Controller):
     async def to_booking(self, request: Request) -> Redirect | ClientRedirect:
         """【一键生成预约送检】: the ticked rows into the draft, then 预约送检."""
         ids = await ticked(request, "ids")
-        await instruments.to_booking(await current_scope(request), ids)
+        result = await instruments.to_booking(await current_scope(request), ids)
         # The notice and the anchor show a phone user the rows that were added.
-        return go(request, f"/bookings/new?from_register={len(set(ids))}#instrument-section")
+        skipped = f"&skipped={len(result.skipped)}" if result.skipped else ""
+        return go(
+            request, f"/bookings/new?from_register={result.added}{skipped}#instrument-section"
+        )

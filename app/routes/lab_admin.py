@@ -18,9 +18,9 @@ from app.services import certificates, orders
 from app.services.certpdf import MAX_PDF_BYTES
 from app.services.errors import Conflict, FormError
 from app.web.errors import field_errors, message, on_error
-from app.web.lists import page_number, pager
+from app.web.lists import page_number, pager, searched
 from app.web.pages import go, page
-from app.web.requests import client_ip, current_user, form_data
+from app.web.requests import actor, client_ip, current_user, form_data
 
 PER_PAGE = 20
 
@@ -72,16 +72,10 @@ async def _orders_page(request: Request, **extra: Any) -> Template:
 
 
 async def _certificates_page(request: Request, **extra: Any) -> Template:
-    qp = request.query_params
-    p = page_number(qp.get("page"))
-    q = qp.get("q", "")[:100]
-    rows, total = await certificates.admin_list(q, p, PER_PAGE)
     return page(
         "admin/certificates.html",
         request,
-        rows=rows,
-        q=q,
-        pager=pager(total, p, PER_PAGE),
+        **await searched(request, certificates.admin_list, PER_PAGE),
         **{"notice": "", **extra},
     )
 
@@ -116,14 +110,11 @@ class LabAdminController(Controller):
         status = ItemStatus.parse(form.get("status"))
         if status is None:
             raise FormError({"status": "请选择状态"})
-        user = current_user(request)
         await orders.set_status(
             form.get("unique_no", ""),
             status,
             None,
-            actor=user.username,
-            ip=client_ip(request),
-            user=user,
+            by=actor(request),
         )
         return await _order_page(request, int(form.get("order_id", "0") or 0), notice="状态已更新")
 
@@ -144,16 +135,13 @@ class LabAdminController(Controller):
             )
         except ValueError:
             raise FormError({"completed_on": "完工日期格式不正确"}) from None
-        user = current_user(request)
         await certificates.put_certificate(
             values.get("cert_no", ""),
             values.get("unique_no", ""),
             completed,
             values.get("paid") == "1",
             data,
-            actor=user.username,
-            ip=client_ip(request),
-            user=user,
+            by=actor(request),
         )
         return await _order_page(
             request, int(values.get("order_id", "0") or 0), notice="证书已上传"
@@ -167,11 +155,8 @@ class LabAdminController(Controller):
     @post("/certificates/{cert_no:str}/payment", status_code=200)
     async def payment(self, request: Request, cert_no: FromPath[str]) -> Template:
         form = await form_data(request)
-        user = current_user(request)
         paid = form.get("paid") == "1"
-        await certificates.set_payment(
-            cert_no, paid, actor=user.username, ip=client_ip(request), user=user
-        )
+        await certificates.set_payment(cert_no, paid, by=actor(request))
         return await _certificates_page(
             request, notice=f"证书 {cert_no} 已设为{'已缴费' if paid else '未缴费'}"
         )

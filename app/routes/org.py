@@ -6,6 +6,7 @@ POSTs (303 on success) re-rendered with each error beside its field.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from litestar import Controller, Request, get, post
@@ -17,8 +18,8 @@ from app.security.guards import enterprise_admin_required
 from app.services import org
 from app.services.errors import Conflict, FormError
 from app.web.errors import field_errors, message, on_error
-from app.web.lists import list_query, page_number, pager
-from app.web.pages import fragment, go, page
+from app.web.lists import searched
+from app.web.pages import go, page, page_or_part
 from app.web.requests import client_ip, current_scope, current_user, form_data, ticked
 
 PER_PAGE = 20
@@ -32,22 +33,16 @@ DONE = {"created": "已新增", "saved": "已保存"}
 async def _users_page(
     request: Request, notice: str = "", error: str = "", checked: frozenset[int] = frozenset()
 ) -> Template:
-    q = list_query(request).get("q", "").strip()
-    p = page_number(list_query(request).get("page"))
-    rows, total = await org.list_users(await current_scope(request), q=q, page=p, per_page=PER_PAGE)
-    template = "settings/_users.html" if fragment(request) else "settings/users.html"
-    response = page(
-        template,
+    scope = await current_scope(request)
+    return page_or_part(
         request,
-        rows=rows,
-        q=q,
-        pager=pager(total, p, PER_PAGE),
+        "settings/users.html",
+        "settings/_users.html",
+        **await searched(request, partial(org.list_users, scope), PER_PAGE),
         notice=notice,
         error=error,
         checked=checked,
     )
-    response.headers["Vary"] = "HX-Request"
-    return response
 
 
 async def _users_error(request: Request, exc: FormError | Conflict) -> Template:
@@ -153,17 +148,15 @@ class UserController(Controller):
 async def _departments_page(
     request: Request, notice: str = "", error: str = "", checked: frozenset[int] = frozenset()
 ) -> Template:
-    template = "settings/_departments.html" if fragment(request) else "settings/departments.html"
-    response = page(
-        template,
+    return page_or_part(
         request,
+        "settings/departments.html",
+        "settings/_departments.html",
         tree=await org.department_tree(await current_scope(request)),
         notice=notice,
         error=error,
         checked=checked,
     )
-    response.headers["Vary"] = "HX-Request"
-    return response
 
 
 async def _departments_error(request: Request, exc: FormError | Conflict) -> Template:

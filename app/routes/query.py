@@ -14,7 +14,7 @@ from app.security.guards import customer_required
 from app.services import certificates, orders, throttle
 from app.services.certpdf import MAX_PDF_BYTES
 from app.settings import get_settings
-from app.web.pages import fragment, page
+from app.web.pages import page, page_or_part
 from app.web.requests import client_ip, current_scope
 
 
@@ -27,17 +27,15 @@ class ProgressController(Controller):
         """检测进度查询: results as the user types (htmx); the whole page without JS."""
         q = request.query_params.get("q", "")[:100]
         rows = await orders.progress(await current_scope(request), q)
-        template = "query/_progress.html" if fragment(request) else "query/progress.html"
-        response = page(
-            template,
+        return page_or_part(
             request,
+            "query/progress.html",
+            "query/_progress.html",
             q=q,
             rows=rows,
             poll=bool(rows) and not orders.all_collected(rows),
             poll_seconds=get_settings().progress_poll_seconds,
         )
-        response.headers["Vary"] = "HX-Request"
-        return response
 
 
 async def _verdict_page(

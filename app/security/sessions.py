@@ -173,6 +173,27 @@ async def end_user_sessions(user_id: int) -> None:
     await session_store().delete_user(user_id)
 
 
+# A subsidiary's parent, its parent's parent, … (as deep as the tenancy tree goes): how
+# many of them are 已停用. 停用 of a unit stops its whole branch.
+_DISABLED_ABOVE_SQL = f"""
+WITH RECURSIVE up(id, parent, status, depth) AS (
+    SELECT id, parent, status, 0 FROM enterprise WHERE id = {{}}
+    UNION ALL
+    SELECT e.id, e.parent, e.status, up.depth + 1 FROM enterprise e JOIN up ON e.id = up.parent
+    WHERE up.depth < 20
+)
+SELECT count(*) AS n FROM up WHERE status = '{EnterpriseStatus.DISABLED.value}'
+"""
+
+
+async def disabled_above(parent_id: int | None) -> bool:
+    """Whether a unit whose parent is ``parent_id`` sits below a 已停用 unit."""
+    if parent_id is None:
+        return False
+    rows = await User.raw(_DISABLED_ABOVE_SQL, parent_id)
+    return bool(rows and rows[0]["n"])
+
+
 async def load_user(user_id: int) -> CurrentUser | None:
     """The user behind a session, or None when it no longer may log in."""
     row = (
@@ -186,6 +207,7 @@ async def load_user(user_id: int) -> CurrentUser | None:
             User.enterprise.name,
             User.enterprise.status,
             User.enterprise.is_contract,
+            User.enterprise.parent,
         )
         .where(User.id == user_id)
         .first()
@@ -194,6 +216,8 @@ async def load_user(user_id: int) -> CurrentUser | None:
         return None
     ent_id = row["enterprise.id"]
     if ent_id is not None and row["enterprise.status"] != EnterpriseStatus.APPROVED:
+        return None
+    if await disabled_above(row["enterprise.parent"]):
         return None
     return CurrentUser(
         id=row["id"],

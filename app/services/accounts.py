@@ -20,8 +20,9 @@ from app.clock import now
 from app.db import write_transaction
 from app.enums import EnterpriseStatus, UserRole
 from app.security.passwords import DUMMY_HASH, hash_password, verify_password
-from app.security.sessions import end_user_sessions
+from app.security.sessions import disabled_above, end_user_sessions
 from app.services import audit, sms, throttle
+from app.services.enterprises import insert_with_main_account
 from app.services.errors import FormError
 from app.services.forms import stripped_fields
 from app.services.validators import (
@@ -293,31 +294,25 @@ async def _replaceable_application(f: Registration, errors: dict[str, str]) -> i
 
 async def _create_applicant(f: Registration, rejected: int | None) -> int:
     """The enterprise (待审核) and its main account, in place of a rejected application."""
+    password_hash = await anyio.to_thread.run_sync(hash_password, f.password)
     async with write_transaction():
         if rejected is not None:
             await User.delete().where(User.enterprise == rejected)
             await Enterprise.delete().where(
                 (Enterprise.id == rejected) & (Enterprise.status == EnterpriseStatus.REJECTED)
             )
-        enterprise = Enterprise(
-            name=f.name,
-            uscc=f.uscc,
-            address=f.address,
-            contact_name=f.contact_name,
-            contact_phone=f.contact_phone,
-            status=EnterpriseStatus.PENDING,
+        _, user_id = await insert_with_main_account(
+            f, password_hash, status=EnterpriseStatus.PENDING
         )
-        await enterprise.save()
-        user = User(
-            username=f.username,
-            password_hash=await anyio.to_thread.run_sync(hash_password, f.password),
-            name=f.contact_name,
-            phone=f.contact_phone,
-            enterprise=enterprise.id,
-            role=UserRole.ENTERPRISE_ADMIN,
-        )
-        await user.save()
-    return int(user.id)
+    return user_id
+
+
+AWAITING_REVIEW = "账号正在等待管理员审核（待审核），审核通过后会短信通知您，届时即可登录"
+
+
+class AwaitingReview(FormError):
+    """The right account and password, but the registration is still 待审核: the login
+    page says so as information (nothing is wrong), not as an error."""
 
 
 async def _login_state(user_row: dict[str, Any]) -> str | None:
@@ -328,17 +323,17 @@ async def _login_state(user_row: dict[str, Any]) -> str | None:
     if ent_id is None:
         return None
     ent = (
-        await Enterprise.select(Enterprise.status, Enterprise.reject_reason)
+        await Enterprise.select(Enterprise.status, Enterprise.reject_reason, Enterprise.parent)
         .where(Enterprise.id == ent_id)
         .first()
     )
     if ent is None:
         return "账号已停用，请联系管理员"
     if ent["status"] == EnterpriseStatus.PENDING:
-        return "账号正在等待管理员审核（待审核），审核通过后会短信通知您，届时即可登录"
+        return AWAITING_REVIEW
     if ent["status"] == EnterpriseStatus.REJECTED:
         return f"注册申请未通过审核：{ent['reject_reason'] or '请联系平台管理员'}"
-    if ent["status"] == EnterpriseStatus.DISABLED:
+    if ent["status"] == EnterpriseStatus.DISABLED or await disabled_above(ent["parent"]):
         return "单位已停用，请联系上级单位"
     return None
 
@@ -410,7 +405,7 @@ async def login_password(username: str, password: str, ip: str) -> int:
         await audit.record(
             "登录", "失败", username=username, user_id=row["id"], ip=ip, detail=reason
         )
-        raise FormError({"": reason})
+        raise (AwaitingReview if reason == AWAITING_REVIEW else FormError)({"": reason})
     await User.update({User.last_login_at: now()}).where(User.id == row["id"])
     await audit.record("登录", username=username, user_id=row["id"], ip=ip)
     return int(row["id"])

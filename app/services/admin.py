@@ -15,6 +15,7 @@ from app.services import audit, sms
 from app.services.errors import FormError, NotFound
 from app.services.forms import stripped_fields
 from app.services.instrument_xlsx import ImportError_, ImportRefused, read_upload
+from app.services.org import account_columns
 from app.services.validators import (
     missing_errors,
     mobile_error,
@@ -41,8 +42,9 @@ async def _newest_page(where: list[Any], page: int, per_page: int) -> list[dict[
 async def registrations(
     status: str = EnterpriseStatus.PENDING, keyword: str = "", page: int = 1, per_page: int = 20
 ) -> tuple[list[dict[str, Any]], int]:
-    """Registered (not contract) enterprises for 注册审核, newest first."""
-    where = [Enterprise.is_contract == False]  # noqa: E712
+    """Enterprises that registered themselves, for 注册审核, newest first: not 协议客户
+    (平台管理 adds those) nor subsidiaries (a parent creates those in 企业管理)."""
+    where = [Enterprise.is_contract == False, Enterprise.parent.is_null()]  # noqa: E712
     if status in STATUS_LABELS:
         where.append(Enterprise.status == status)
     if keyword:
@@ -345,16 +347,7 @@ async def enterprise_overview(enterprise_id: int) -> dict[str, Any]:
     if ent is None:
         raise NotFound("单位不存在")
     users = (
-        await User.select(
-            User.id,
-            User.username,
-            User.name,
-            User.phone,
-            User.role,
-            User.is_active,
-            User.last_login_at,
-            User.department.name,
-        )
+        await User.select(*account_columns())
         .where(User.enterprise == enterprise_id)
         .order_by(User.id)
     )

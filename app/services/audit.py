@@ -2,12 +2,28 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, timedelta
 
 from app.clock import day_start
 from app.db import any_matches
 from app.security.sessions import CurrentUser
 from app.tables import AuditLog
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who did it, as the 操作日志 records it: a signed-in user, or the lab system (a name
+    and an address, no account)."""
+
+    name: str
+    ip: str
+    user: CurrentUser | None = None
+
+    @classmethod
+    def of(cls, user: CurrentUser, ip: str) -> Actor:
+        return cls(user.username, ip, user)
+
 
 EVENTS = (
     "登录",
@@ -41,7 +57,10 @@ async def record(
     username: str = "",
     ip: str = "",
     detail: str = "",
+    by: Actor | None = None,
 ) -> None:
+    if by is not None:
+        user, username, ip = by.user, by.name, by.ip
     await AuditLog.insert(
         AuditLog(
             event=event,

@@ -7,6 +7,7 @@ filters on it; an id outside answers NotFound.
 from __future__ import annotations
 
 import math
+import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -18,12 +19,13 @@ from app.enums import BookingStatus
 from app.fields import HISTORY_SEARCH, INSTRUMENT_FIELDS
 from app.security.sessions import CurrentUser
 from app.services import audit, sms
+from app.services.audit import Actor
 from app.services.errors import Conflict, FormError, NotFound
 from app.services.forms import stripped
 from app.services.instrument_xlsx import read_upload, validate_fields
 from app.services.tenancy import Scope, get_scoped, in_scope
 from app.services.validators import mobile_error, normalize_phone, review_reason_error
-from app.tables import BasicInfo, Booking, BookingItem
+from app.tables import BasicInfo, Booking, BookingItem, Enterprise
 
 STATUSES = tuple(BookingStatus)
 EDITABLE = BookingStatus.editable()
@@ -61,6 +63,10 @@ PREFILL = {
     "contact_phone": "phone",
 }
 PHONE_CHARS = set("0123456789-+() 转")
+# What people type for an instrument that has no 出厂编号.
+NO_SERIAL = frozenset({"无", "无编号", "没有", "n/a", "na", "none"})
+# How many skipped instruments a message names (the rest are counted).
+NAMED_SKIPS = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,12 +112,77 @@ class BookingItemInput:
         return cls(stripped(form, ITEM_KEYS), item_id, BookingSubmission.from_form(form))
 
 
+@dataclass(frozen=True, slots=True)
+class RowsAdded:
+    """What copying rows into a 器具列表 did: how many were added, and the rows skipped
+    because the list already had them (or an earlier row of the same batch was them)."""
+
+    added: int
+    skipped: list[dict[str, Any]]
+
+    def skipped_message(self) -> str:
+        """``已在列表中，跳过 2 个：温度计1（2023011001）、…``, or "" when none was skipped."""
+        if not self.skipped:
+            return ""
+        names = "、".join(
+            f"{r.get('name') or ''}（{r.get('serial_no') or '无出厂编号'}）"
+            for r in self.skipped[:NAMED_SKIPS]
+        )
+        more = "等" if len(self.skipped) > NAMED_SKIPS else ""
+        return f"已在列表中，跳过 {len(self.skipped)} 个：{names}{more}"
+
+
+def _same(value: Any) -> str:
+    """A value as compared for sameness: case, full-width forms and spaces ignored."""
+    return "".join(unicodedata.normalize("NFKC", str(value or "")).casefold().split())
+
+
+def item_key(row: Mapping[str, Any]) -> tuple[str, str, str]:
+    """What makes two rows of a 器具列表 the same instrument: the same 出厂编号 and 型号规格;
+    for an instrument without a 出厂编号 ("", "/", "无"), the same 器具名称 and 型号规格."""
+    serial = _same(row.get("serial_no"))
+    if serial in NO_SERIAL or not any(ch.isalnum() for ch in serial):
+        return (_same(row.get("name")), "", _same(row.get("model")))
+    return ("", serial, _same(row.get("model")))
+
+
 # ------------------------------------------------------------------------------ 基础信息
 
 
 async def basic_info(scope: Scope) -> dict[str, str]:
+    """基础信息: as saved, or before the first save as :func:`basic_info_state` fills it."""
+    values, _ = await basic_info_state(scope)
+    return values
+
+
+async def basic_info_state(scope: Scope) -> tuple[dict[str, str], bool]:
+    """基础信息 and whether it was saved. Until it is, it comes from the registration (单位
+    名称 and 地址 for both 委托单位 and 证书单位, 联系人, 手机, 单位电话), so nothing is
+    typed twice: the page and every new booking start from it."""
     row = await BasicInfo.select().where(BasicInfo.enterprise == scope.enterprise_id).first()
-    return {k: (row[k] if row else "") for k, _, _ in BASIC_FIELDS}
+    if row:
+        return {k: row[k] for k, _, _ in BASIC_FIELDS}, True
+    ent = (
+        await Enterprise.select(
+            Enterprise.name,
+            Enterprise.address,
+            Enterprise.contact_name,
+            Enterprise.contact_phone,
+            Enterprise.phone,
+        )
+        .where(Enterprise.id == scope.enterprise_id)
+        .first()
+    ) or {}
+    registered = {
+        "client_name": ent.get("name"),
+        "cert_name": ent.get("name"),
+        "client_address": ent.get("address"),
+        "cert_address": ent.get("address"),
+        "contact_name": ent.get("contact_name"),
+        "contact_mobile": ent.get("contact_phone"),
+        "contact_phone": ent.get("phone"),
+    }
+    return {k: registered[k] or "" for k, _, _ in BASIC_FIELDS}, False
 
 
 async def save_basic_info(
@@ -150,37 +221,63 @@ async def get_booking(scope: Scope, booking_id: int) -> dict[str, Any]:
     return await get_scoped(Booking, scope, booking_id)
 
 
-async def open_draft(scope: Scope) -> dict[str, Any]:
-    """The user's draft, or a new one prefilled from 基础信息 (reload and tabs share it)."""
-    row = (
-        await Booking.select()
-        .where(
-            (Booking.created_by == scope.user_id)
-            & (Booking.status == BookingStatus.DRAFT)
-            & (Booking.enterprise == scope.enterprise_id)
-        )
-        .order_by(Booking.id, ascending=False)
-        .first()
+def _draft_of(scope: Scope) -> Any:
+    return (
+        (Booking.created_by == scope.user_id)
+        & (Booking.status == BookingStatus.DRAFT)
+        & (Booking.enterprise == scope.enterprise_id)
     )
-    if row is not None:
-        return row
+
+
+async def find_draft(scope: Scope) -> dict[str, Any] | None:
+    """The user's draft, if one has been made (reads only)."""
+    return await Booking.select().where(_draft_of(scope)).first()
+
+
+async def blank_draft(scope: Scope) -> dict[str, Any]:
+    """The form of a draft not made yet: the booking fields prefilled from 基础信息, nothing
+    stored (a GET writes nothing; the first POST that needs the draft makes it). ``id`` is
+    None."""
     info = await basic_info(scope)
-    draft = Booking(
-        enterprise=scope.enterprise_id,
-        created_by=scope.user_id,
-        status=BookingStatus.DRAFT,
+    return {
+        **{key: "" for key, _, _, _ in BOOKING_FIELDS},
         **{PREFILL[k]: v for k, v in info.items()},
-    )
-    try:
-        await draft.save()
-    except Exception:
-        # One draft per user (a unique index): a parallel request made it first; use it.
-        if not await Booking.exists().where(
-            (Booking.created_by == scope.user_id) & (Booking.status == BookingStatus.DRAFT)
-        ):
-            raise
-        return await open_draft(scope)
-    return await get_booking(scope, int(draft.id))
+        "id": None,
+        "enterprise": scope.enterprise_id,
+        "status": BookingStatus.DRAFT,
+        "booking_no": None,
+        "item_count": 0,
+        "reject_reason": "",
+    }
+
+
+async def open_draft(scope: Scope) -> dict[str, Any]:
+    """The user's draft, made now when there is none, prefilled from 基础信息: only for a
+    POST that needs it (添加器具, an import, a picker's 确定, 提交, 一键生成预约送检).
+
+    Race-free: one draft per user is a partial unique index, so of parallel first POSTs one
+    INSERT makes the draft and the others' ``ON CONFLICT DO NOTHING`` load it.
+    """
+    # A second round only when the draft found in conflict was submitted or deleted since.
+    for _ in range(3):
+        if (row := await find_draft(scope)) is not None:
+            return row
+        info = await basic_info(scope)
+        made = (
+            await Booking.insert(
+                Booking(
+                    enterprise=scope.enterprise_id,
+                    created_by=scope.user_id,
+                    status=BookingStatus.DRAFT,
+                    **{PREFILL[k]: v for k, v in info.items()},
+                )
+            )
+            .on_conflict(action="DO NOTHING")
+            .returning(Booking.id)
+        )
+        if made:
+            return await get_booking(scope, int(made[0]["id"]))
+    raise Conflict("预约草稿正在被其他页面修改，请稍后重试")
 
 
 async def items(booking_id: int) -> list[dict[str, Any]]:
@@ -236,8 +333,9 @@ async def keep_draft_fields(scope: Scope, booking_id: int, submission: BookingSu
 async def save_item(scope: Scope, booking_id: int, entry: BookingItemInput) -> dict[str, Any]:
     """【添加器具】: add a row, or update the row being edited (``entry.item_id``).
 
-    A draft also keeps the booking fields typed so far, even when the row is refused.
-    Returns the booking as it is now. (The hottest handler: five statements in all.)
+    A draft also keeps the booking fields typed so far, even when the row is refused; an
+    instrument the list already has (:func:`item_key`) is refused beside its 出厂编号.
+    Returns the booking as it is now. (The hottest handler: six statements in all.)
     """
     clean, errors = validate_fields(entry.item, INSTRUMENT_FIELDS)
     async with write_transaction():
@@ -246,6 +344,8 @@ async def save_item(scope: Scope, booking_id: int, entry: BookingItemInput) -> d
             values = _booking_values(entry.booking)
             await Booking.update(values).where(Booking.id == booking_id)
             booking.update(values)
+        if not errors:
+            errors = await _already_listed(booking_id, clean, entry.item_id)
         if not errors:
             if entry.item_id is None:
                 await BookingItem.insert(
@@ -266,6 +366,37 @@ async def save_item(scope: Scope, booking_id: int, entry: BookingItemInput) -> d
         # Raised after the commit: the draft keeps the booking fields typed so far.
         raise FormError(errors)
     return booking
+
+
+async def _listed(booking_id: int) -> list[dict[str, Any]]:
+    """The rows of a 器具列表, as much as telling instruments apart needs."""
+    return (
+        await BookingItem.select(
+            BookingItem.id, BookingItem.name, BookingItem.serial_no, BookingItem.model
+        )
+        .where(BookingItem.booking == booking_id)
+        .order_by(BookingItem.id)
+    )
+
+
+async def listed_keys(booking_id: int) -> set[tuple[str, str, str]]:
+    """The :func:`item_key` of every row of a booking's 器具列表 (the pickers mark them)."""
+    return {item_key(r) for r in await _listed(booking_id)}
+
+
+async def _already_listed(
+    booking_id: int, clean: Mapping[str, Any], item_id: int | None
+) -> dict[str, str]:
+    """【添加器具】 of an instrument the list already has (other than the row being edited):
+    the message beside 出厂编号."""
+    key = item_key(clean)
+    for number, row in enumerate(await _listed(booking_id), start=1):
+        if row["id"] != item_id and item_key(row) == key:
+            return {
+                "serial_no": f"该器具已在列表中（第{number}行“{row['name']}”，"
+                "出厂编号和型号规格相同），未重复添加"
+            }
+    return {}
 
 
 async def delete_items(scope: Scope, booking_id: int, item_ids: Iterable[int]) -> int:
@@ -294,26 +425,39 @@ def _item_values(row: dict[str, Any]) -> dict[str, Any]:
     return values
 
 
-async def _insert_items(booking: dict[str, Any], rows: list[dict[str, Any]]) -> int:
+async def _insert_items(booking: dict[str, Any], rows: list[dict[str, Any]]) -> RowsAdded:
+    """Insert the rows the list does not have yet (nor an earlier row of ``rows``)."""
+    seen = await listed_keys(booking["id"])
+    new: list[dict[str, Any]] = []
+    skipped: list[dict[str, Any]] = []
+    for r in rows:
+        key = item_key(r)
+        if key in seen:
+            skipped.append(r)
+            continue
+        seen.add(key)
+        new.append(r)
     await bulk_insert(
         BookingItem,
         [
             {"booking": booking["id"], "enterprise": booking["enterprise"], **_item_values(r)}
-            for r in rows
+            for r in new
         ],
     )
     await _recount(booking["id"])
-    return len(rows)
+    return RowsAdded(len(new), skipped)
 
 
-async def add_rows(scope: Scope, booking_id: int, rows: list[dict[str, Any]]) -> int:
-    """Copy instrument rows (from the register, history or a file) into an editable booking."""
+async def add_rows(scope: Scope, booking_id: int, rows: list[dict[str, Any]]) -> RowsAdded:
+    """Copy instrument rows (from the register, history or a file) into an editable booking;
+    an instrument the list already has is skipped (inside the write lock: two tabs adding
+    the same instrument at once add it once)."""
     async with write_transaction():
         booking = await _editable(scope, booking_id)
         return await _insert_items(booking, rows)
 
 
-async def import_items(scope: Scope, booking_id: int, data: bytes) -> int:
+async def import_items(scope: Scope, booking_id: int, data: bytes) -> RowsAdded:
     """【点击上传】: all rows or none (ImportRefused lists every error)."""
     await _editable(scope, booking_id)  # a read-only booking refuses before parsing
     # Parsing takes a while for a big file: off the event loop, so other requests go on.
@@ -367,7 +511,7 @@ async def history_items(scope: Scope, item_ids: Iterable[int]) -> list[dict[str,
     return rows
 
 
-async def copy_history(scope: Scope, booking_id: int, item_ids: Iterable[int]) -> int:
+async def copy_history(scope: Scope, booking_id: int, item_ids: Iterable[int]) -> RowsAdded:
     """【确定】 in the history picker: copy the chosen instruments into this booking."""
     await _editable(scope, booking_id)
     return await add_rows(scope, booking_id, await history_items(scope, item_ids))
@@ -558,9 +702,7 @@ async def review(
     approved: bool,
     reason: str,
     *,
-    actor: str,
-    ip: str,
-    user: CurrentUser | None = None,
+    by: Actor,
 ) -> tuple[dict[str, Any], bool]:
     """通过 / 驳回 a 待审核 booking; the booking's 手机 gets the SMS.
 
@@ -599,9 +741,7 @@ async def review(
     await _tell_reviewed(booking, approved, reason)
     await audit.record(
         "预约审核",
-        user=user,
-        username=actor,
-        ip=ip,
+        by=by,
         detail=f"{'通过' if approved else '驳回'}：{booking_no}"
         + (f"，原因：{reason}" if reason else ""),
     )

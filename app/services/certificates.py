@@ -29,6 +29,7 @@ from app.db import any_matches, row_locks, write_transaction
 from app.enums import JobStatus
 from app.security.sessions import CurrentUser
 from app.services import audit, certpdf, sms
+from app.services.audit import Actor
 from app.services.errors import Conflict, FormError, NotFound
 from app.services.tenancy import Scope, in_scope
 from app.settings import get_settings
@@ -95,9 +96,7 @@ async def put_certificate(
     paid: bool,
     data: bytes,
     *,
-    actor: str,
-    ip: str,
-    user: CurrentUser | None = None,
+    by: Actor,
 ) -> tuple[dict[str, Any], bool]:
     """Receive the certificate ``cert_no`` of the instrument ``unique_no``.
 
@@ -138,9 +137,7 @@ async def put_certificate(
     await _notify(item, cert_no, version)
     await audit.record(
         "证书上传",
-        user=user,
-        username=actor,
-        ip=ip,
+        by=by,
         detail=f"证书 {cert_no}（唯一性号 {item['unique_no']}，第{version}版）",
     )
     return await _get(cert_no), True
@@ -254,9 +251,7 @@ async def _notify(item: dict[str, Any], cert_no: str, version: int) -> None:
     )
 
 
-async def set_payment(
-    cert_no: str, paid: bool, *, actor: str, ip: str, user: CurrentUser | None = None
-) -> tuple[dict[str, Any], bool]:
+async def set_payment(cert_no: str, paid: bool, *, by: Actor) -> tuple[dict[str, Any], bool]:
     """缴费状态. The same value again changes nothing."""
     cert = await Certificate.select().where(Certificate.cert_no == cert_no.strip()).first()
     if cert is None:
@@ -268,9 +263,7 @@ async def set_payment(
     )
     await audit.record(
         "证书管理",
-        user=user,
-        username=actor,
-        ip=ip,
+        by=by,
         detail=f"证书 {cert['cert_no']}：{'已缴费' if paid else '未缴费'}",
     )
     return await _get(cert["cert_no"]), True

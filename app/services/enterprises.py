@@ -18,7 +18,7 @@ import sqlite3
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import anyio
 import asyncpg
@@ -30,7 +30,14 @@ from app.security.passwords import hash_password
 from app.security.sessions import CurrentUser, end_user_sessions
 from app.services import audit, regions
 from app.services.errors import FormError, NotFound
-from app.services.tenancy import Scope, get_scoped, get_subsidiary, scope_for, subsidiaries_of
+from app.services.tenancy import (
+    Scope,
+    branch,
+    get_scoped,
+    get_subsidiary,
+    scope_for,
+    subsidiaries_of,
+)
 from app.services.validators import (
     missing_errors,
     mobile_error,
@@ -197,6 +204,50 @@ def _unlink(paths: Iterable[str]) -> None:
         (get_settings().data_dir / rel).unlink(missing_ok=True)
 
 
+class _Applicant(Protocol):
+    """The 单位 and 主账号 fields that 客户注册 and 企业管理's 【新增】 share."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def uscc(self) -> str: ...
+    @property
+    def address(self) -> str: ...
+    @property
+    def contact_name(self) -> str: ...
+    @property
+    def contact_phone(self) -> str: ...
+    @property
+    def username(self) -> str: ...
+
+
+async def insert_with_main_account(
+    f: _Applicant, password_hash: str, **columns: Any
+) -> tuple[int, int]:
+    """The enterprise made of ``f``'s 单位 fields and ``columns``, and its main account
+    (企业管理员, named after the 联系人), inside the caller's transaction. Returns
+    (enterprise id, user id)."""
+    enterprise = Enterprise(
+        name=f.name,
+        uscc=f.uscc,
+        address=f.address,
+        contact_name=f.contact_name,
+        contact_phone=f.contact_phone,
+        **columns,
+    )
+    await enterprise.save()
+    user = User(
+        username=f.username,
+        password_hash=password_hash,
+        name=f.contact_name,
+        phone=f.contact_phone,
+        enterprise=enterprise.id,
+        role=UserRole.ENTERPRISE_ADMIN,
+    )
+    await user.save()
+    return int(enterprise.id), int(user.id)
+
+
 async def create(
     scope: Scope, f: SubsidiaryInput, licence: Licence | None, by: CurrentUser, ip: str
 ) -> int:
@@ -215,29 +266,17 @@ async def create(
             await _taken(f, errors, enterprise_id=None)
             if errors:
                 raise FormError(errors)
-            enterprise = Enterprise(
-                name=f.name,
-                uscc=f.uscc,
-                address=f.address,
-                contact_name=f.contact_name,
-                contact_phone=f.contact_phone,
+            enterprise_id, _ = await insert_with_main_account(
+                f,
+                password_hash,
                 phone=f.phone,
                 region_code=f.region_code,
                 status=EnterpriseStatus.APPROVED,
                 parent=scope.enterprise_id,
                 reviewed_at=now(),
             )
-            await enterprise.save()
-            await User(
-                username=f.username,
-                password_hash=password_hash,
-                name=f.contact_name,
-                phone=f.contact_phone,
-                enterprise=enterprise.id,
-                role=UserRole.ENTERPRISE_ADMIN,
-            ).save()
             if licence is not None and kind is not None:
-                row = await _store(int(enterprise.id), licence, kind)
+                row = await _store(enterprise_id, licence, kind)
                 stored.append(row["path"])
                 await EnterpriseLicence.insert(EnterpriseLicence(**row))
     except Exception as exc:
@@ -253,7 +292,7 @@ async def create(
         detail=f"新增子公司：{f.name}（{f.uscc}），主账号 {f.username}"
         + ("，已上传证件" if stored else ""),
     )
-    return int(enterprise.id)
+    return enterprise_id
 
 
 async def update(
@@ -478,16 +517,18 @@ async def delete(
 async def set_disabled(
     scope: Scope, ids: Iterable[int], disabled: bool, by: CurrentUser, ip: str
 ) -> int:
-    """【停用】 / 【启用】 the ticked subsidiaries. A disabled one's accounts are logged out
-    and cannot log in; its data stays, and its parent still sees it."""
+    """【停用】 / 【启用】 the ticked subsidiaries. The accounts of a disabled one, and of
+    every unit below it, are logged out and cannot log in; the data stays, and the parent
+    still sees it."""
     ids = _ticked(ids, "停用" if disabled else "启用")
     rows = await _ticked_rows(scope, ids)
     status = EnterpriseStatus.DISABLED if disabled else EnterpriseStatus.APPROVED
     await Enterprise.update({Enterprise.status: status}).where(
         Enterprise.id.is_in(ids) & subsidiaries_of(scope)
     )
-    if disabled:
-        for u in await User.select(User.id).where(User.enterprise.is_in(ids)):
+    if disabled and rows:  # the branch below each unit stops with it
+        below = [e for row in rows for e in await branch(row["id"])]
+        for u in await User.select(User.id).where(User.enterprise.is_in(below)):
             await end_user_sessions(u["id"])
     for row in rows:
         await audit.record(

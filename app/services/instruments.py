@@ -18,7 +18,7 @@ from app.clock import now
 from app.db import any_matches, bulk_insert, write_transaction
 from app.fields import REGISTER_FIELDS, REGISTER_SEARCH
 from app.security.sessions import CurrentUser
-from app.services import audit, bookings, sms
+from app.services import audit, bookings, sms, uploads
 from app.services.errors import FormError, NotFound
 from app.services.forms import stripped
 from app.services.instrument_xlsx import read_upload, validate_fields
@@ -196,42 +196,124 @@ async def delete(scope: Scope, ids: Iterable[int], by: CurrentUser, ip: str) -> 
     return len(ids)
 
 
+Key = tuple[str, str, str]
+
+
+def _clean_row(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """A row read from a file or copied from history, as the register stores it."""
+    clean = _complete({k: raw.get(k) for k in KEYS})
+    for k in TEXT_KEYS:
+        clean[k] = clean[k] or ""
+    return clean
+
+
+def _key(clean: Mapping[str, Any]) -> Key:
+    """The register's identity of an instrument: 器具名称 + 出厂编号 + 型号规格."""
+    return (clean["name"], clean["serial_no"], clean["model"])
+
+
+async def _registered(enterprise_id: int) -> dict[Key, int]:
+    """The enterprise's instruments: identity → id."""
+    return {
+        _key(r): r["id"]
+        for r in await Instrument.select(
+            Instrument.id, Instrument.name, Instrument.serial_no, Instrument.model
+        ).where(Instrument.enterprise == enterprise_id)
+    }
+
+
 async def upsert(scope: Scope, rows: list[dict[str, Any]]) -> tuple[int, int]:
-    """Add new instruments, update those already registered (same 名称+出厂编号+型号规格)."""
-    added = updated = 0
+    """Add new instruments, update those already registered (same 名称+出厂编号+型号规格);
+    the same instrument twice in ``rows``: the later row wins. Returns (added, updated),
+    each instrument counted once."""
+    latest: dict[Key, dict[str, Any]] = {}
+    for raw in rows:
+        clean = _clean_row(raw)
+        latest[_key(clean)] = clean
+    stamp = now()
     async with write_transaction():
-        existing = {
-            (r["name"], r["serial_no"], r["model"]): r["id"]
-            for r in await Instrument.select(
-                Instrument.id, Instrument.name, Instrument.serial_no, Instrument.model
-            ).where(Instrument.enterprise == scope.enterprise_id)
-        }
-        new: dict[tuple[str, str, str], dict[str, Any]] = {}
-        stamp = now()
-        for raw in rows:
-            clean = _complete({k: raw.get(k) for k in KEYS})
-            for k in TEXT_KEYS:
-                clean[k] = clean[k] or ""
-            key = (clean["name"], clean["serial_no"], clean["model"])
+        existing = await _registered(scope.enterprise_id)
+        new: list[dict[str, Any]] = []
+        for key, clean in latest.items():
             if key in existing:
                 await Instrument.update({**clean, "updated_at": stamp}).where(
                     Instrument.id == existing[key]
                 )
-                updated += 1
-            else:  # the same instrument twice in one file: the later row wins
-                new[key] = {
-                    "enterprise": scope.enterprise_id,
-                    **clean,
-                    "created_at": stamp,
-                    "updated_at": stamp,
-                }
-        await bulk_insert(Instrument, list(new.values()))
-        added = len(new)
-    return added, updated
+            else:
+                new.append(
+                    {
+                        "enterprise": scope.enterprise_id,
+                        **clean,
+                        "created_at": stamp,
+                        "updated_at": stamp,
+                    }
+                )
+        await bulk_insert(Instrument, new)
+    return len(new), len(latest) - len(new)
+
+
+# How many rows the preview of an import lists (the counts cover every row).
+PREVIEW_ROWS = 100
+EXPIRED = "这次上传已导入或已过期（上传后30分钟内有效），请重新上传文件"
+
+
+@dataclass(frozen=True, slots=True)
+class ImportPlan:
+    """What 【确定】 will do with an uploaded file: ``added`` and ``updated`` instruments,
+    the first :data:`PREVIEW_ROWS` rows (each with its sheet ``row`` and ``action``, 新增 or
+    更新), the rows naming an instrument an earlier row named (``repeats``), and the token
+    【确定】 sends back."""
+
+    token: str
+    added: int
+    updated: int
+    total: int
+    rows: list[dict[str, Any]]
+    repeats: list[str]
+
+
+def _owner(by: CurrentUser) -> str:
+    """Whose kept upload: the account's (no one else can confirm it)."""
+    return f"instruments-{int(by.id)}"
+
+
+async def plan_import(scope: Scope, data: bytes, by: CurrentUser) -> ImportPlan:
+    """【点击上传】: read and check the whole file (ImportRefused lists every error by row and
+    column), say what importing it would do, and keep it for 【确定】. Writes nothing."""
+    rows = await read_upload(data, REGISTER_FIELDS, with_rows=True)
+    existing = await _registered(scope.enterprise_id)
+    first: dict[Key, int] = {}
+    repeats: list[str] = []
+    shown: list[dict[str, Any]] = []
+    for raw in rows:
+        clean = _clean_row(raw)
+        key = _key(clean)
+        if key in first:
+            repeats.append(
+                f"第{raw['row']}行与第{first[key]}行是同一器具（器具名称、出厂编号、型号规格相同），"
+                f"以第{raw['row']}行为准"
+            )
+        else:
+            first[key] = raw["row"]
+        if len(shown) < PREVIEW_ROWS:
+            action = "更新" if key in existing else "新增"
+            shown.append({**clean, "row": raw["row"], "action": action})
+    added = sum(1 for key in first if key not in existing)
+    token = await uploads.keep(_owner(by), data)
+    return ImportPlan(token, added, len(first) - added, len(rows), shown, repeats)
+
+
+async def confirm_import(scope: Scope, token: str, by: CurrentUser, ip: str) -> tuple[int, int]:
+    """【确定】: import the file this account kept with 【点击上传】, once; returns (added,
+    updated). A token that is not this account's, used, replaced or expired: FormError."""
+    data = await uploads.take(_owner(by), token.strip())
+    if data is None:
+        raise FormError({"": EXPIRED})
+    return await import_file(scope, data, by, ip)
 
 
 async def import_file(scope: Scope, data: bytes, by: CurrentUser, ip: str) -> tuple[int, int]:
-    """【导入器具】: all rows or none; returns (added, updated)."""
+    """Import a whole file: all rows or none; returns (added, updated)."""
     rows = await read_upload(data, REGISTER_FIELDS)
     async with write_transaction():  # the rows and their 操作日志 row, or nothing
         added, updated = await upsert(scope, rows)
@@ -257,23 +339,27 @@ async def export_batch(
     )
 
 
-async def to_booking(scope: Scope, ids: Iterable[int]) -> int:
-    """【一键生成预约送检】: the ticked instruments into the user's draft. Returns its id."""
+async def to_booking(scope: Scope, ids: Iterable[int]) -> bookings.RowsAdded:
+    """【一键生成预约送检】: the ticked instruments into the user's draft (those it has
+    already are skipped)."""
     ids = sorted(set(ids))
     if not ids:
         raise FormError({"": "请先勾选要预约送检的器具"})
     await _check_ids(scope, ids)
     draft = await bookings.open_draft(scope)
-    await copy_to_booking(scope, draft["id"], ids)
-    return int(draft["id"])
+    return await copy_to_booking(scope, draft["id"], ids)
 
 
-async def copy_to_booking(scope: Scope, booking_id: int, ids: Iterable[int]) -> int:
+async def copy_to_booking(scope: Scope, booking_id: int, ids: Iterable[int]) -> bookings.RowsAdded:
     """【从托管器具选择】 → 【确定】: the chosen instruments into that booking's table."""
     ids = sorted(set(ids))
     if not ids:
         raise FormError({"": "请先勾选器具"})
-    rows = await Instrument.select().where(Instrument.id.is_in(ids) & in_scope(Instrument, scope))
+    rows = (
+        await Instrument.select()
+        .where(Instrument.id.is_in(ids) & in_scope(Instrument, scope))
+        .order_by(Instrument.id)
+    )
     if len(rows) != len(ids):
         raise NotFound("器具不存在")
     return await bookings.add_rows(scope, booking_id, rows)

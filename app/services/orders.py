@@ -16,6 +16,7 @@ from app.db import row_locks, write_transaction
 from app.enums import BookingStatus, ItemStatus
 from app.security.sessions import CurrentUser
 from app.services import audit
+from app.services.audit import Actor
 from app.services.errors import Conflict, FormError, NotFound
 from app.services.tenancy import Scope, in_scope
 from app.tables import Booking, BookingItem, Order, OrderItem
@@ -77,9 +78,7 @@ async def put_order(
     booking_no: str,
     lines: list[OrderLine],
     *,
-    actor: str,
-    ip: str,
-    user: CurrentUser | None = None,
+    by: Actor,
 ) -> tuple[dict[str, Any], bool]:
     """Create or complete the order ``order_no`` of the approved booking ``booking_no``.
 
@@ -114,9 +113,7 @@ async def put_order(
     if changed:
         await audit.record(
             "检测业务",
-            user=user,
-            username=actor,
-            ip=ip,
+            by=by,
             detail=f"大单 {order_no}（预约单 {booking_no}，{len(lines)} 台器具）",
         )
     return order, changed
@@ -167,9 +164,7 @@ async def set_status(
     status: ItemStatus,
     at: datetime | None,
     *,
-    actor: str,
-    ip: str,
-    user: CurrentUser | None = None,
+    by: Actor,
 ) -> tuple[dict[str, Any], bool]:
     """An instrument's new 检测进度. The same status again changes nothing; a report older
     than the status the instrument has (a late retry) is ignored."""
@@ -189,9 +184,7 @@ async def set_status(
     row.update(status=status, status_at=at)
     await audit.record(
         "检测业务",
-        user=user,
-        username=actor,
-        ip=ip,
+        by=by,
         detail=f"唯一性号 {unique_no}：{status.label}",
     )
     return row, True
@@ -328,7 +321,5 @@ async def order_from_booking(
         order_no,
         booking_no,
         lines_from_booking(order_no, rows),
-        actor=user.username,
-        ip=ip,
-        user=user,
+        by=Actor.of(user, ip),
     )

@@ -92,6 +92,21 @@ class UserInput:
         )
 
 
+def account_columns() -> tuple[Any, ...]:
+    """The columns of an account row as 用户管理 and 平台管理's 企业 view list it."""
+    return (
+        User.id,
+        User.username,
+        User.name,
+        User.phone,
+        User.role,
+        User.is_active,
+        User.created_at,
+        User.last_login_at,
+        User.department.name.as_alias("department_name"),
+    )
+
+
 async def list_users(
     scope: Scope, q: str = "", page: int = 1, per_page: int = 20
 ) -> tuple[list[dict[str, Any]], int]:
@@ -102,17 +117,7 @@ async def list_users(
     total = await User.count().where(*where)
     pages = max(1, -(-total // per_page))
     rows = (
-        await User.select(
-            User.id,
-            User.username,
-            User.name,
-            User.phone,
-            User.role,
-            User.is_active,
-            User.created_at,
-            User.last_login_at,
-            User.department.name.as_alias("department_name"),
-        )
+        await User.select(*account_columns())
         .where(*where)
         .order_by(User.id)
         .limit(per_page)

@@ -60,6 +60,11 @@ class Scope:
         return dict(self.units).get(enterprise_id, "")
 
 
+async def branch(enterprise_id: int) -> list[int]:
+    """The enterprise and every subsidiary below it, at any depth."""
+    return [int(r["id"]) for r in await Enterprise.raw(TREE_SQL, enterprise_id)]
+
+
 async def scope_for(user: CurrentUser) -> Scope:
     """The user's enterprise and all its subsidiaries, at any depth."""
     if user.enterprise_id is None:

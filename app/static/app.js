@@ -355,3 +355,43 @@
     setTimeout(() => window.htmx.trigger(document.body, name), 1500);
   });
 })();
+
+/* ------------------------------------------------------------------
+ * 10. [data-closes-dialog="id"] in swapped-in content: the server says the dialog's work
+ *     is done (an import that succeeded), so the dialog closes; the focus goes to
+ *     [data-then-focus] (the page's new message), as the control that opened the
+ *     dialog may have been swapped away.
+ * ------------------------------------------------------------------ */
+(function () {
+  'use strict';
+  document.addEventListener('htmx:load', (e) => {
+    const root = e.detail?.elt;
+    if (!(root instanceof Element)) return;
+    const markers = root.matches('[data-closes-dialog]')
+      ? [root] : Array.from(root.querySelectorAll('[data-closes-dialog]'));
+    markers.forEach((marker) => {
+      const dialog = document.getElementById(marker.dataset.closesDialog);
+      const then = marker.dataset.thenFocus;
+      if (dialog instanceof HTMLDialogElement && dialog.open) dialog.close();
+      const target = then ? document.querySelector(then) : null;
+      if (target instanceof HTMLElement) {
+        if (!target.hasAttribute('tabindex')) target.setAttribute('tabindex', '-1');
+        target.focus();
+      }
+    });
+  });
+})();
+
+/* ------------------------------------------------------------------
+ * 11. 预约送检 on a phone (#13 item 4): a card's 修改 loads its row into the
+ *     instrument fields, far above the card; bring them into view.
+ * ------------------------------------------------------------------ */
+(function () {
+  'use strict';
+  const narrow = window.matchMedia('(max-width: 899.98px)');
+  document.addEventListener('htmx:afterSettle', (e) => {
+    if (!narrow.matches || e.detail?.target?.id !== 'instrument-section') return;
+    const entry = document.querySelector('#instrument-section .entry.shown');
+    if (entry) entry.scrollIntoView({ block: 'start' });
+  });
+})();

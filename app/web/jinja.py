@@ -10,6 +10,7 @@ from litestar.plugins.jinja import JinjaTemplateEngine
 from app import templating
 from app.clock import TZ
 from app.settings import get_settings
+from app.web.cards import card_columns, mark_cells
 from app.web.lists import with_page
 from app.web.static import static_url
 
@@ -33,6 +34,8 @@ def mask_code(text: str) -> str:
 def configure(engine: JinjaTemplateEngine) -> None:
     engine.engine.filters["localtime"] = localtime
     engine.engine.filters["mask_code"] = mask_code
+    engine.engine.filters["mark_cells"] = mark_cells
+    engine.engine.globals["card_columns"] = card_columns
     engine.engine.globals["with_page"] = with_page
     engine.engine.globals["static_url"] = static_url
     engine.engine.globals["institute_name"] = get_settings().institute_name

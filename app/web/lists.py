@@ -17,6 +17,10 @@ PICKER_SIZE = 50
 MAX_PAGE = 100000
 # At most this many ticks are carried from page to page in a picker.
 MAX_PICKED = 5000
+# A list's search box: longer input is cut (LIKE patterns stay cheap).
+MAX_Q = 100
+
+Search = Callable[[str, int, int], Awaitable[tuple[list[dict[str, Any]], int]]]
 
 
 def page_number(raw: str | None) -> int:
@@ -47,6 +51,16 @@ def list_query(request: Request) -> dict[str, str]:
     return dict(parse_qsl(urlsplit(_current_url(request)).query))
 
 
+async def searched(request: Request, search: Search, per_page: int) -> dict[str, Any]:
+    """A list searched by its one box: ``search(q, page, per_page)`` gives the rows and the
+    total; returns page()'s ``rows``, ``q`` and ``pager``."""
+    query = list_query(request)
+    q = query.get("q", "").strip()[:MAX_Q]
+    p = page_number(query.get("page"))
+    rows, total = await search(q, p, per_page)
+    return {"rows": rows, "q": q, "pager": pager(total, p, per_page)}
+
+
 def with_page(request: Request, n: int) -> str:
     """A pager link keeping the list's filters."""
     url = urlsplit(str(request.url))
@@ -60,7 +74,7 @@ def with_page(request: Request, n: int) -> str:
 
 async def picker(
     request: Request,
-    search: Callable[[str, int, int], Awaitable[tuple[list[dict[str, Any]], int]]],
+    search: Search,
     **context: Any,
 ) -> Template:
     """A picker dialog's body (common/_picker.html): ``search(q, page, size)`` gives the rows.
@@ -68,20 +82,16 @@ async def picker(
     Paging and searching send the ticks made so far (the form's ``name`` values): they stay
     ticked on their rows, and ride along as hidden inputs while their rows are not shown,
     so 【确定】 adds every tick of every page."""
-    q = request.query_params.get("q", "").strip()
-    p = page_number(request.query_params.get("page"))
     picked: dict[int, None] = {}
     for raw in request.query_params.getall(context["name"], []):
         if raw.isdecimal() and len(picked) < MAX_PICKED:
             picked[int(raw)] = None
-    rows, total = await search(q, p, PICKER_SIZE)
-    shown = {r["id"] for r in rows}
+    found = await searched(request, search, PICKER_SIZE)
+    shown = {r["id"] for r in found["rows"]}
     return page(
         "common/_picker.html",
         request,
-        rows=rows,
-        q=q,
-        pager=pager(total, p, PICKER_SIZE),
+        **found,
         picked=picked,
         hidden_picked=[i for i in picked if i not in shown],
         **context,

@@ -110,6 +110,14 @@ def fragment(request: Request) -> bool:
     return bool(request.htmx) and not request.htmx.history_restore_request
 
 
+def page_or_part(request: Request, template: str, part: str, **context: Any) -> Template:
+    """A page, or only its ``part`` (the list, the results) for an htmx search, filter or
+    paging request. One URL answers both, so caches must key on HX-Request."""
+    response = page(part if fragment(request) else template, request, **context)
+    response.headers["Vary"] = "HX-Request"
+    return response
+
+
 def go(request: Request, url: str) -> Redirect | ClientRedirect:
     """After a successful POST: htmx gets a client redirect, a plain form a 303."""
     if request.htmx:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from litestar import Request
 
 from app.security.sessions import CurrentUser
+from app.services.audit import Actor
 from app.services.tenancy import Scope, scope_for
 from app.services.validators import strip_controls
 
@@ -17,6 +18,11 @@ def client_ip(request: Request) -> str:
 def current_user(request: Request) -> CurrentUser:
     """The logged-in user (guards make sure there is one)."""
     return request.scope["user"]  # type: ignore[no-any-return]
+
+
+def actor(request: Request) -> Actor:
+    """The signed-in user at this request's address, for the 操作日志."""
+    return Actor.of(current_user(request), client_ip(request))
 
 
 async def current_scope(request: Request) -> Scope:

@@ -195,11 +195,14 @@ async def test_instrument_register_end_to_end(page: Any, tmp_path: Path) -> None
     upload.write_bytes(register_xlsx(rows))
     await dialog.get_by_label("选择文件").set_input_files(upload)
     await dialog.get_by_role("button", name="点击上传").click()
-    result = dialog.get_by_role("status")
-    await expect(result).to_contain_text("新增2个，更新1个")
+    # 【点击上传】 shows what 【确定】 will do (manual ch. 5); 【确定】 imports.
+    await expect(dialog.get_by_role("status")).to_contain_text("将新增2个，更新1个")
     await shot(page, "import-result")
-    await dialog.get_by_role("button", name="关闭").click()
+    assert await Instrument.count() == 2
+    await dialog.get_by_role("button", name="确定", exact=True).click()
     await expect(dialog).to_be_hidden()
+    await expect(notice(page, "导入完成：新增2个，更新1个")).to_be_visible()
+    await expect(register_rows(page)).to_have_count(4)
     await page.reload()
     await expect(register_rows(page)).to_have_count(4)
     await expect(register_rows(page).filter(has_text="万用表C")).to_contain_text("即将到期")

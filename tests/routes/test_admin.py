@@ -10,6 +10,7 @@ from litestar.testing import AsyncTestClient
 from app.clock import TZ, now
 from app.security.sessions import cookie_name
 from app.tables import AuditLog, ContractPhone, Enterprise, SmsCode, SmsMessage, User
+from tests.factories import make_enterprise
 from tests.helpers import (
     company_user,
     last_code,
@@ -243,3 +244,16 @@ async def test_audit_date_filter_is_china_time(client: AsyncTestClient) -> None:
 def test_worker_cron_runs_at_8_china_time() -> None:
     assert WorkerSettings.timezone is TZ
     assert WorkerSettings.cron_jobs[0].hour == {8}
+
+
+async def test_registrations_list_only_what_registered(client: AsyncTestClient) -> None:
+    """注册审核 lists enterprises that registered themselves: a subsidiary a parent created
+    in 企业管理 (approved on creation) never registered, and is not listed under any tab."""
+    parent = await make_enterprise(1, name="母公司甲")
+    await make_enterprise(2, name="子公司乙", parent=parent.id)
+    await _admin(client)
+    for status in ("", "approved"):
+        r = await client.get(f"/admin/registrations?status={status}")
+        assert r.status_code == 200
+        assert "母公司甲" in r.text
+        assert "子公司乙" not in r.text

@@ -50,7 +50,8 @@ async def test_draft_survives_reload_and_second_tab(client: AsyncTestClient) -> 
     r = await add_item(client, booking_id, instrument(1), sender="新送检人")
     assert "温度计1" in r.text and 'id="instrument-section"' in r.text
     assert "<html" not in r.text  # a fragment, not a page
-    assert await open_form(client) == booking_id  # reload / second tab: the same draft
+    draft = await Booking.select(Booking.id).where(Booking.status == "draft").first()
+    assert await open_form(client) == draft["id"]  # reload / second tab: the same draft
     page = (await client.get("/bookings/new")).text
     assert "温度计1" in page and 'value="新送检人"' in page
 
@@ -98,6 +99,27 @@ async def test_edit_row_by_double_click_and_delete(client: AsyncTestClient) -> N
     # 【清空】: blank fields, the rows stay.
     r = await client.get(f"/bookings/{booking_id}/items", headers={"HX-Request": "true"})
     assert "压力表" in r.text and 'name="item_id" value=""' in r.text
+
+
+async def test_a_cards_delete_takes_its_row_only(client: AsyncTestClient) -> None:
+    """A 器具列表 card's own 【删除】 (phone) names its row; rows ticked meanwhile stay."""
+    await company_user(client)
+    booking_id = await open_form(client)
+    for n in (1, 2, 3):
+        await add_item(client, booking_id, instrument(n))
+    first, second, third = [r["id"] for r in await BookingItem.select().order_by(BookingItem.id)]
+    ticked = [str(first), str(second)]
+    for htmx in (True, False):
+        r = await post(
+            client,
+            f"/bookings/{booking_id}/items/delete",
+            {"item_ids": ticked, "delete_item": str(third)},
+            htmx=htmx,
+        )
+        assert r.status_code == 200 and "已删除1个器具" in r.text
+        assert ("<html" in r.text) is not htmx
+        third, ticked = second, [str(first)]
+    assert [r["name"] for r in await BookingItem.select(BookingItem.name)] == ["温度计1"]
 
 
 async def test_template_download(client: AsyncTestClient) -> None:
@@ -149,14 +171,16 @@ async def test_history_picker_copies(client: AsyncTestClient) -> None:
         client, f"/bookings/{booking_id}/history", {"history_ids": [str(old["id"])]}, htmx=True
     )
     assert "已添加1个器具" in r.text and "温度计2" in r.text
-    assert await BookingItem.count().where(BookingItem.booking == booking_id) == 1
+    draft_id = await open_form(client)  # the 【确定】 made the draft
+    assert await BookingItem.count().where(BookingItem.booking == draft_id) == 1
 
 
 async def test_submit_checks_and_numbers_once(client: AsyncTestClient) -> None:
     await company_user(client)
-    booking_id = await open_form(client)
-    r = await post(client, f"/bookings/{booking_id}/submit", BOOKING)
+    r = await post(client, f"/bookings/{await open_form(client)}/submit", BOOKING)
     assert "请至少添加一个器具" in r.text
+    booking_id = await open_form(client)  # that 提交 made the draft; it keeps the fields
+    assert isinstance(booking_id, int)
     await add_item(client, booking_id, instrument(1))
     yesterday = (today() - timedelta(days=1)).isoformat()
     r = await post(
@@ -244,8 +268,8 @@ async def test_rejected_booking_can_be_fixed_and_resubmitted(client: AsyncTestCl
 async def test_other_enterprise_gets_404_everywhere(client: AsyncTestClient) -> None:
     await company_user(client, n=1, phone="13800000001")
     theirs = await submitted_booking(client)
+    await add_item(client, await open_form(client), instrument(5))
     draft_id = await open_form(client)
-    await add_item(client, draft_id, instrument(5))
     their_item = await BookingItem.select().where(BookingItem.booking == draft_id).first()
     history_item = await BookingItem.select().where(BookingItem.booking == theirs["id"]).first()
     await post(client, "/logout")
@@ -314,9 +338,12 @@ async def test_ticked_ids_that_are_not_numbers_are_ignored(client: AsyncTestClie
     await company_user(client, n=41, phone="13800000041")
     r = await post(client, "/bookings/delete", {"ids": ["²", "x"]})
     assert r.status_code == 200 and "请先勾选要删除的预约" in r.text
-    await client.get("/bookings/new")
-    draft = await Booking.select(Booking.id).first()
-    r = await client.get(f"/bookings/{draft['id']}/items?edit=²", headers={"HX-Request": "true"})
-    assert r.status_code == 200
-    r = await client.get(f"/bookings/{draft['id']}/history?history_ids=²")
-    assert r.status_code == 200
+    # With no draft yet, and with one.
+    refs = ["new"]
+    await add_item(client, "new", instrument(1))
+    refs.append(await open_form(client))
+    for ref in refs:
+        r = await client.get(f"/bookings/{ref}/items?edit=²", headers={"HX-Request": "true"})
+        assert r.status_code == 200
+        r = await client.get(f"/bookings/{ref}/history?history_ids=²")
+        assert r.status_code == 200

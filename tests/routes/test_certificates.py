@@ -9,7 +9,6 @@ import zipfile
 
 from litestar.testing import AsyncTestClient
 
-from app.security.sessions import cookie_name
 from app.settings import get_settings
 from app.tables import Certificate, CertificateFile, DownloadJob, Enterprise
 from tests.helpers import (
@@ -21,6 +20,7 @@ from tests.helpers import (
     make_pdf,
     post,
     run_jobs,
+    set_session_cookie,
 )
 
 
@@ -70,6 +70,9 @@ async def test_list_unpaid_red_and_refused(client: AsyncTestClient) -> None:
     assert f'name="ids" value="{ids[0]}"' not in r.text
     r = await post(client, "/certificates/download", {"ids": [str(ids[0])]}, htmx=True)
     assert "未缴费" in r.text and await DownloadJob.count() == 0
+    # The refusal replaces the list; it does not land in the download area as a second list.
+    assert r.headers["HX-Retarget"] == "#certificate-list"
+    assert r.headers["HX-Reswap"] == "outerHTML"
     r = await client.get(f"/certificates/{ids[0]}/file")
     assert r.status_code == 409 and "未缴费" in r.text
 
@@ -107,7 +110,7 @@ async def test_verify_upload_and_link(client: AsyncTestClient) -> None:
     cert = await Certificate.select().where(Certificate.cert_no == "ZS-100").first()
     r = await client.get(f"/certificates/{cert['id']}/file")
     issued = r.content
-    client.cookies.delete(cookie_name())  # anyone may verify, without an account
+    set_session_cookie(client, None)  # anyone may verify, without an account
 
     async def verdict(data: bytes) -> str:
         r = await post(client, "/query/verify", files={"file": ("x.pdf", data)}, htmx=True)

@@ -390,3 +390,23 @@ async def test_licence_only_for_its_unit_its_parent_and_admins(client: AsyncTest
     await post(client, "/logout")
     r = await client.get(url)
     assert r.status_code == 303 and r.headers["location"].startswith("/login")
+
+
+async def test_disabling_a_unit_stops_the_units_below_it(client: AsyncTestClient) -> None:
+    """停用 of a subsidiary stops its whole branch: the accounts of the units below it are
+    logged out and cannot log in, and 启用 brings them back (their own 已停用 stays)."""
+    parent_id = await main_account(client)
+    assert (await save(client, subsidiary_form(1))).status_code == 303
+    child = await Enterprise.objects().get(Enterprise.parent == parent_id)
+    grandchild = await make_enterprise(30, parent=child.id)
+    await make_user(grandchild, username="grandchild")
+    async with client_as("grandchild") as below:
+        r = await post(client, "/settings/enterprises/disable", {"ids": [str(child.id)]})
+        assert "已停用1个单位" in r.text
+        assert (await below.get("/bookings")).status_code == 303  # logged out at once
+        r = await login(below, "grandchild", "Secret123x")
+        assert r.status_code == 200 and "单位已停用，请联系上级单位" in r.text
+    r = await post(client, "/settings/enterprises/enable", {"ids": [str(child.id)]})
+    assert "已启用1个单位" in r.text
+    async with client_as("grandchild") as below:
+        assert (await below.get("/bookings")).status_code == 200

@@ -10,11 +10,13 @@ import pytest
 from litestar.testing import AsyncTestClient
 
 from app.services import bookings as service
+from app.services.audit import Actor
 from app.services.errors import NotFound
 from app.tables import AuditLog, Booking, BookingItem, Instrument
 from tests.helpers import (
     BOOKING,
     add_item,
+    at_once,
     company_user,
     instrument,
     open_form,
@@ -77,14 +79,17 @@ async def test_parallel_opens_and_submits_make_one_draft_and_one_audit_row(
     client: AsyncTestClient,
 ) -> None:
     await company_user(client)
-    pages = await asyncio.gather(*[client.get("/bookings/new") for _ in range(10)])
-    assert all(p.status_code == 200 for p in pages)
-    assert await Booking.count().where(Booking.status == "draft") == 1
-    booking_id = await open_form(client)
-    await add_item(client, booking_id, instrument(1))
-    results = await asyncio.gather(
-        *[post(client, f"/bookings/{booking_id}/submit", BOOKING) for _ in range(10)]
-    )
+    async with at_once(client) as c:
+        pages = await asyncio.gather(*[c.get("/bookings/new") for _ in range(10)])
+        assert all(p.status_code == 200 for p in pages)
+        assert await Booking.count() == 0  # opening the form makes nothing
+        added = await asyncio.gather(*[add_item(c, "new", instrument(n)) for n in range(10)])
+        assert all("器具已添加" in r.text for r in added)
+        assert await Booking.count().where(Booking.status == "draft") == 1
+        booking_id = await open_form(client)
+        results = await asyncio.gather(
+            *[post(c, f"/bookings/{booking_id}/submit", BOOKING) for _ in range(10)]
+        )
     assert all(r.status_code == 303 for r in results), [r.status_code for r in results]
     assert await Booking.count().where(Booking.status == "pending") == 1
     assert await AuditLog.count().where(AuditLog.event == "提交预约") == 1
@@ -121,4 +126,4 @@ async def test_review_racing_a_delete_is_a_404(
 
     monkeypatch.setattr(Booking, "update", update_after_delete)
     with pytest.raises(NotFound):
-        await service.review(booking["booking_no"], True, "", actor="admin", ip="")
+        await service.review(booking["booking_no"], True, "", by=Actor("admin", ""))

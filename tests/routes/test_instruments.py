@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import io
-import json
+import re
 from datetime import date, timedelta
 from typing import Any
 
@@ -30,6 +30,14 @@ TODAY = today()
 
 async def add(client: AsyncTestClient, **item: str) -> Any:
     return await post(client, "/instruments", item)
+
+
+async def import_register(client: AsyncTestClient, data: bytes) -> Any:
+    """【点击上传】 (htmx), then 【确定】 with the token of what it showed."""
+    r = await post(client, "/instruments/import", files={"file": ("a.xlsx", data)}, htmx=True)
+    token = re.search(r'name="token" value="([^"]+)"', r.text)
+    assert token, r.text
+    return await post(client, "/instruments/import/confirm", {"token": token.group(1)}, htmx=True)
 
 
 def test_valid_until_is_computed_from_cycle() -> None:
@@ -103,12 +111,8 @@ async def test_import_updates_existing_and_counts(client: AsyncTestClient) -> No
         {**reg(2), "quantity": 1, "cycle_months": 12, "valid_until": date(2026, 5, 1)},
         {**reg(3), "quantity": 1, "cycle_months": None},
     ]
-    r = await post(
-        client, "/instruments/import", files={"file": ("a.xlsx", register_xlsx(rows))}, htmx=True
-    )
-    assert "新增2个，更新1个" in r.text and "instruments-changed" in json.loads(
-        r.headers["hx-trigger"]
-    )
+    r = await import_register(client, register_xlsx(rows))
+    assert "导入完成：新增2个，更新1个" in r.text and 'id="instrument-list"' in r.text
     assert await Instrument.count() == 3
     one = await Instrument.select().where(Instrument.name == "压力表1").first()
     assert one["remark"] == "新备注" and one["valid_until"] == date(2025, 6, 30)
@@ -223,9 +227,7 @@ async def test_import_of_3000_new_and_updated_rows(client: AsyncTestClient) -> N
         {**reg(n), "quantity": 1, "cycle_months": 12, "last_verified_on": date(2025, 3, 1)}
         for n in range(3000)
     ]
-    r = await post(
-        client, "/instruments/import", files={"file": ("a.xlsx", register_xlsx(rows))}, htmx=True
-    )
+    r = await import_register(client, register_xlsx(rows))
     assert "新增2999个，更新1个" in r.text
     assert await Instrument.count() == 3000
     last = await Instrument.select().where(Instrument.name == "压力表2999").first()

@@ -62,7 +62,7 @@ async def add_sub(client: AsyncTestClient, n: int = 1, **over: str) -> int:
 async def log_in_fresh(client: AsyncTestClient, username: str, password: str) -> str:
     """Log in without ending the session the client holds now; returns the new one's key
     (switch between accounts with ``set_session_cookie``)."""
-    client.cookies.delete(cookie_name())
+    set_session_cookie(client, None)
     r = await login(client, username, password)
     assert r.status_code == 303, r.text
     key = client.cookies.get(cookie_name())
@@ -294,7 +294,7 @@ async def test_disabled_sub_account_is_logged_out_and_cannot_log_in(
     assert "已停用 zhang1" in r.text and "<html" not in r.text and "启用" in r.text
     set_session_cookie(client, sub_key)
     assert (await client.get("/bookings/new")).status_code == 303  # the session is gone
-    client.cookies.delete(cookie_name())
+    set_session_cookie(client, None)
     r = await login(client, "zhang1", "Kx7mWq2024")
     assert "账号已停用" in r.text
 

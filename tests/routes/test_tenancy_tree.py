@@ -233,7 +233,8 @@ async def test_parent_and_its_sub_accounts_see_and_act_below(client: AsyncTestCl
                 assert t[unit].booking_no in page, (username, unit)
             assert t["stranger"].booking_no not in page
             # Each row names its unit; the list filters by unit.
-            assert "<th>所属单位</th>" in page and "<td>测试计量单位3</td>" in page
+            assert "<th>所属单位</th>" in page
+            assert '<td data-label="所属单位">测试计量单位3</td>' in page
             r = await c.get(f"/bookings?unit={t['grandchild'].id}", headers={"HX-Request": "true"})
             assert t["grandchild"].booking_no in r.text and t["child"].booking_no not in r.text
             # A unit outside the scope does not widen it.

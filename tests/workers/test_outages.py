@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -249,6 +250,13 @@ class Load:
             await asyncio.sleep(pause)
 
 
+def _token(html: str) -> str:
+    """The kept upload's token in 【点击上传】's answer."""
+    m = re.search(r'name="token" value="([A-Za-z0-9_-]+)"', html)
+    assert m, html[:500]
+    return m.group(1)
+
+
 def _client(base: str, cookies: httpx.Cookies | None = None) -> httpx.AsyncClient:
     return httpx.AsyncClient(
         base_url=base, cookies=cookies, timeout=SLOWEST + 5, follow_redirects=False
@@ -323,13 +331,22 @@ async def _run_outage(stack: Stack, accounts: list[dict[str, Any]]) -> Load:
         batch = next(batches)
         rows = [reg(i, name=f"批次{batch}", serial_no=f"B{batch}-{i}") for i in range(50)]
         data = await asyncio.to_thread(register_xlsx, rows)  # not on the proxy's loop
-        token = {"X-CSRFToken": importer.cookies.get("csrftoken", "")}
-        await load.send(
-            importer, "import",
+        csrf = {"X-CSRFToken": importer.cookies.get("csrftoken", "")}
+        # 【点击上传】 reads the file and keeps it; 【确定】 imports it (the writes).
+        upload = await load.send(
+            importer, "upload",
             lambda: importer.post(
-                "/instruments/import", headers=token,
+                "/instruments/import", headers=csrf,
                 files={"file": ("i.xlsx", data, "application/octet-stream")},
             ),
+            tag=batch,
+        )  # fmt: skip
+        if not upload.ok:
+            return
+        token = {"token": _token(upload.text)}
+        await load.send(
+            importer, "import",
+            lambda: importer.post("/instruments/import/confirm", data=token, headers=csrf),
             tag=batch,
         )  # fmt: skip
 
@@ -360,7 +377,7 @@ async def _run_outage(stack: Stack, accounts: list[dict[str, Any]]) -> Load:
             await stack.proxy.up()
         # Until every kind succeeds again (or RECOVERY runs out), then a little more.
         back = BEFORE + OUTAGE
-        kinds = {"read", "healthz", "import"}
+        kinds = {"read", "healthz", "upload", "import"}
         while load.now() < back + RECOVERY:
             recovered = {o.what for o in load.outcomes if o.start > back and o.ok}
             if kinds <= recovered:
@@ -393,7 +410,7 @@ def _check_answers(load: Load) -> None:
     before = [o for o in load.outcomes if o.start + o.seconds < BEFORE]
     assert before and all(o.ok for o in before), [(o.what, o.status) for o in before if not o.ok]
     back = BEFORE + OUTAGE
-    for kind in ("read", "healthz", "import"):
+    for kind in ("read", "healthz", "upload", "import"):
         after = [o for o in load.outcomes if o.what == kind and o.start > back]
         first = next((o for o in after if o.ok), None)
         assert first is not None and first.start < back + RECOVERY, (kind, after[:5])
@@ -477,7 +494,7 @@ async def test_a_submit_cut_off_between_its_writes_stays_a_draft(
     monkeypatch.setattr(audit, "record", _gone)  # the 操作日志 row: the second write
     r = await post(client, f"/bookings/{booking_id}/submit", BOOKING)
     assert r.status_code == 503 and UNAVAILABLE in r.text
-    row = await Booking.select().where(Booking.id == booking_id).first()
+    [row] = await Booking.select()  # the draft 添加器具 made
     assert row["status"] == BookingStatus.DRAFT and not row["booking_no"]
     monkeypatch.undo()
     r = await post(client, f"/bookings/{booking_id}/submit", BOOKING)
@@ -489,12 +506,16 @@ async def test_an_import_cut_off_between_its_writes_adds_nothing(
     client: AsyncTestClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     await company_user(client)
-    data = register_xlsx([reg(i) for i in range(20)])
-    files = {"file": ("i.xlsx", data, "application/octet-stream")}
+    files = {"file": ("i.xlsx", register_xlsx([reg(i) for i in range(20)]))}
+
+    async def confirm() -> Any:
+        r = await post(client, "/instruments/import", files=files, htmx=True)
+        return await post(client, "/instruments/import/confirm", {"token": _token(r.text)})
+
     monkeypatch.setattr(audit, "record", _gone)
-    r = await post(client, "/instruments/import", files=files)
+    r = await confirm()
     assert r.status_code == 503 and UNAVAILABLE in r.text
     assert await Instrument.count() == 0
     monkeypatch.undo()
-    r = await post(client, "/instruments/import", files=files)
+    r = await confirm()
     assert "导入完成：新增20个" in r.text and await Instrument.count() == 20
