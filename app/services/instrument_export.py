@@ -28,8 +28,12 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import asyncpg
 from anyio.from_thread import run as run_from_thread
+from piccolo.engine import engine_finder
+from piccolo.engine.postgres import PostgresEngine
 
+from app.services import instruments
 from app.services.instrument_xlsx import REGISTER_COLUMNS, ImportBusy, write_export
 from app.services.tenancy import Scope
 
@@ -43,6 +47,16 @@ BUSY = "导出的请求较多，服务器正忙，请稍后再试"
 
 # One semaphore per event loop (the test client runs the app on a loop of its own).
 _slots: dict[int, anyio.Semaphore] = {}
+# The database away, in the child (as app/web/errors.py's SERVICE_ERRORS, less Redis): its
+# answer makes the parent's 503 page. A lost file of our own is not a service away.
+DATABASE_AWAY = (
+    OSError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError,
+    TimeoutError,
+)
+OWN_FILE_ERRORS = (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError)
 
 
 class ExportUnavailable(ConnectionError):
@@ -99,8 +113,6 @@ async def _run_child(request: dict[str, Any]) -> int:
 
 def _batches(scope: Scope, q: str, state: str) -> Any:
     """Rows for the writing thread, fetched batch by batch on the child's event loop."""
-    from app.services import instruments
-
     after = 0
     while True:
         batch = run_from_thread(instruments.export_batch, scope, q, state, after)
@@ -111,9 +123,6 @@ def _batches(scope: Scope, q: str, state: str) -> Any:
 
 
 async def _export(request: dict[str, Any]) -> int:
-    from piccolo.engine import engine_finder
-    from piccolo.engine.postgres import PostgresEngine
-
     raw = request["scope"]
     scope = Scope(
         user_id=raw["user_id"],
@@ -141,9 +150,7 @@ def main() -> None:
     try:
         rows = asyncio.run(_export(json.loads(sys.stdin.buffer.read())))
     except Exception as exc:
-        from app.web.errors import FILE_ERRORS, SERVICE_ERRORS
-
-        if not isinstance(exc, SERVICE_ERRORS) or isinstance(exc, FILE_ERRORS):
+        if not isinstance(exc, DATABASE_AWAY) or isinstance(exc, OWN_FILE_ERRORS):
             raise
         print(json.dumps({"error": "unavailable", "detail": repr(exc)[:500]}))
         sys.exit(2)
