@@ -2,6 +2,9 @@
 
 The job functions are the same either way (``workers/tasks.py``); embedded mode runs them
 as asyncio tasks of the app process, so a slow SMS provider never delays a response.
+
+Redis away never fails the request that queues a job (its rows are written by then): the
+job waits in the process and is queued as soon as Redis answers again (for REQUEUE_FOR).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from typing import Any
 
 from arq import create_pool
 from arq.connections import ArqRedis, RedisSettings
+from redis.exceptions import RedisError
 
 from app.clock import seconds_until
 from app.settings import get_settings
@@ -26,6 +30,16 @@ TASKS: dict[str, Task] = {}
 _pools: dict[int, ArqRedis] = {}
 _tasks: set[asyncio.Task[Any]] = set()
 
+# Redis away: an enqueue gives up after ENQUEUE_TIMEOUT seconds (refused: at once); the job
+# waits in _backlog (at most MAX_BACKLOG) and is tried again, backing off to 5 s, for up to
+# REQUEUE_FOR seconds. Queueing a job twice is harmless: its job id de-duplicates it.
+ENQUEUE_TIMEOUT = 3.0
+REQUEUE_FOR = 600.0
+MAX_BACKLOG = 10_000
+QUEUE_AWAY = (RedisError, OSError, TimeoutError)
+_backlog: list[tuple[str, tuple[Any, ...], str | None]] = []
+_retriers: dict[int, asyncio.Task[None]] = {}
+
 
 def task(fn: Task) -> Task:
     """Register a job function under its name."""
@@ -37,16 +51,30 @@ async def _arq_pool() -> ArqRedis:
     loop_id = id(asyncio.get_running_loop())
     pool = _pools.get(loop_id)
     if pool is None:
-        pool = await create_pool(RedisSettings.from_dsn(get_settings().redis_url))
+        settings = RedisSettings.from_dsn(get_settings().redis_url)
+        settings.conn_retries = 0  # no waiting seconds for Redis within a request
+        pool = await create_pool(settings)
         _pools[loop_id] = pool
     return pool
 
 
-async def enqueue(name: str, *args: Any, job_id: str | None = None) -> None:
-    """Queue job ``name`` of workers.tasks with ``args``. ``job_id`` de-duplicates in arq."""
-    if get_settings().redis_url:
+async def _to_arq(name: str, args: tuple[Any, ...], job_id: str | None) -> None:
+    async with asyncio.timeout(ENQUEUE_TIMEOUT):
         pool = await _arq_pool()
         await pool.enqueue_job(name, *args, _job_id=job_id)
+
+
+async def enqueue(name: str, *args: Any, job_id: str | None = None) -> None:
+    """Queue job ``name`` of workers.tasks with ``args``. ``job_id`` de-duplicates in arq.
+
+    With Redis away the job is kept and queued once Redis is back (see the module's note).
+    """
+    if get_settings().redis_url:
+        try:
+            await _to_arq(name, args, job_id)
+        except QUEUE_AWAY as exc:
+            log.warning("Redis away, job %s %s kept to queue later: %r", name, job_id, exc)
+            _later(name, args, job_id)
         return
 
     async def run() -> None:
@@ -60,6 +88,35 @@ async def enqueue(name: str, *args: Any, job_id: str | None = None) -> None:
     task.add_done_callback(_tasks.discard)
 
 
+def _later(name: str, args: tuple[Any, ...], job_id: str | None) -> None:
+    if len(_backlog) < MAX_BACKLOG:
+        _backlog.append((name, args, job_id))
+    else:
+        log.error("job backlog full: job %s %s dropped", name, job_id)
+    loop = asyncio.get_running_loop()
+    retrier = _retriers.get(id(loop))
+    if retrier is None or retrier.done():
+        _retriers[id(loop)] = loop.create_task(_retry_backlog())
+
+
+async def _retry_backlog() -> None:
+    """Queue the kept jobs, in order, as soon as Redis answers again."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + REQUEUE_FOR
+    delay = 0.25
+    while _backlog and loop.time() < deadline:
+        await asyncio.sleep(delay)
+        try:
+            while _backlog:
+                await _to_arq(*_backlog[0])
+                _backlog.pop(0)
+        except QUEUE_AWAY:
+            delay = min(delay * 2, 5.0)
+    if _backlog:
+        log.error("Redis away for %.0f s: %d jobs not queued", REQUEUE_FOR, len(_backlog))
+        _backlog.clear()
+
+
 async def drain() -> None:
     """Wait for every in-process job started so far (tests, shutdown)."""
     while _tasks:
@@ -68,6 +125,9 @@ async def drain() -> None:
 
 async def close() -> None:
     await drain()
+    retrier = _retriers.pop(id(asyncio.get_running_loop()), None)
+    if retrier is not None:
+        retrier.cancel()
     pool = _pools.pop(id(asyncio.get_running_loop()), None)
     if pool is not None:
         await pool.aclose()

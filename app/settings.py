@@ -50,6 +50,9 @@ class Settings:
     progress_poll_seconds: int = 30
     # The issuer written into stamped certificates.
     institute_name: str = "计量检定测试院"
+    # The arq worker: a job running longer is cancelled, and a job whose worker died is run
+    # again by another worker this long (plus arq's 10 s) after it started.
+    job_timeout: int = 300
     # Aliyun SMS credentials and template codes (only read when SMS_BACKEND=aliyun).
     aliyun_access_key_id: str = ""
     aliyun_access_key_secret: str = ""
@@ -105,6 +108,7 @@ def get_settings() -> Settings:
         ).rstrip("/"),
         institute_name=_env("INSTITUTE_NAME", "计量检定测试院"),
         progress_poll_seconds=max(1, int(_env("PROGRESS_POLL_SECONDS", "30") or 30)),
+        job_timeout=max(1, int(_env("JOB_TIMEOUT", "300") or 300)),
         aliyun_access_key_id=_env("ALIYUN_SMS_ACCESS_KEY_ID"),
         aliyun_access_key_secret=_env("ALIYUN_SMS_ACCESS_KEY_SECRET"),
         aliyun_sign_name=_env("ALIYUN_SMS_SIGN_NAME"),

@@ -17,14 +17,21 @@ RETRY_DELAY = 10
 
 @task
 async def send_sms(ctx: dict[str, Any], message_id: int) -> str:
-    """Send one queued SMS (idempotent: a message already sent is not sent again)."""
+    """Send one queued SMS (idempotent: a message already sent is not sent again; a rerun
+    of a try cut off mid-send first asks the provider whether it went out)."""
     try:
-        return await sms.deliver(message_id)
+        return await sms.deliver(message_id, rerun=ctx.get("job_try", 1) > 1)
     except Exception as exc:
         # arq only retries on Retry; in-process (no "job_try") the failure stays recorded.
         if "job_try" in ctx:
             raise Retry(defer=RETRY_DELAY * ctx["job_try"]) from exc
         raise
+
+
+@task
+async def requeue_sms(ctx: dict[str, Any]) -> int:
+    """Every minute: SMS still 待发送 whose job was never queued (Redis was away)."""
+    return await sms.requeue_waiting()
 
 
 @task

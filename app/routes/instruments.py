@@ -8,8 +8,6 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-import anyio
-from anyio.from_thread import run as run_from_thread
 from litestar import Controller, Request, Response, get, post
 from litestar.background_tasks import BackgroundTask
 from litestar.datastructures import UploadFile
@@ -20,14 +18,13 @@ from litestar_htmx import ClientRedirect, HTMXTemplate
 from app.security.guards import customer_required
 from app.services import bookings, instruments
 from app.services.errors import Conflict, FormError
+from app.services.instrument_export import export_file
 from app.services.instrument_xlsx import (
     DEFAULT_MAX_BYTES,
     REGISTER_COLUMNS,
     ImportRefused,
     build_template,
-    write_export,
 )
-from app.services.tenancy import Scope
 from app.settings import get_settings
 from app.web.downloads import XLSX, xlsx_download
 from app.web.errors import field_errors, message, on_error
@@ -237,20 +234,17 @@ class InstrumentController(Controller):
 
     @get("/export.xlsx")
     async def export(self, request: Request) -> File:
-        """【导出器具】: the current filter and search, streamed through a write-only sheet."""
+        """【导出器具】: the current filter and search, written by a child process (openpyxl
+        would hold this process's GIL for the whole export, stalling other requests)."""
         scope, _ = unit_filter(request, await current_scope(request))
         f = _filters(request)
         tmp_dir = get_settings().data_dir / "tmp"
         tmp_dir.mkdir(parents=True, exist_ok=True)
         fd, name = tempfile.mkstemp(suffix=".xlsx", dir=tmp_dir)
+        os.close(fd)
         path = Path(name)
         try:
-            with os.fdopen(fd, "wb") as out:
-                # openpyxl is synchronous: write in a thread that pulls one batch at a time
-                # from the event loop, so neither the rows nor the workbook sit in memory.
-                await anyio.to_thread.run_sync(
-                    write_export, _batches(scope, f["q"], f["state"]), REGISTER_COLUMNS, out
-                )
+            await export_file(path, scope, f["q"], f["state"])
         except BaseException:
             path.unlink(missing_ok=True)
             raise
@@ -289,14 +283,3 @@ class InstrumentController(Controller):
         return go(
             request, f"/bookings/new?from_register={result.added}{skipped}#instrument-section"
         )
-
-
-def _batches(scope: Scope, q: str, state: str) -> Any:
-    """Rows for the export thread, fetched batch by batch on the event loop."""
-    after = 0
-    while True:
-        batch = run_from_thread(instruments.export_batch, scope, q, state, after)
-        if not batch:
-            return
-        yield from batch
-        after = batch[-1]["id"]

@@ -559,25 +559,28 @@ async def submit(
         raise FormError(errors)
     number = booking["booking_no"] or _booking_no(booking_id)
     # The submission itself: one UPDATE that only a 草稿/已驳回 booking passes, so of ten
-    # parallel submits one is the submission (and its 操作日志 row) ...
-    submitted = (
-        await Booking.update(
-            {
-                **values,
-                "status": BookingStatus.PENDING,
-                "booking_no": number,
-                "submitted_at": now(),
-                "reject_reason": "",
-            }
+    # parallel submits one is the submission (and its 操作日志 row, in the same transaction:
+    # the database going away between the two leaves the draft as it was) ...
+    async with write_transaction():
+        submitted = (
+            await Booking.update(
+                {
+                    **values,
+                    "status": BookingStatus.PENDING,
+                    "booking_no": number,
+                    "submitted_at": now(),
+                    "reject_reason": "",
+                }
+            )
+            .where(
+                (Booking.id == booking_id)
+                & Booking.status.is_in([BookingStatus.DRAFT, BookingStatus.REJECTED])
+            )
+            .returning(Booking.id)
         )
-        .where(
-            (Booking.id == booking_id)
-            & Booking.status.is_in([BookingStatus.DRAFT, BookingStatus.REJECTED])
-        )
-        .returning(Booking.id)
-    )
+        if submitted:
+            await audit.record("提交预约", user=by, ip=ip, detail=number)
     if submitted:
-        await audit.record("提交预约", user=by, ip=ip, detail=number)
         return await get_booking(scope, booking_id)
     # ... and the others (a double click, a second tab) only save the fields again.
     saved = (

@@ -348,8 +348,9 @@ async def confirm_import(scope: Scope, token: str, by: CurrentUser, ip: str) -> 
 async def import_file(scope: Scope, data: bytes, by: CurrentUser, ip: str) -> tuple[int, int]:
     """Import a whole file: all rows or none; returns (added, updated)."""
     rows = await read_upload(data, REGISTER_FIELDS)
-    added, updated = await upsert(scope, rows)
-    await audit.record("器具托管", user=by, ip=ip, detail=f"导入：新增{added}，更新{updated}")
+    async with write_transaction():  # the rows and their 操作日志 row, or nothing
+        added, updated = await upsert(scope, rows)
+        await audit.record("器具托管", user=by, ip=ip, detail=f"导入：新增{added}，更新{updated}")
     return added, updated
 
 

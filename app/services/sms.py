@@ -1,7 +1,8 @@
 """SMS: queue a message (短信记录) and deliver it through the configured backend.
 
 ``queue`` stores the message and enqueues the ``send_sms`` job; ``deliver`` is what the job
-runs. Delivery claims the message atomically, so a job that runs twice sends once.
+runs. Delivery claims the message atomically, so a job that runs twice sends once, and a
+job cut off mid-send asks the provider before sending again (see ``deliver``).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from datetime import timedelta
 from typing import Any
 
 from app import jobs
-from app.clock import now
+from app.clock import TZ, now, today
 from app.enums import SmsStatus
 from app.services.sms_aliyun import AliyunConfig, AliyunSmsBackend
 from app.settings import get_settings
@@ -21,6 +22,7 @@ from app.tables import SmsMessage
 SIGN = "【计量客户服务平台】"
 CODE_RE = re.compile(r"验证码为\d{6}")
 STUCK_AFTER = timedelta(minutes=5)
+CODE_VALID = timedelta(minutes=5)  # accounts.CODE_TTL: a code SMS later than this is useless
 
 
 async def queue(
@@ -72,52 +74,110 @@ def _backend() -> Any:
     return None  # outbox: stored only
 
 
-async def deliver(message_id: int) -> str:
+async def deliver(message_id: int, rerun: bool = False) -> str:
     """Send a queued message once. Raises on provider failure so arq retries it.
 
-    A message left sending by a worker that died is claimed again after STUCK_AFTER.
+    Exactly once, even when a worker is killed mid-send:
+
+    - the outbox backend marks the message sent in the one statement that claims it;
+    - a provider's message is claimed (发送中) before the call and marked sent after it. One
+      found 发送中 was cut off mid-send (or the call timed out): it is taken again only by
+      its job's rerun (``rerun``: arq reruns a job once the try before it is lost) or after
+      STUCK_AFTER, and then the provider is asked first whether it went out (by the OutId
+      ``sms-<id>``): sent again only when it did not.
     """
-    claimable = SmsMessage.status.is_in([SmsStatus.QUEUED, SmsStatus.FAILED]) | (
-        (SmsMessage.status == SmsStatus.SENDING) & (SmsMessage.created_at < now() - STUCK_AFTER)
-    )
+    row = (
+        await SmsMessage.select(
+            SmsMessage.status, SmsMessage.phone, SmsMessage.kind, SmsMessage.params,
+            SmsMessage.created_at,
+        )
+        .where(SmsMessage.id == message_id)
+        .first()
+    )  # fmt: skip
+    if row is None or row["status"] == SmsStatus.SENT:
+        return "skipped"
+    cut_off = row["status"] == SmsStatus.SENDING
+    if cut_off and not (rerun or row["created_at"] < now() - STUCK_AFTER):
+        return "skipped"  # another worker may be sending it
+    # Compare-and-set on the status read: of two deliveries at once, one claims it.
+    unchanged = (SmsMessage.id == message_id) & (SmsMessage.status == row["status"])
+    backend = _backend()
+    if backend is None:
+        done = (
+            await SmsMessage.update(
+                {
+                    SmsMessage.status: SmsStatus.SENT,
+                    SmsMessage.provider_ref: "outbox",
+                    SmsMessage.sent_at: now(),
+                }
+            )
+            .where(unchanged)
+            .returning(SmsMessage.id)
+        )
+        return "outbox" if done else "skipped"
     claimed = (
         await SmsMessage.update({SmsMessage.status: SmsStatus.SENDING})
-        .where((SmsMessage.id == message_id) & claimable)
-        .returning(SmsMessage.phone, SmsMessage.kind, SmsMessage.params)
+        .where(unchanged)
+        .returning(SmsMessage.id)
     )
     if not claimed:
         return "skipped"
-    row = claimed[0]
-    backend = _backend()
-    if backend is None:
-        await SmsMessage.update(
-            {
-                SmsMessage.status: SmsStatus.SENT,
-                SmsMessage.provider_ref: "outbox",
-                SmsMessage.sent_at: now(),
-            }
-        ).where(SmsMessage.id == message_id)
-        return "outbox"
-    template = get_settings().aliyun_templates.get(row["kind"], "")
+    out_id = f"sms-{message_id}"
+    ref = None
     try:
-        ref = await backend.send(row["phone"], template, json.loads(row["params"]))
+        if cut_off and hasattr(backend, "find_sent"):
+            days = sorted({row["created_at"].astimezone(TZ).date(), today()})
+            ref = await backend.find_sent(row["phone"], out_id, days)
+        if ref is None:
+            template = get_settings().aliyun_templates.get(row["kind"], "")
+            ref = await backend.send(row["phone"], template, json.loads(row["params"]), out_id)
     except Exception as exc:
-        await SmsMessage.update(
-            {SmsMessage.status: SmsStatus.FAILED, SmsMessage.error: str(exc)[:500]}
-        ).where(SmsMessage.id == message_id)
+        await _failed(message_id, exc)
         raise
+    await _sent(message_id, row["kind"], ref)
+    return "sent"
+
+
+async def _failed(message_id: int, exc: Exception) -> None:
+    """A refusal (the provider answered with an error code) is 发送失败, and the retry
+    sends again. Anything else (a timeout, a cut connection) may have gone out: it stays
+    发送中, so the retry asks the provider before sending again."""
+    code = getattr(exc, "code", None)
+    refused = bool(code) and code != "OK"
+    values: dict[Any, Any] = {SmsMessage.error: str(exc)[:500]}
+    if refused:
+        values[SmsMessage.status] = SmsStatus.FAILED
+    await SmsMessage.update(values).where(SmsMessage.id == message_id)
+
+
+async def _sent(message_id: int, kind: str, ref: str) -> None:
     done: dict[Any, Any] = {
         SmsMessage.status: SmsStatus.SENT,
-        SmsMessage.provider_ref: ref,
+        SmsMessage.provider_ref: ref[:100],
         SmsMessage.sent_at: now(),
     }
-    if row["kind"] == "code":
+    if kind == "code":
         # Delivered by a real provider: the code is stored only as a hash from now on.
         text = await SmsMessage.select(SmsMessage.text).where(SmsMessage.id == message_id).first()
         done[SmsMessage.text] = CODE_RE.sub("验证码为******", text["text"] if text else "")
         done[SmsMessage.params] = "{}"
     await SmsMessage.update(done).where(SmsMessage.id == message_id)
-    return "sent"
+
+
+async def requeue_waiting() -> int:
+    """Queue again the messages still 待发送 (the worker's cron, every minute): their job was
+    never queued, as when Redis was away and the app process stopped before it came back.
+    A code only while it is valid; the rest for a day. A message whose job is queued
+    already is not queued twice (its job id). Returns how many were looked at."""
+    t = now()
+    rows = await SmsMessage.select(SmsMessage.id).where(
+        (SmsMessage.status == SmsStatus.QUEUED)
+        & (SmsMessage.created_at > t - timedelta(days=1))
+        & ((SmsMessage.kind != "code") | (SmsMessage.created_at > t - CODE_VALID))
+    )
+    for row in rows:
+        await jobs.enqueue("send_sms", row["id"], job_id=f"sms:{row['id']}")
+    return len(rows)
 
 
 async def list_messages(page: int, per_page: int = 20, phone: str = "") -> tuple[list[dict], int]:

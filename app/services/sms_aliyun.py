@@ -1,7 +1,8 @@
 """Alibaba Cloud SMS (Dysmsapi) adapter.
 
 Talks directly to the public HTTP RPC API of Dysmsapi (API version ``2017-05-25``, action
-``SendSms``) using signature version 1.0 (HMAC-SHA1) over :class:`httpx.AsyncClient`, so no
+``SendSms``, and ``QuerySendDetails`` to learn whether a message whose sending was cut off
+went out) using signature version 1.0 (HMAC-SHA1) over :class:`httpx.AsyncClient`, so no
 vendor SDK is needed.
 
 Signing (see Aliyun's "HTTP 协议及签名" documentation):
@@ -23,6 +24,7 @@ import hmac
 import json
 import uuid
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 from urllib.parse import quote
 
@@ -44,6 +46,9 @@ API_VERSION = "2017-05-25"
 """Dysmsapi API version this adapter speaks."""
 
 _TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+# QuerySendDetails: at most 50 a page; a phone gets few of our messages a day.
+_QUERY_PAGE_SIZE = 50
+_MAX_QUERY_PAGES = 10
 _BODY_SNIPPET_LEN = 200
 
 
@@ -157,16 +162,33 @@ class AliyunSmsBackend:
         self._transport = transport
 
     def build_params(
-        self, phone: str, template_code: str, params: dict[str, str]
+        self,
+        phone: str,
+        template_code: str,
+        params: dict[str, str],
+        out_id: str | None = None,
     ) -> dict[str, str]:
         """Return the signed query parameters of a ``SendSms`` request.
 
         A fresh ``SignatureNonce`` and the current UTC ``Timestamp`` are used on each call.
+        ``out_id`` (``OutId``) is our own id of the message: QuerySendDetails reports it back.
         """
+        query: dict[str, str] = {
+            "Action": "SendSms",
+            "PhoneNumbers": phone,
+            "SignName": self._config.sign_name,
+            "TemplateCode": template_code,
+            "TemplateParam": json.dumps(params, ensure_ascii=False, separators=(",", ":")),
+        }
+        if out_id:
+            query["OutId"] = out_id
+        return self._signed(query)
+
+    def _signed(self, action: dict[str, str]) -> dict[str, str]:
+        """The common parameters added to ``action``'s, and the whole signed."""
         cfg = self._config
         query: dict[str, str] = {
             "AccessKeyId": cfg.access_key_id,
-            "Action": "SendSms",
             "Format": "JSON",
             "RegionId": cfg.region_id,
             "SignatureMethod": "HMAC-SHA1",
@@ -174,10 +196,7 @@ class AliyunSmsBackend:
             "SignatureVersion": "1.0",
             "Timestamp": clock.wall_now().strftime(_TIMESTAMP_FORMAT),
             "Version": API_VERSION,
-            "PhoneNumbers": phone,
-            "SignName": cfg.sign_name,
-            "TemplateCode": template_code,
-            "TemplateParam": json.dumps(params, ensure_ascii=False, separators=(",", ":")),
+            **action,
         }
         query["Signature"] = sign(query, cfg.access_key_secret, "GET")
         return query
@@ -193,22 +212,66 @@ class AliyunSmsBackend:
         secret = self._config.access_key_secret
         return text.replace(secret, "***") if secret else text
 
-    async def send(self, phone: str, template_code: str, params: dict[str, str]) -> str:
+    async def send(
+        self,
+        phone: str,
+        template_code: str,
+        params: dict[str, str],
+        out_id: str | None = None,
+    ) -> str:
         """Send one template SMS.
 
         Args:
             phone: Recipient number(s) as Dysmsapi expects in ``PhoneNumbers``.
             template_code: Approved template code, e.g. ``SMS_123456789``.
             params: Template variables; sent as compact JSON with non-ASCII kept verbatim.
+            out_id: Our id of the message (``OutId``), for :meth:`find_sent`.
 
         Returns:
             The provider's ``BizId`` for the accepted message.
 
         Raises:
             SmsSendError: On timeouts, network/HTTP errors, non-JSON answers, or any answer
-                whose ``Code`` is not ``"OK"``.
+                whose ``Code`` is not ``"OK"``. ``code`` is set only when the provider
+                answered (the message was refused); otherwise it may have been sent.
         """
-        url = self._build_url(self.build_params(phone, template_code, params))
+        data = await self._call(self.build_params(phone, template_code, params, out_id))
+        biz_id = _as_str(data.get("BizId"))
+        if not biz_id:
+            raise SmsSendError("Aliyun SMS answered Code=OK but the answer is unusable (no BizId)")
+        return biz_id
+
+    async def find_sent(self, phone: str, out_id: str, days: list[date]) -> str | None:
+        """Whether a message with ``OutId`` ``out_id`` was accepted for ``phone`` on one of
+        ``days`` (China dates): QuerySendDetails, as Aliyun advises before sending again
+        after a timeout (SendSms itself is not idempotent). Returns a reference, or None.
+
+        Raises SmsSendError when the provider cannot be asked (then nobody knows yet).
+        """
+        for day in days:
+            for page in range(1, _MAX_QUERY_PAGES + 1):
+                query = {
+                    "Action": "QuerySendDetails",
+                    "PhoneNumber": phone,
+                    "SendDate": day.strftime("%Y%m%d"),
+                    "PageSize": str(_QUERY_PAGE_SIZE),
+                    "CurrentPage": str(page),
+                }
+                data = await self._call(self._signed(query))
+                details = data.get("SmsSendDetailDTOs") or {}
+                rows = details.get("SmsSendDetailDTO") if isinstance(details, dict) else None
+                rows = rows if isinstance(rows, list) else []
+                for row in rows:
+                    if isinstance(row, dict) and _as_str(row.get("OutId")) == out_id:
+                        return f"OutId={out_id} ({_as_str(row.get('SendDate')) or day})"
+                total = int(_as_str(data.get("TotalCount")) or 0)
+                if page * _QUERY_PAGE_SIZE >= total or not rows:
+                    break
+        return None
+
+    async def _call(self, query: dict[str, str]) -> dict[str, Any]:
+        """One signed RPC call; its JSON answer when ``Code`` is ``OK``."""
+        url = self._build_url(query)
         try:
             async with httpx.AsyncClient(
                 transport=self._transport, timeout=self._config.timeout
@@ -227,8 +290,8 @@ class AliyunSmsBackend:
 
         return self._parse_response(response)
 
-    def _parse_response(self, response: httpx.Response) -> str:
-        """Extract ``BizId`` from a successful answer or raise :class:`SmsSendError`."""
+    def _parse_response(self, response: httpx.Response) -> dict[str, Any]:
+        """The answer of a successful call, or :class:`SmsSendError`."""
         status = response.status_code
         try:
             data: Any = response.json()
@@ -248,14 +311,12 @@ class AliyunSmsBackend:
         code = _as_str(data.get("Code"))
         message = _as_str(data.get("Message"))
         request_id = _as_str(data.get("RequestId"))
-        biz_id = _as_str(data.get("BizId"))
 
-        if code == "OK" and response.is_success and biz_id:
-            return biz_id
+        if code == "OK" and response.is_success:
+            return data
 
         if code == "OK":
-            reason = f"HTTP {status}" if not response.is_success else "no BizId"
-            text = f"Aliyun SMS answered Code=OK but the answer is unusable ({reason})"
+            text = f"Aliyun SMS answered Code=OK but the answer is unusable (HTTP {status})"
         elif code:
             text = f"Aliyun SMS rejected the message (HTTP {status}): Code={code}"
             if message:

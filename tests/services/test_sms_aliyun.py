@@ -162,6 +162,12 @@ def test_build_params_are_complete_and_signed() -> None:
     assert query["Signature"] == sign(unsigned, ACCESS_KEY_SECRET)
     again = backend.build_params("13800000000", "SMS_1", {})
     assert again["SignatureNonce"] != query["SignatureNonce"]
+    assert "OutId" not in query
+    # Our id of the message, which QuerySendDetails reports back (signed like the rest).
+    tagged = backend.build_params("13800000000", "SMS_1", {}, out_id="sms-7")
+    assert tagged["OutId"] == "sms-7"
+    assert tagged["Signature"] == sign({k: v for k, v in tagged.items() if k != "Signature"},
+                                       ACCESS_KEY_SECRET)  # fmt: skip
 
 
 # --------------------------------------------------------------------- fake Dysmsapi server

@@ -9,9 +9,12 @@ from typing import Any
 import pytest
 from arq.worker import Worker
 
+from app import jobs
 from app.clock import now
 from app.services import sms
+from app.services.sms_aliyun import SmsSendError
 from app.tables import SmsMessage
+from tests.helpers import PRODUCTION, run_jobs
 from workers import tasks
 
 # Every test here, the in-process ones too, is skipped when the worker tests' Redis is down.
@@ -53,7 +56,9 @@ async def test_failed_provider_is_retried_and_recorded(
     calls: list[str] = []
 
     class Flaky:
-        async def send(self, phone: str, template: str, params: dict[str, str]) -> str:
+        async def send(
+            self, phone: str, template: str, params: dict[str, str], out_id: str | None = None
+        ) -> str:
             calls.append(phone)
             if len(calls) == 1:
                 raise RuntimeError("provider down")
@@ -73,7 +78,9 @@ async def test_provider_delivered_code_is_not_kept_in_clear(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     class Ok:
-        async def send(self, phone: str, template: str, params: dict[str, str]) -> str:
+        async def send(
+            self, phone: str, template: str, params: dict[str, str], out_id: str | None = None
+        ) -> str:
             assert params == {"code": "123456"}
             return "biz-1"
 
@@ -92,3 +99,88 @@ async def test_message_left_sending_by_a_dead_worker_is_sent_later() -> None:
         SmsMessage.id == message_id
     )
     assert await sms.deliver(message_id) == "outbox"
+
+
+class Provider:
+    """A provider that keeps what it accepted by OutId, as Aliyun's QuerySendDetails does."""
+
+    def __init__(self, fail: Exception | None = None) -> None:
+        self.accepted: list[str] = []
+        self.asked: list[str] = []
+        self.fail = fail
+
+    async def send(
+        self, phone: str, template: str, params: dict[str, str], out_id: str | None = None
+    ) -> str:
+        if self.fail is not None:
+            fail, self.fail = self.fail, None
+            raise fail
+        self.accepted.append(out_id or "")
+        return f"biz-{len(self.accepted)}"
+
+    async def find_sent(self, phone: str, out_id: str, days: list[Any]) -> str | None:
+        self.asked.append(out_id)
+        return f"OutId={out_id}" if out_id in self.accepted else None
+
+
+@pytest.mark.parametrize("went_out", [True, False], ids=["accepted", "never-arrived"])
+async def test_rerun_of_a_send_cut_off_asks_the_provider_first(
+    monkeypatch: pytest.MonkeyPatch, went_out: bool
+) -> None:
+    """The worker died after claiming the message (发送中): the job's rerun asks the
+    provider by OutId and sends only what did not go out. Exactly once either way."""
+    provider = Provider()
+    monkeypatch.setattr(sms, "_backend", lambda: provider)
+    message_id = await _message()
+    out_id = f"sms-{message_id}"
+    await SmsMessage.update({SmsMessage.status: "sending"}).where(SmsMessage.id == message_id)
+    if went_out:
+        provider.accepted.append(out_id)
+    assert await sms.deliver(message_id) == "skipped"  # not a rerun: the try may be alive
+    assert await sms.deliver(message_id, rerun=True) == "sent"
+    assert provider.asked == [out_id] and provider.accepted == [out_id]
+    row = await SmsMessage.select().where(SmsMessage.id == message_id).first()
+    assert row["status"] == "sent"
+    assert row["provider_ref"] == (f"OutId={out_id}" if went_out else "biz-1")
+    assert await sms.deliver(message_id, rerun=True) == "skipped"
+    assert provider.accepted == [out_id]
+
+
+async def test_a_timeout_may_have_sent_so_the_retry_asks_a_refusal_does_not(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    provider = Provider(fail=SmsSendError("Aliyun SMS request timed out after 10s"))
+    monkeypatch.setattr(sms, "_backend", lambda: provider)
+    message_id = await _message()
+    with pytest.raises(SmsSendError):
+        await sms.deliver(message_id)
+    row = await SmsMessage.select().where(SmsMessage.id == message_id).first()
+    assert row["status"] == "sending" and "timed out" in row["error"]
+    assert await sms.deliver(message_id, rerun=True) == "sent"
+    assert provider.asked == [f"sms-{message_id}"] and len(provider.accepted) == 1
+
+    provider = Provider(fail=SmsSendError("refused", code="isv.BUSINESS_LIMIT_CONTROL"))
+    monkeypatch.setattr(sms, "_backend", lambda: provider)
+    other = await _message()
+    with pytest.raises(SmsSendError):
+        await sms.deliver(other)
+    assert (await SmsMessage.select().where(SmsMessage.id == other).first())["status"] == "failed"
+    assert await sms.deliver(other, rerun=True) == "sent"
+    assert provider.asked == [] and provider.accepted == [f"sms-{other}"]
+
+
+async def test_a_message_whose_job_was_never_queued_is_queued_by_the_sweep() -> None:
+    """Redis was away when the message was stored and the app stopped before it came
+    back: the worker's every-minute sweep queues it (a code only while it is valid)."""
+    waiting = await _message()
+    stale = await _message()
+    await SmsMessage.update({SmsMessage.created_at: now() - timedelta(minutes=6)}).where(
+        SmsMessage.id == stale
+    )
+    assert await tasks.requeue_sms({}) == 1
+    if PRODUCTION:  # queued twice: one job (its id)
+        assert await tasks.requeue_sms({}) == 1
+        assert await (await jobs._arq_pool()).zcard("arq:queue") == 1
+    await run_jobs()
+    rows = {m["id"]: m["status"] for m in await SmsMessage.select()}
+    assert rows == {waiting: "sent", stale: "queued"}
