@@ -39,6 +39,8 @@ MAX_BACKLOG = 10_000
 QUEUE_AWAY = (RedisError, OSError, TimeoutError)
 _backlog: list[tuple[str, tuple[Any, ...], str | None]] = []
 _retriers: dict[int, asyncio.Task[None]] = {}
+# The loop each pool of _pools was made on (a pool serves only its own loop).
+_pool_loops: dict[int, asyncio.AbstractEventLoop] = {}
 
 
 def task(fn: Task) -> Task:
@@ -48,9 +50,13 @@ def task(fn: Task) -> Task:
 
 
 async def _arq_pool() -> ArqRedis:
-    loop_id = id(asyncio.get_running_loop())
+    loop = asyncio.get_running_loop()
+    loop_id = id(loop)
     pool = _pools.get(loop_id)
+    if pool is not None and _pool_loops.get(loop_id) is not loop:
+        pool = None  # the id of a closed loop, come back for a new one
     if pool is None:
+        _pool_loops[loop_id] = loop
         settings = RedisSettings.from_dsn(get_settings().redis_url)
         settings.conn_retries = 0  # no waiting seconds for Redis within a request
         pool = await create_pool(settings)
@@ -95,7 +101,9 @@ def _later(name: str, args: tuple[Any, ...], job_id: str | None) -> None:
         log.error("job backlog full: job %s %s dropped", name, job_id)
     loop = asyncio.get_running_loop()
     retrier = _retriers.get(id(loop))
-    if retrier is None or retrier.done():
+    # An id can come back for a new loop once the old one is gone (tests run a loop each):
+    # a task of a closed loop never finishes, so it is replaced, not waited for.
+    if retrier is None or retrier.done() or retrier.get_loop() is not loop:
         _retriers[id(loop)] = loop.create_task(_retry_backlog())
 
 
@@ -128,6 +136,7 @@ async def close() -> None:
     retrier = _retriers.pop(id(asyncio.get_running_loop()), None)
     if retrier is not None:
         retrier.cancel()
+    _pool_loops.pop(id(asyncio.get_running_loop()), None)
     pool = _pools.pop(id(asyncio.get_running_loop()), None)
     if pool is not None:
         await pool.aclose()

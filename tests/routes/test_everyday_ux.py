@@ -108,9 +108,10 @@ async def test_pickers_skip_and_mark_what_is_already_in_the_list(
     r = await client.get(url, headers=HX)
     assert "已在列表中" in _picker_row(r.text, "温度计1")
     assert "已在列表中" not in _picker_row(r.text, "温度计2")
+    draft = await Booking.select(Booking.id).where(Booking.status == "draft").first()
     old = {
         row["name"]: row["id"]
-        for row in await BookingItem.select().where(BookingItem.booking != booking_id)
+        for row in await BookingItem.select().where(BookingItem.booking != draft["id"])
     }
     r = await post(
         client, url, {"history_ids": [str(old["温度计1"]), str(old["温度计2"])]}, htmx=True
