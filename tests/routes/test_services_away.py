@@ -65,3 +65,19 @@ async def test_a_lost_file_is_not_called_a_service_away(
     monkeypatch.setattr(bookings, "list_bookings", _fails(FileNotFoundError(2, "gone")))
     r = await client.get("/bookings")
     assert r.status_code == 500 and "系统服务暂时不可用" not in r.text
+
+
+async def test_a_logged_path_cannot_forge_log_lines(
+    client: AsyncTestClient, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """#8 item 7: the path goes into the log escaped (repr), so a %0A in a URL starts no
+    line of its own."""
+    await company_user(client)
+    store = type(sessions.session_store())
+    monkeypatch.setattr(store, "lookup", _fails(RedisConnectionError("Connection refused")))
+    with caplog.at_level("WARNING"):
+        r = await client.get("/certificates/jobs/x%0AERROR%20admin%20logged%20in")
+    assert r.status_code == 503
+    logged = [m for m in (rec.getMessage() for rec in caplog.records) if "unavailable" in m]
+    assert len(logged) == 1 and "logged in" in logged[0], logged  # the path is in the line
+    assert "\n" not in logged[0]
