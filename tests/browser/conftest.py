@@ -36,7 +36,10 @@ except ImportError:  # pragma: no cover
     pytest.skip("playwright is not installed", allow_module_level=True)
 
 
-@pytest.fixture(scope="session")
+# Package scope: the server and its arq worker stop after the last browser test. A worker
+# left running for the whole session took the jobs of later tests (tests/workers'
+# kill -9 test saw its SMS sent by this worker's outbox instead of its own workers).
+@pytest.fixture(scope="package")
 def server(schema: None) -> Iterator[str]:
     """uvicorn serving the app on the test database (and the arq worker in production)."""
     port = free_port()
@@ -92,7 +95,7 @@ def server(schema: None) -> Iterator[str]:
         log.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 async def browser() -> AsyncIterator[Any]:
     async with async_playwright() as p:
         b = await p.chromium.launch(
