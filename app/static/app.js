@@ -395,3 +395,30 @@
     if (entry) entry.scrollIntoView({ block: 'start' });
   });
 })();
+
+/* ------------------------------------------------------------------
+ * 12. A plain form's submit button (提交 of 预约送检, the admin forms) is busy while
+ *     the browser sends the form: disabled, so a second click sends nothing twice.
+ *     Disabled after the event, as a disabled submitter leaves its value out; enabled
+ *     again when the page comes back from the back-forward cache.
+ * ------------------------------------------------------------------ */
+(function () {
+  'use strict';
+  document.addEventListener('submit', (e) => {
+    const form = e.target;
+    const button = e.submitter;
+    if (e.defaultPrevented || !(form instanceof HTMLFormElement)) return;
+    if (!(button instanceof HTMLButtonElement) || form.hasAttribute('hx-post')) return;
+    setTimeout(() => {
+      button.disabled = true;
+      button.setAttribute('aria-busy', 'true');
+    }, 0);
+  });
+  window.addEventListener('pageshow', (e) => {
+    if (!e.persisted) return;
+    document.querySelectorAll('button[aria-busy="true"]').forEach((b) => {
+      b.disabled = false;
+      b.removeAttribute('aria-busy');
+    });
+  });
+})();

@@ -7,6 +7,7 @@ registration."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
@@ -203,6 +204,84 @@ async def test_enter_adds_nothing_and_focus_returns_to_the_name(page: Any) -> No
     await expect(instrument_rows(page)).to_have_count(2)
     await expect(field(page, "器具名称")).to_be_focused()
     await expect(field(page, "送检人")).to_have_value("赵六")
+
+
+# --------------------------------------------------------------------------- item 9
+
+# Records, at the moment each request leaves, which buttons are disabled and whether the
+# form's "正在导入…" shows; a window listener (after the app's, on document) keeps a plain
+# form's navigation from leaving, so the test reads the page as the clerk sees it while
+# the form is sent, with no network hold.
+WATCH_BUSY = """() => {
+  window.busy = [];
+  const disabled = () => [...document.querySelectorAll('button')]
+    .filter((b) => b.disabled && b.getClientRects().length)
+    .map((b) => [b.textContent.trim(), b.getAttribute('aria-busy')]);
+  document.body.addEventListener('htmx:beforeSend', (e) => {
+    const form = e.detail.elt.closest('form');
+    const ind = form && form.querySelector('.htmx-indicator');
+    window.busy.push({ disabled: disabled(),
+                       indicator: ind ? ind.classList.contains('htmx-request') : null });
+  });
+  window.addEventListener('submit', (e) => {
+    if (e.target.hasAttribute('hx-post')) return;
+    e.preventDefault();
+    setTimeout(() => window.busy.push({ disabled: disabled(), plain: true }), 20);
+  });
+}"""
+
+
+async def busy_states(page: Any, count: int) -> list[dict[str, Any]]:
+    """The states recorded since the last call, once ``count`` are in (wait_for_function
+    would evaluate a string, which the CSP forbids)."""
+    for _ in range(200):
+        if await page.evaluate("window.busy.length") >= count:
+            return await page.evaluate("window.busy.splice(0)")
+        await asyncio.sleep(0.025)
+    raise AssertionError(f"fewer than {count} requests were sent")
+
+
+async def test_buttons_are_busy_while_their_request_is_on_its_way(
+    page: Any, tmp_path: Path
+) -> None:
+    """添加器具, 点击上传, 确定 and 提交 are disabled while sent; imports say 正在导入…."""
+    await company(45)
+    await log_in(page, "ux45", PASSWORD)
+    await page.goto("/bookings/new")
+    await page.evaluate(WATCH_BUSY)
+
+    await fill_fields(page, item_fields("温度计1", "T-1", "W-1"))
+    await page.get_by_role("button", name="添加器具").click()
+    [state] = await busy_states(page, 1)
+    assert ["添加器具", None] in state["disabled"], state
+    await expect(instrument_rows(page)).to_have_count(1)
+    await expect(page.get_by_role("button", name="添加器具")).to_be_enabled()
+
+    # 提交 is a plain form post: disabled (and aria-busy) once the browser sends it.
+    submit = page.get_by_role("button", name="提交", exact=True)
+    await submit.click()
+    [state] = await busy_states(page, 1)
+    assert state == {"disabled": [["提交", "true"]], "plain": True}, state
+
+    # A real 提交 comes back as a new page whose 提交 is usable.
+    await page.reload()
+    await expect(submit).to_be_enabled()
+
+    # 器具托管: 点击上传 and 确定 are disabled and 正在导入… shows while each is sent.
+    await page.goto("/instruments")
+    await page.evaluate(WATCH_BUSY)
+    await page.get_by_role("button", name="导入器具").click()
+    dialog = page.get_by_role("dialog", name="导入器具")
+    upload = tmp_path / "托管.xlsx"
+    upload.write_bytes(register_xlsx([{**reg(1), "quantity": 1, "cycle_months": 12}]))
+    await dialog.get_by_label("选择文件").set_input_files(upload)
+    await dialog.get_by_role("button", name="点击上传").click()
+    [state] = await busy_states(page, 1)
+    assert ["点击上传", None] in state["disabled"] and state["indicator"] is True, state
+    await dialog.get_by_role("button", name="确定", exact=True).click()
+    [state] = await busy_states(page, 1)
+    assert ["确定", None] in state["disabled"] and state["indicator"] is True, state
+    await expect(notice(page, "导入完成：新增1个")).to_be_visible()
 
 
 # --------------------------------------------------------------------------- item 10
