@@ -31,6 +31,7 @@ from app.routes.home import HomeController
 from app.routes.instruments import InstrumentController
 from app.routes.lab_admin import LabAdminController
 from app.routes.org import DepartmentController, UserController
+from app.routes.printing import PrintController
 from app.routes.query import ProgressController, VerifyController, VerifyLinkController
 from app.security.csrf import CSRFMiddleware
 from app.security.headers import add_security_headers
@@ -84,6 +85,7 @@ PAGE_HANDLERS: list[Any] = [
     ProgressController,
     VerifyController,
     VerifyLinkController,
+    PrintController,
 ]
 
 

@@ -22,6 +22,7 @@ from typing import Any
 
 import httpx
 import openpyxl
+import segno
 from arq.connections import RedisSettings
 from arq.worker import Worker
 from fpdf import FPDF
@@ -496,3 +497,24 @@ async def client_as(username: str, password: str = "Secret123x") -> AsyncIterato
         r = await login(c, username, password)
         assert r.status_code == 303, r.text
         yield c
+
+
+# --------------------------------------------------------------------------- QR codes (#12)
+
+# The path of a QR code as segno draws it in an inline <svg>: one ``d`` of moves and lines.
+_QR_PATH = re.compile(r'<svg[^>]*class="qr"[^>]*>.*?<path[^>]*\sd="([^"]+)"', re.S)
+
+
+def qr_payload_path(payload: str) -> str:
+    """The ``d`` of the QR code that encodes exactly ``payload`` (segno, error level M,
+    no Micro QR: what the print pages use). No decoder is needed: the same text in the
+    same library gives the same modules, any other text other modules."""
+    svg = segno.make(payload, error="m", micro=False).svg_inline(omitsize=True)
+    found = re.search(r'\sd="([^"]+)"', svg)
+    assert found, svg
+    return found.group(1)
+
+
+def qr_paths(html: str) -> list[str]:
+    """The ``d`` of every QR code in a page, in order."""
+    return _QR_PATH.findall(html)

@@ -422,3 +422,15 @@
     });
   });
 })();
+
+/* ------------------------------------------------------------------
+ * 13. [data-print]: 打印 on the 送检单 and 器具标签 pages (#12 item 2) opens the
+ *     browser's print dialog; app.css lays the sheet out for A4.
+ * ------------------------------------------------------------------ */
+(function () {
+  'use strict';
+  document.addEventListener('click', (e) => {
+    const button = e.target instanceof Element ? e.target.closest('[data-print]') : null;
+    if (button) window.print();
+  });
+})();

@@ -396,6 +396,8 @@ async def _customer(audit: Audit, page: Any, seeded: Seeded) -> None:
     await audit.visit(page, "/bookings?q=没有这样的预约", "预约记录 · 无结果")
     await audit.visit(page, f"/bookings/{seeded.booking_approved}", "预约单（只读）")
     await audit.visit(page, f"/bookings/{seeded.booking_rejected}", "预约单（已驳回）")
+    await audit.visit(page, f"/bookings/{seeded.booking_approved}/print", "送检单")
+    await audit.visit(page, f"/bookings/{seeded.booking_pending}/labels", "器具标签")
 
     await audit.visit(page, "/instruments", "器具托管")
     await page.locator("#instrument-list").get_by_role("button", name="删除").click()

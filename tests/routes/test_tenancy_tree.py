@@ -117,6 +117,8 @@ async def _foreign(c: AsyncTestClient, them: Unit, mine: Unit) -> list[tuple[str
     b, i, inst = them.booking, them.item, them.instrument
     calls = [
         ("booking", c.get(f"/bookings/{b}")),
+        ("送检单", c.get(f"/bookings/{b}/print")),
+        ("labels", c.get(f"/bookings/{b}/labels")),
         ("items edit", c.get(f"/bookings/{b}/items?edit={i}")),
         ("their item in my booking", c.get(f"/bookings/{mine.booking}/items?edit={i}")),
         ("add item", post(c, f"/bookings/{b}/items", {**BOOKING, **instrument(7)}, htmx=True)),
@@ -241,6 +243,8 @@ async def test_parent_and_its_sub_accounts_see_and_act_below(client: AsyncTestCl
             r = await c.get(f"/bookings?unit={t['stranger'].id}")
             assert t["stranger"].booking_no not in r.text and t["child"].booking_no in r.text
             assert (await c.get(f"/bookings/{t['grandchild'].booking}")).status_code == 200
+            r = await c.get(f"/bookings/{t['grandchild'].booking}/labels")
+            assert r.status_code == 200 and f"{t['grandchild'].booking_no}-1" in r.text
             r = await c.get(f"/instruments/{t['grandchild'].instrument}/edit")
             assert r.status_code == 200 and "压力表3" in r.text
             assert "压力表3" in (await c.get("/instruments")).text
