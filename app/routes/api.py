@@ -27,12 +27,12 @@ from litestar.openapi.spec import (
     Schema,
     SecurityScheme,
 )
-from litestar.params import Body, JSONBody, Parameter, QueryParameter
+from litestar.params import Body, JSONBody, KwargDefinition, Parameter, QueryParameter
 from msgspec import UNSET, Meta, Struct, UnsetType
 
 from app.enums import BookingStatus, ItemStatus
 from app.fields import INSTRUMENT_FIELDS
-from app.services import bookings, certificates, orders
+from app.services import booking_print, bookings, certificates, orders
 from app.services.audit import Actor
 from app.services.errors import FormError
 from app.settings import get_settings
@@ -65,9 +65,30 @@ def _lab_status(stored: str) -> LabStatus:
     return LabStatus[BookingStatus(stored).name]
 
 
-# One instrument row of a booking: its fields as app/fields.py defines them.
+# One instrument row of a booking: its fields as app/fields.py defines them, then its 序号
+# and the code on its label (#12 item 2, app/services/booking_print.py).
 InstrumentOut = make_dataclass(
-    "InstrumentOut", [(f.key, int if f.kind == "int" else str) for f in INSTRUMENT_FIELDS]
+    "InstrumentOut",
+    [(f.key, int if f.kind == "int" else str) for f in INSTRUMENT_FIELDS]
+    + [
+        (
+            "row",
+            Annotated[
+                int,
+                KwargDefinition(ge=1, description="序号：该器具在预约单器具列表中的位置，从 1 起"),
+            ],
+        ),
+        (
+            "label_code",
+            Annotated[
+                str,
+                KwargDefinition(
+                    description="器具标签二维码的内容：<预约单号>-<序号>，按最后一个 - 拆分",
+                    examples=[Example(value="YY20261126000001-1")],
+                ),
+            ],
+        ),
+    ],
 )
 
 
@@ -389,7 +410,7 @@ def _booking_out(row: dict[str, Any]) -> BookingOut:
         status=_lab_status(row["status"]),
         instruments=[
             InstrumentOut(**{k: it[k] for k in InstrumentOut.__dataclass_fields__})
-            for it in row.get("items", [])
+            for it in booking_print.numbered(row["booking_no"], row.get("items", []))
         ],
     )
 

@@ -1,14 +1,15 @@
 """打印送检单 and the instrument labels (#12 item 2): the pages, who may open them, the links
-to them."""
+to them, and the label codes in the lab API's booking answer."""
 
 from __future__ import annotations
 
 from litestar.testing import AsyncTestClient
 
-from app.tables import Booking
+from app.tables import Booking, BookingItem
 from tests.factories import make_booking, make_enterprise, make_user
 from tests.helpers import (
     BOOKING,
+    LAB_AUTH,
     add_item,
     client_as,
     company_user,
@@ -16,6 +17,7 @@ from tests.helpers import (
     login,
     make_admin,
     open_form,
+    post,
     qr_paths,
     qr_payload_path,
     submitted_booking,
@@ -147,3 +149,24 @@ async def test_institute_staff_print_any_booking(client: AsyncTestClient) -> Non
         assert (await client.get(f"/admin/bookings/99999/{what}")).status_code == 404
         # The customer's address is for customers (an admin has no enterprise).
         assert (await client.get(f"/bookings/{booking.id}/{what}")).status_code == 403
+
+
+async def test_the_lab_api_gives_each_row_its_label_code(client: AsyncTestClient) -> None:
+    await company_user(client)
+    b = await submitted_booking(client, 3)
+    # The row numbers follow the list as shown, after a row is deleted too.
+    second = await BookingItem.select(BookingItem.id).where(BookingItem.name == "温度计2").first()
+    r = await post(client, f"/bookings/{b['id']}/items/delete", {"item_ids": [str(second["id"])]})
+    assert r.status_code == 200
+    r = await client.get("/api/v1/bookings", headers=LAB_AUTH)
+    got = r.json()["bookings"][0]["instruments"]
+    assert [(i["name"], i["row"], i["label_code"]) for i in got] == [
+        ("温度计1", 1, f"{b['booking_no']}-1"),
+        ("温度计3", 2, f"{b['booking_no']}-2"),
+    ]
+    labels = (await client.get(f"/bookings/{b['id']}/labels")).text
+    assert qr_paths(labels) == [qr_payload_path(i["label_code"]) for i in got]
+    schema = (await client.get("/schema/openapi.json")).json()
+    out = schema["components"]["schemas"]["InstrumentOut"]
+    assert {"row", "label_code"} <= set(out["required"])
+    assert "预约单号" in out["properties"]["label_code"]["description"]
