@@ -110,7 +110,9 @@ async def test_a_long_list_repeats_its_header_on_each_page(page: Any) -> None:
     seen = 0
     for p in pages:
         text = _text(p)
-        assert "器具名称" in text and "出厂编号" in text  # the header, on every page
+        # The header, on every page, naming the booking; and where the page stands.
+        assert "器具名称" in text and "出厂编号" in text and str(booking.booking_no) in text
+        assert f"共 {len(pages)} " in text  # 第 n 页，共 m 页
         seen += sum(f"T2026{k:05d}" in text for k in range(1, 46))
     assert seen == 45  # every row once: none cut in two, none lost
 
