@@ -332,5 +332,5 @@ class Tally(Table):
 
     kind = Varchar(length=20)
     enterprise = Integer()
-    status = Varchar(length=20)
+    status = Varchar(length=50)  # as long as the longest status counted (操作日志's event)
     d = Integer()

@@ -67,7 +67,7 @@ async def forwards() -> MigrationManager:
         column_class_name="Varchar",
         column_class=Varchar,
         params={
-            "length": 20,
+            "length": 50,
             "default": "",
             "null": False,
             "primary_key": False,

@@ -808,23 +808,39 @@ async def _tell_reviewed(booking: dict[str, Any], approved: bool, reason: str) -
 
 
 async def admin_list(
-    status: str = BookingStatus.PENDING, q: str = "", page: int = 1, per_page: int = 20
-) -> tuple[list[dict[str, Any]], int]:
-    """平台管理 › 预约审核: every enterprise's submitted bookings."""
-    where: list[Any] = [Booking.status != BookingStatus.DRAFT]
-    if wanted := BookingStatus.parse(status):
-        where.append(Booking.status == wanted)
+    status: str = BookingStatus.PENDING, q: str = "", cursor: Cursor = Cursor(), per_page: int = 20
+) -> Window:
+    """平台管理 › 预约审核: every enterprise's submitted bookings, a keyset page."""
+    wanted = BookingStatus.parse(status)
+    values: dict[str, Any] = {"status": wanted.value} if wanted else {}
+
+    def where(p: dict[str, Any]) -> list[Any]:
+        found: list[Any] = [Booking.status != BookingStatus.DRAFT]
+        if "status" in p:
+            found.append(Booking.status == p["status"])
+        if q:
+            found.append(any_matches([Booking.booking_no, Booking.client_name], q))
+        return found
+
+    key = None if q else "review"
     if q:
-        where.append(any_matches([Booking.booking_no, Booking.client_name], q))
-    total = await Booking.count().where(*where)
-    rows = (
-        await Booking.select(*LIST_COLUMNS, Booking.mobile, Booking.contact_name)
-        .where(*where)
-        .order_by(Booking.id, ascending=False)
-        .limit(per_page)
-        .offset((page - 1) * per_page)
+        total = await tallies.bounded_count(
+            None, lambda p: Booking.select(Booking.id).where(*where(p)), **values
+        )
+    else:
+        submitted = [wanted.value] if wanted else [s.value for s in BookingStatus.submitted()]
+        total = await tallies.total(tallies.BOOKING, None, submitted)
+    return await listing.window(
+        key,
+        lambda p: Booking.select(*LIST_COLUMNS, Booking.mobile, Booking.contact_name).where(
+            *where(p)
+        ),
+        Booking.id,
+        cursor,
+        per_page,
+        total,
+        **values,
     )
-    return rows, total
 
 
 async def admin_get(booking_id: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:

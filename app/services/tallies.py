@@ -25,7 +25,9 @@ from app.db import write_transaction
 from app.settings import get_settings
 from app.tables import Tally
 
-BOOKING = "booking"  # 预约记录: bookings but untouched drafts
+BOOKING = "booking"  # 预约记录 (and 预约审核): bookings but untouched drafts
+AUDIT = "audit"  # 操作日志, by event (enterprise 0)
+SMS = "sms"  # 短信记录 (enterprise 0, status "")
 # A filtered list counts at most this many rows; more show as "10000+".
 COUNT_LIMIT = 10_000
 
@@ -41,16 +43,21 @@ class Total:
         return str(self.n) if self.exact else f"{self.n}+"
 
 
-async def total(kind: str, enterprise_ids: Iterable[int] | None, status: str = "") -> Total:
-    """The rows of list ``kind`` of these enterprises (None: every enterprise), of one
-    ``status`` or of all."""
+async def total(
+    kind: str, enterprise_ids: Iterable[int] | None, status: str | Iterable[str] = ""
+) -> Total:
+    """The rows of list ``kind`` of these enterprises (None: every enterprise, or a list
+    without enterprises), of one status, of several, or ("") of all."""
     values: dict[str, Any] = {"kind": kind}
     if enterprise_ids is not None:
         values["ids"] = list(enterprise_ids)
         if not values["ids"]:
             return Total(0)
-    if status:
-        values["status"] = status
+    if isinstance(status, str):
+        if status:
+            values["status"] = status
+    else:
+        values["statuses"] = list(status)
 
     def build(p: dict[str, Any]) -> Query:
         where = [Tally.kind == p["kind"]]
@@ -58,6 +65,8 @@ async def total(kind: str, enterprise_ids: Iterable[int] | None, status: str = "
             where.append(Tally.enterprise.is_in(p["ids"]))
         if "status" in p:
             where.append(Tally.status == p["status"])
+        if "statuses" in p:
+            where.append(Tally.status.is_in(p["statuses"]))
         return Tally.select(Sum(Tally.d).as_alias("n")).where(*where)
 
     rows = await compiled.select(("tally", kind), build, **values)

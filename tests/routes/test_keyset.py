@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 from litestar.testing import AsyncTestClient
 
-from app.services import tallies
-from app.tables import Booking, Enterprise
-from tests.factories import make_booking
-from tests.helpers import company_user
+from app.services import audit, tallies
+from app.tables import AuditLog, Booking, Enterprise, SmsMessage
+from tests.factories import make_booking, make_enterprise
+from tests.helpers import company_user, login, make_admin
 
 PER_PAGE = 20
 
@@ -117,3 +117,42 @@ async def test_a_page_whose_rows_went_away_shows_the_nearest_end(
     await Booking.delete().where(Booking.booking_no.is_in(newest_first[20:]))
     r = await client.get(nxt)
     assert numbers(r.text) == newest_first[:20] and "共 20 条" in r.text
+
+
+# --------------------------------------------------------------------------- 平台管理's lists
+
+
+async def admin_client(client: AsyncTestClient) -> None:
+    await make_admin()
+    r = await login(client, "admin", "Admin12345x")
+    assert r.status_code in (200, 303)
+
+
+async def test_review_list_pages_and_counts_every_enterprise(client: AsyncTestClient) -> None:
+    first, second = await make_enterprise(1), await make_enterprise(2)
+    made = [await make_booking((first, second)[k % 2], items=1) for k in range(23)]
+    await make_booking(first, status="approved")
+    await make_booking(first, items=0, status="draft")  # never listed
+    await admin_client(client)
+    r = await client.get("/admin/bookings")  # 待审核 by default
+    assert "共 23 条" in r.text and numbers(r.text) == [b.booking_no for b in made[::-1][:20]]
+    r = await client.get(links(r.text)["下一页"])
+    assert numbers(r.text) == [b.booking_no for b in made[2::-1]]
+    assert "共 24 条" in (await client.get("/admin/bookings?status=all")).text
+    assert "共 1 条" in (await client.get("/admin/bookings?status=approved")).text
+
+
+async def test_audit_and_sms_lists_page_with_their_tallies(client: AsyncTestClient) -> None:
+    for k in range(25):
+        await audit.record("提交预约", detail=f"D{k:02d}")
+        await SmsMessage.insert(SmsMessage(phone=f"1390000{k % 2:04d}", kind="code", text="x"))
+    await admin_client(client)  # logs 登录 too
+    r = await client.get("/admin/audit?event=提交预约")
+    assert "共 25 条" in r.text and "D24" in r.text and "D04" not in r.text
+    r = await client.get(links(r.text)["下一页"])
+    assert "D04" in r.text and "D05" not in r.text and "event=" in links(r.text)["首页"]
+    total = await AuditLog.count()
+    assert f"共 {total} 条" in (await client.get("/admin/audit")).text
+    assert "共 25 条" in (await client.get("/admin/sms")).text
+    r = await client.get("/admin/sms?phone=13900000001")
+    assert "共 12 条" in r.text and "下一页" not in r.text

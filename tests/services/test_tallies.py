@@ -9,8 +9,8 @@ import random
 from typing import Any
 
 from app.enums import BookingStatus
-from app.services import tallies
-from app.tables import Booking, Tally
+from app.services import audit, tallies
+from app.tables import AuditLog, Booking, SmsMessage, Tally
 from tests.factories import make_booking, make_enterprise
 
 STATUSES = [s.value for s in BookingStatus]
@@ -95,3 +95,23 @@ async def test_a_filtered_total_is_counted_up_to_its_limit(monkeypatch: Any) -> 
     assert total == tallies.Total(3, exact=False) and str(total) == "3+"
     monkeypatch.setattr(tallies, "COUNT_LIMIT", 4)
     assert str(await tallies.bounded_count("test", build, ent=ent.id)) == "4"
+
+
+async def test_audit_and_sms_tallies_follow_parallel_inserts_and_deletes() -> None:
+    async def log(k: int) -> None:
+        await audit.record(("登录", "提交预约")[k % 2], detail=str(k))
+
+    async def sms(k: int) -> None:
+        await SmsMessage.insert(SmsMessage(phone="13900000000", kind="code", text=str(k)))
+
+    await asyncio.gather(*[f(k) for k in range(30) for f in (log, sms)], tallies.fold())
+    await asyncio.gather(
+        AuditLog.delete().where(AuditLog.detail.is_in(["1", "2", "3"])),
+        SmsMessage.delete().where(SmsMessage.text.is_in(["4", "5"])),
+        tallies.fold(),
+    )
+    for event in ("登录", "提交预约"):
+        want = await AuditLog.count().where(AuditLog.event == event)
+        assert (await tallies.total(tallies.AUDIT, None, event)).n == want
+    assert (await tallies.total(tallies.AUDIT, None)).n == await AuditLog.count() == 27
+    assert (await tallies.total(tallies.SMS, None)).n == await SmsMessage.count() == 28
