@@ -259,7 +259,7 @@ async def plans_child() -> None:
     """The SQL each list sends (recorded from the app's services), explained into PLANS."""
     from piccolo.engine.postgres import PostgresEngine
 
-    from app.services import audit, bookings, sms
+    from app.services import audit, bookings, certificates, instruments, sms
     from app.services.listing import Cursor
     from app.services.tenancy import Scope
 
@@ -279,6 +279,11 @@ async def plans_child() -> None:
         "预约记录-末页": lambda: bookings.list_bookings(scope, cursor=Cursor(last=True)),
         "预约记录-待审核": lambda: bookings.list_bookings(scope, status="pending"),
         "首页": lambda: bookings.latest(scope),
+        "器具托管": lambda: instruments.list_instruments(scope),
+        "器具托管-末页": lambda: instruments.list_instruments(scope, cursor=Cursor(last=True)),
+        "电子证书": lambda: certificates.list_certificates(
+            scope, certificates.CertFilters(), Cursor(), 20
+        ),
         "预约审核": lambda: bookings.admin_list(),
         "操作日志": lambda: audit.search(),
         "短信记录": lambda: sms.list_messages(Cursor()),

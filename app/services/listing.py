@@ -11,6 +11,7 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Any
 
+from piccolo.columns.combination import WhereRaw
 from piccolo.query import Query
 
 from app import compiled
@@ -25,6 +26,7 @@ class Cursor:
     after: int | None = None
     before: int | None = None
     last: bool = False
+    at: str | None = None  # a sorted list's (SortKey) value at the cursor's row
 
 
 @dataclass
@@ -35,6 +37,7 @@ class Window:
     newer: bool
     older: bool
     total: Total
+    sort: SortKey | None = None  # a sorted list's order: its cursors carry the value too
 
     @property
     def first_id(self) -> int | None:
@@ -43,6 +46,13 @@ class Window:
     @property
     def last_id(self) -> int | None:
         return self.rows[-1]["id"] if self.rows else None
+
+    def at(self, row: dict[str, Any]) -> str | None:
+        """A cursor's ``at`` for ``row`` (sorted lists): its value, None when it has none."""
+        if self.sort is None:
+            return None
+        value = row[self.sort.column._meta.name]
+        return None if value is None else str(value)
 
 
 async def window(
@@ -88,3 +98,92 @@ async def window(
     else:  # the side we came from has rows
         newer, older = (more, True) if ascending else (True, more)
     return Window(rows, newer=newer, older=older, total=total)
+
+
+@dataclass(frozen=True)
+class SortKey:
+    """A list ordered by a nullable ``column`` (then by id, the same way), rows without a
+    value last, both ways and on both databases. ``parse`` reads a cursor's ``at`` (a
+    string from the URL) back into a value of the column, raising ValueError if it isn't."""
+
+    column: Any
+    descending: bool
+    parse: Callable[[str], Any]
+
+
+async def sorted_window(
+    key: Hashable | None,
+    build: Callable[[dict[str, Any]], Query],
+    table: Any,
+    sort: SortKey,
+    cursor: Cursor,
+    per_page: int,
+    total: Total,
+    **values: Any,
+) -> Window:
+    """:func:`window` for a list ordered by ``sort``: the rows with a value (by value and
+    id, a row comparison an index on (…, column, id) answers), then those without (by id).
+
+    The cursor is a row's id and (``at``) its value, None when it has none. Reading on from
+    it goes through the rest of its part and on into the next; each part is one indexed
+    query, and the second is only sent when the first did not fill the page."""
+    at: Any = None
+    if cursor.at is not None:
+        try:
+            at = sort.parse(cursor.at)
+        except ValueError:
+            return await sorted_window(key, build, table, sort, Cursor(), per_page, total, **values)
+    cut = cursor.after if cursor.after is not None else cursor.before
+    forward = cursor.before is None and not cursor.last  # reading the list's own way
+    parts = ["value", "null"] if forward else ["null", "value"]
+    if cut is not None:  # start in the cursor's part
+        parts = parts[parts.index("value" if at is not None else "null") :]
+    col = f'"{table._meta.tablename}"."{sort.column._meta.db_column_name}"'
+    id_col = f'"{table._meta.tablename}"."id"'
+    down = sort.descending == forward  # reading towards smaller values
+    rows: list[dict[str, Any]] = []
+    for part in parts:
+        args = dict(values)
+        cut_here = cut is not None and part == parts[0]
+        if cut_here:
+            args["cut"] = cut
+            if part == "value":
+                args["at"] = at
+
+        wanted = per_page + 1 - len(rows)
+
+        def page(p: dict[str, Any], part: str = part, wanted: int = wanted) -> Query:
+            query = build(p)
+            if part == "value":
+                query = query.where(sort.column.is_not_null())
+                if "at" in p:
+                    query = query.where(
+                        WhereRaw(
+                            f"({col}, {id_col}) {'<' if down else '>'} ({{}}, {{}})",
+                            p["at"],
+                            p["cut"],
+                        )  # fmt: skip
+                    )
+                query = query.order_by(sort.column, ascending=not down)
+            else:
+                query = query.where(sort.column.is_null())
+                if "cut" in p:
+                    query = query.where(WhereRaw(f"{id_col} {'<' if down else '>'} {{}}", p["cut"]))
+            return query.order_by(table.id, ascending=not down).limit(wanted)
+
+        shape = None if key is None else (key, "sorted", part, down, cut_here, wanted)
+        rows += await compiled.select(shape, page, **args)
+        if len(rows) > per_page:
+            break
+    more = len(rows) > per_page
+    rows = rows[:per_page]
+    if not forward:
+        rows.reverse()
+    if not rows and cut is not None:  # past the end (rows deleted meanwhile): that end
+        fallback = Cursor(last=cursor.after is not None)
+        return await sorted_window(key, build, table, sort, fallback, per_page, total, **values)
+    if cut is None:
+        newer, older = (False, more) if forward else (more, False)
+    else:
+        newer, older = (True, more) if forward else (more, True)
+    return Window(rows, newer=newer, older=older, total=total, sort=sort)

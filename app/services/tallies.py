@@ -28,6 +28,8 @@ from app.tables import Tally
 BOOKING = "booking"  # 预约记录 (and 预约审核): bookings but untouched drafts
 AUDIT = "audit"  # 操作日志, by event (enterprise 0)
 SMS = "sms"  # 短信记录 (enterprise 0, status "")
+INSTRUMENT = "instrument"  # 器具托管 (status "")
+CERTIFICATE = "certificate"  # 电子证书 (status "")
 # A filtered list counts at most this many rows; more show as "10000+".
 COUNT_LIMIT = 10_000
 

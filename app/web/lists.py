@@ -42,14 +42,22 @@ def _id(raw: str | None) -> int | None:
 
 def cursor(query: dict[str, str]) -> Cursor:
     """Where the keyset page the query names starts (a bad value: the first page)."""
+    at = query.get("at")
+    at = at[:40] if at else None  # a sorted list's value (a date): parsed by the list
     if (after := _id(query.get("after"))) is not None:
-        return Cursor(after=after)
+        return Cursor(after=after, at=at)
     if (before := _id(query.get("before"))) is not None:
-        return Cursor(before=before)
+        return Cursor(before=before, at=at)
     return Cursor(last=query.get("last") == "1")
 
 
-CURSOR_PARAMS = ("page", "after", "before", "last")
+CURSOR_PARAMS = ("page", "after", "before", "last", "at")
+
+
+def _edge(found: Window, row: dict[str, Any], side: str) -> dict[str, Any]:
+    """A cursor's parameters at ``row``: its id, and in a sorted list its value."""
+    at = found.at(row)
+    return {side: row["id"], **({"at": at} if at is not None else {})}
 
 
 def keyset_pager(request: Request, found: Window) -> dict[str, Any]:
@@ -58,9 +66,9 @@ def keyset_pager(request: Request, found: Window) -> dict[str, Any]:
     links: dict[str, str] = {}
     if found.newer:
         links["首页"] = with_params(request)
-        links["上一页"] = with_params(request, before=found.first_id)
+        links["上一页"] = with_params(request, **_edge(found, found.rows[0], "before"))
     if found.older:
-        links["下一页"] = with_params(request, after=found.last_id)
+        links["下一页"] = with_params(request, **_edge(found, found.rows[-1], "after"))
         links["末页"] = with_params(request, last=1)
     return {"keyset": True, "total": found.total, "links": links}
 
@@ -75,6 +83,12 @@ def with_params(request: Request, **params: Any) -> str:
     kept = [(k, v) for k, v in parse_qsl(url.query) if k not in CURSOR_PARAMS]
     query = urlencode(kept + [(k, str(v)) for k, v in params.items()])
     return f"{url.path}?{query}" if query else url.path
+
+
+def here(request: Request) -> str:
+    """The list the user is on (path and query), to reload it as it is."""
+    url = urlsplit(str(request.url) if request.method == "GET" else _current_url(request))
+    return f"{url.path}?{url.query}" if url.query else url.path
 
 
 def _current_url(request: Request) -> str:

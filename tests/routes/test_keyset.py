@@ -5,6 +5,7 @@ bounded count when filtered); hostile cursors give a page, never a 500."""
 from __future__ import annotations
 
 import re
+from datetime import date, timedelta
 from html import unescape
 from typing import Any
 
@@ -12,9 +13,9 @@ import pytest
 from litestar.testing import AsyncTestClient
 
 from app.services import audit, tallies
-from app.tables import AuditLog, Booking, Enterprise, SmsMessage
-from tests.factories import make_booking, make_enterprise
-from tests.helpers import company_user, login, make_admin
+from app.tables import AuditLog, Booking, Certificate, Enterprise, OrderItem, SmsMessage
+from tests.factories import make_booking, make_enterprise, make_instrument
+from tests.helpers import approved_booking, company_user, lab_order, login, make_admin
 
 PER_PAGE = 20
 
@@ -156,3 +157,73 @@ async def test_audit_and_sms_lists_page_with_their_tallies(client: AsyncTestClie
     assert "共 25 条" in (await client.get("/admin/sms")).text
     r = await client.get("/admin/sms?phone=13900000001")
     assert "共 12 条" in r.text and "下一页" not in r.text
+
+
+# --------------------------------------------------------------------------- sorted lists
+
+
+async def walk(client: AsyncTestClient, url: str, pattern: str) -> tuple[list[str], list[str]]:
+    """The rows (``pattern`` matches each row's identity) page by page with 下一页 from the
+    first page, and with 上一页 from 末页: each way, in the list's order."""
+
+    def shown(html: str) -> list[str]:
+        return list(dict.fromkeys(re.findall(pattern, html)))  # phone cards repeat rows
+
+    down: list[str] = []
+    r = await client.get(url)
+    while True:
+        assert r.status_code == 200
+        down += shown(r.text)
+        if "下一页" not in links(r.text):
+            break
+        r = await client.get(links(r.text)["下一页"])
+    up: list[str] = []
+    r = await client.get(links((await client.get(url)).text).get("末页", url))
+    while True:
+        up = shown(r.text) + up
+        if "上一页" not in links(r.text):
+            break
+        r = await client.get(links(r.text)["上一页"])
+    return down, up
+
+
+async def test_the_register_pages_by_due_date_with_ties_and_blanks(
+    client: AsyncTestClient,
+) -> None:
+    form = await company_user(client)
+    ent = await Enterprise.objects().get(Enterprise.uscc == form["uscc"])
+    made = []
+    for k in range(47):  # ties on a date, and every fifth without 有效期至
+        due = None if k % 5 == 0 else date(2027, 1, 1) + timedelta(days=k % 7)
+        made.append(await make_instrument(ent, serial_no=f"S{k:03d}", valid_until=due))
+    dated = sorted((m for m in made if m.valid_until), key=lambda m: (m.valid_until, m.id))
+    blank = [m for m in made if not m.valid_until]
+    soonest = [m.serial_no for m in dated + blank]
+    latest = [m.serial_no for m in dated[::-1] + blank[::-1]]
+    for url, expected in (("/instruments", soonest), ("/instruments?sort=-valid_until", latest)):
+        down, up = await walk(client, url, r"S\d{3}")
+        assert down == expected and up == expected, url
+    assert "共 47 条" in (await client.get("/instruments")).text
+    r = await client.get("/instruments?after=5&at=not-a-date")  # a forged cursor
+    assert r.status_code == 200 and re.findall(r"S\d{3}", r.text)[0] == soonest[0]
+
+
+async def test_certificates_page_by_completion_newest_first(client: AsyncTestClient) -> None:
+    await company_user(client)
+    booking = await approved_booking(client)
+    await lab_order(client, booking["booking_no"], "DD900", n=26)
+    ent = (await Booking.objects().get(Booking.booking_no == booking["booking_no"])).enterprise
+    items = await OrderItem.select(OrderItem.id).order_by(OrderItem.id)
+    made = []
+    for k, item in enumerate(items):
+        done = None if k % 6 == 0 else date(2026, 10, 1) + timedelta(days=k % 4)
+        cert = Certificate(cert_no=f"ZS{k:03d}", item=item["id"], enterprise=ent,
+                           completed_on=done, paid=True)  # fmt: skip
+        await cert.save()
+        made.append(cert)
+    dated = sorted((c for c in made if c.completed_on), key=lambda c: (c.completed_on, c.id))
+    expected = [c.cert_no for c in dated[::-1] + [c for c in made if not c.completed_on][::-1]]
+    down, up = await walk(client, "/certificates", r"ZS\d{3}")
+    assert down == expected and up == expected
+    assert "共 26 条" in (await client.get("/certificates")).text
+    assert "共 6 条" in (await client.get("/certificates?start=2026-10-04")).text  # k % 4 == 3

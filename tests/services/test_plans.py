@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import date, timedelta
 from typing import Any
 
 import asyncpg
@@ -20,7 +21,7 @@ from piccolo.engine.postgres import PostgresEngine
 
 from app.services import audit
 from app.tables import Enterprise, SmsMessage
-from tests.factories import make_booking, make_enterprise
+from tests.factories import make_booking, make_enterprise, make_instrument
 from tests.helpers import PRODUCTION, SETTINGS, company_user, login, make_admin
 
 pytestmark = pytest.mark.skipif(
@@ -35,6 +36,14 @@ CUSTOMER_PAGES = [
     "/bookings?last=1",
     "/bookings?after={mid}",
     "/bookings?before={mid}",
+    "/instruments",
+    "/instruments?sort=-valid_until",
+    "/instruments?last=1",
+    "/instruments?after={instrument}&at=2027-01-03",
+    "/instruments?before={instrument}",
+    "/certificates",
+    "/certificates?last=1",
+    "/certificates?after=1&at=2026-10-01",
 ]
 ADMIN_PAGES = [
     "/admin/bookings",
@@ -85,13 +94,17 @@ async def test_the_growing_lists_read_through_indexes(
         made.append(await make_booking((mine, other)[k % 2], items=1, status=status))
         await audit.record(("登录", "提交预约")[k % 2], detail=str(k))
         await SmsMessage.insert(SmsMessage(phone=f"1390000{k % 3:04d}", kind="code", text="x"))
+        due = None if k % 5 == 0 else date(2027, 1, 1) + timedelta(days=k % 7)
+        await make_instrument(mine, serial_no=f"S{k:03d}", valid_until=due)
     mid = made[30].id
+    instrument = mid  # any id: the cursor's query is what is explained
     pages: list[tuple[str, tuple[Any, ...]]] = []  # the pages' queries (not the set-up's)
 
     async def open_pages(urls: list[str]) -> None:
         for url in urls:
             start = len(recorded)
-            assert (await client.get(url.format(mid=mid))).status_code == 200, url
+            r = await client.get(url.format(mid=mid, instrument=instrument))
+            assert r.status_code == 200, url
             pages.extend(recorded[start:])
 
     await open_pages(CUSTOMER_PAGES)
