@@ -44,6 +44,7 @@ CUSTOMER_PAGES = [
     "/certificates",
     "/certificates?last=1",
     "/certificates?after=1&at=2026-10-01",
+    "/query/progress?q=DD",
 ]
 ADMIN_PAGES = [
     "/admin/bookings",
