@@ -58,11 +58,14 @@ def _placeholders(values: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _compile(build: Callable[[dict[str, Any]], Query], values: Mapping[str, Any]) -> Any:
+def _compile(
+    build: Callable[[dict[str, Any]], Query], values: Mapping[str, Any], outer: str
+) -> Any:
     query = build(_placeholders(values))
     engine = engine_finder()
     assert engine is not None
     sql, args = query.querystrings[0].compile_string(engine_type=engine.engine_type)
+    sql = outer.replace("{query}", sql)
     slots: list[Slot] = []
     for arg in args:
         if isinstance(arg, Param):
@@ -76,18 +79,23 @@ def _compile(build: Callable[[dict[str, Any]], Query], values: Mapping[str, Any]
 
 
 async def _run(
-    key: Hashable, build: Callable[[dict[str, Any]], Query], values: Mapping[str, Any]
+    key: Hashable | None,
+    build: Callable[[dict[str, Any]], Query],
+    values: Mapping[str, Any],
+    outer: str = "{query}",
 ) -> list[dict[str, Any]]:
     shape = (
         key,
+        outer,
         tuple((n, len(v) if isinstance(v, list | tuple) else None) for n, v in values.items()),
     )
-    compiled = _shapes.get(shape)
+    compiled = _shapes.get(shape) if key is not None else None
     if compiled is None:
-        compiled = _compile(build, values)
-        if len(_shapes) >= MAX_SHAPES:
-            _shapes.clear()
-        _shapes[shape] = compiled
+        compiled = _compile(build, values, outer)
+        if key is not None:
+            if len(_shapes) >= MAX_SHAPES:
+                _shapes.clear()
+            _shapes[shape] = compiled
     table, template, slots = compiled
     args = []
     for name, extra in slots:
@@ -99,13 +107,25 @@ async def _run(
 
 
 async def select(
-    key: Hashable, build: Callable[[dict[str, Any]], Query], **values: Any
+    key: Hashable | None, build: Callable[[dict[str, Any]], Query], **values: Any
 ) -> list[dict[str, Any]]:
-    """The rows of ``build(placeholders)`` (a Piccolo select) run with ``values``."""
+    """The rows of ``build(placeholders)`` (a Piccolo select) run with ``values``; ``key``
+    None: compiled for this call only (see :func:`count_upto`)."""
     return await _run(key, build, values)
 
 
 async def count(key: Hashable, build: Callable[[dict[str, Any]], Query], **values: Any) -> int:
     """The number ``build(placeholders)`` (a Piccolo count) gives with ``values``."""
     rows = await _run(key, build, values)
+    return int(rows[0]["count"]) if rows else 0
+
+
+async def count_upto(
+    key: Hashable | None, build: Callable[[dict[str, Any]], Query], limit: int, **values: Any
+) -> int:
+    """How many rows ``build(placeholders)`` (a Piccolo select, unordered) gives, counting
+    no further than ``limit + 1``. ``key`` None: compiled for this call only (a query whose
+    values Piccolo changes, such as a search's LIKE patterns, built with them as they are)."""
+    outer = f"SELECT COUNT(*) AS count FROM ({{query}} LIMIT {int(limit) + 1}) AS counted"
+    rows = await _run(key, build, values, outer)
     return int(rows[0]["count"]) if rows else 0

@@ -142,6 +142,17 @@ async def close() -> None:
         await pool.aclose()
 
 
+# Seconds between two folds of the list tallies (app/services/tallies.py).
+FOLD_EVERY = 60
+
+
+async def folder() -> None:
+    """Embedded mode's fold of the list tallies, every minute (production: arq's cron)."""
+    while True:
+        await asyncio.sleep(FOLD_EVERY)
+        await enqueue("fold_tallies")
+
+
 async def daily_scheduler() -> None:
     """Embedded mode's cron: the reminder and the clean-up once at start (catching up) and
     daily at 08:00.

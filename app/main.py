@@ -55,13 +55,14 @@ async def healthz() -> str:
 @asynccontextmanager
 async def lifespan(app: Litestar) -> AsyncIterator[None]:
     await start_pool()
-    scheduler = None
+    schedulers = []
     if not get_settings().redis_url and get_settings().scheduler:
-        scheduler = asyncio.get_running_loop().create_task(jobs.daily_scheduler())
+        loop = asyncio.get_running_loop()
+        schedulers = [loop.create_task(jobs.daily_scheduler()), loop.create_task(jobs.folder())]
     try:
         yield
     finally:
-        if scheduler is not None:
+        for scheduler in schedulers:
             scheduler.cancel()
         await jobs.close()
         if get_settings().redis_url:

@@ -320,3 +320,17 @@ class RateHit(Table):
     bucket = Varchar(length=30)
     key = Varchar(length=100)
     at = Timestamptz(default=Now(), index=True)
+
+
+class Tally(Table):
+    """How many rows a list holds, kept by database triggers in the same transaction as
+    each write (migrations: ``tally``): one row of ``d`` (+1 / −1, or a folded sum) per
+    change, per ``kind`` of list, enterprise and status. Inserting a row per change, rather
+    than updating one counter row, takes no lock another writer waits for (two writers
+    moving bookings between the same two statuses in opposite directions would deadlock
+    on shared counter rows). app/services/tallies.py reads the sums and folds the rows."""
+
+    kind = Varchar(length=20)
+    enterprise = Integer()
+    status = Varchar(length=50)  # as long as the longest status counted (操作日志's event)
+    d = Integer()

@@ -96,17 +96,16 @@ WHERE u.id = $1 AND u.is_active AND e.status = 'approved'
 # The scope is ``enterprise IN {ids}`` as the app sends it (one placeholder per unit,
 # after the query's other parameters: see scoped()), so PostgreSQL plans both alike.
 BOOKINGS_WHERE = "enterprise IN {ids} AND (status <> 'draft' OR item_count > 0)"
-BOOKINGS_COUNT = f"SELECT count(*) FROM booking WHERE {BOOKINGS_WHERE}"
+# A list's total: its tally's rows (the app's triggers keep them; issue #15).
+TALLY = "SELECT COALESCE(SUM(d), 0) FROM tally WHERE kind = $1 AND enterprise IN {ids}"
 BOOKINGS_PAGE = (
     "SELECT id, enterprise, booking_no, client_name, expected_date, item_count, status, "
     f"submitted_at, reject_reason FROM booking WHERE {BOOKINGS_WHERE} "
     "ORDER BY id DESC LIMIT $1 OFFSET $2"
 )
-INSTRUMENTS_COUNT = "SELECT count(*) FROM instrument WHERE enterprise IN {ids}"
 INSTRUMENTS_PAGE = (
     "SELECT * FROM instrument WHERE enterprise IN {ids} ORDER BY valid_until, id LIMIT $1 OFFSET $2"
 )
-CERTIFICATES_COUNT = "SELECT count(*) FROM certificate WHERE enterprise IN {ids}"
 CERTIFICATES_PAGE = """
 SELECT c.id, c.cert_no, c.completed_on, c.paid, c.version, c.downloaded_at, c.enterprise,
        i.unique_no, i.name, i.serial_no, i.model, i.equipment_no, o.order_no, b.client_name
@@ -312,9 +311,17 @@ def units_context(user: User) -> dict[str, Any]:
     return {"units": user.units if many else (), "unit_names": dict(user.units), "unit": ""}
 
 
-def pager(total: int) -> dict[str, int]:
-    pages = max(1, -(-total // PER_PAGE))
-    return {"total": total, "page": 1, "pages": pages, "per_page": PER_PAGE}
+def pager(path: str, total: int, rows: list[Any], sort: str = "") -> dict[str, Any]:
+    """The first keyset page's pager: 下一页 from its last row and 末页 when more follow
+    (``rows`` holds one row past the page when there are)."""
+    links = {}
+    if len(rows) > PER_PAGE:
+        last = rows[PER_PAGE - 1]
+        params = [("after", last["id"])]
+        if sort and last[sort] is not None:
+            params.append(("at", last[sort]))
+        links = {"下一页": f"{path}?{urlencode(params)}", "末页": f"{path}?last=1"}
+    return {"keyset": True, "total": total, "links": links}
 
 
 def fragment(request: Request) -> bool:
@@ -354,16 +361,16 @@ async def bookings(request: Request) -> Response[str]:
         if user is None:
             return REFUSED
         ids = user.ids
-        total = await conn.fetchval(scoped(BOOKINGS_COUNT, 0, len(ids)), *ids)
-        rows = await conn.fetch(scoped(BOOKINGS_PAGE, 2, len(ids)), PER_PAGE, 0, *ids)
+        total = await conn.fetchval(scoped(TALLY, 1, len(ids)), "booking", *ids)
+        found = await conn.fetch(scoped(BOOKINGS_PAGE, 2, len(ids)), PER_PAGE + 1, 0, *ids)
     return render(
         "bookings/_records.html" if fragment(request) else "bookings/records.html",
         request,
         LIST_HEADERS,
         **page_context(user, "/bookings"),
         **units_context(user),
-        rows=rows,
-        pager=pager(total),
+        rows=found[:PER_PAGE],
+        pager=pager("/bookings", total, found),
         filters={"status": "", "start": "", "end": "", "q": ""},
         statuses=tuple(BookingStatus),
         submitted="",
@@ -391,11 +398,11 @@ async def instruments(request: Request) -> Response[str]:
         if user is None:
             return REFUSED
         ids = user.ids
-        total = await conn.fetchval(scoped(INSTRUMENTS_COUNT, 0, len(ids)), *ids)
-        found = await conn.fetch(scoped(INSTRUMENTS_PAGE, 2, len(ids)), PER_PAGE, 0, *ids)
+        total = await conn.fetchval(scoped(TALLY, 1, len(ids)), "instrument", *ids)
+        found = await conn.fetch(scoped(INSTRUMENTS_PAGE, 2, len(ids)), PER_PAGE + 1, 0, *ids)
     today = datetime.now(TZ).date()
     rows = []
-    for r in found:
+    for r in found[:PER_PAGE]:
         row = dict(r)
         row["due_state"] = due_state(row["valid_until"], today)
         rows.append(row)
@@ -406,7 +413,7 @@ async def instruments(request: Request) -> Response[str]:
         **page_context(user, "/instruments"),
         **units_context(user),
         rows=rows,
-        pager=pager(total),
+        pager=pager("/instruments", total, found, "valid_until"),
         filters={"q": "", "state": "all", "sort": "valid_until"},
         states={"all": "全部", "overdue": "已超期", "due": "即将到期", "ok": "正常"},
         columns=REGISTER_COLUMNS,
@@ -428,10 +435,10 @@ async def certificates(request: Request) -> Response[str]:
         if user is None:
             return REFUSED
         ids = user.ids
-        total = await conn.fetchval(scoped(CERTIFICATES_COUNT, 0, len(ids)), *ids)
-        found = await conn.fetch(scoped(CERTIFICATES_PAGE, 2, len(ids)), PER_PAGE, 0, *ids)
+        total = await conn.fetchval(scoped(TALLY, 1, len(ids)), "certificate", *ids)
+        found = await conn.fetch(scoped(CERTIFICATES_PAGE, 2, len(ids)), PER_PAGE + 1, 0, *ids)
     rows = []
-    for r in found:
+    for r in found[:PER_PAGE]:
         row = dict(r)
         row["may_download"] = bool(row["paid"]) or user.is_contract
         rows.append(row)
@@ -443,7 +450,8 @@ async def certificates(request: Request) -> Response[str]:
         **units_context(user),
         rows=rows,
         filters=CertFilters,
-        pager=pager(total),
+        pager=pager("/certificates", total, found, "completed_on"),
+        here="/certificates",
         error="",
         job=None,
     )

@@ -57,13 +57,9 @@ DESCRIPTION = "bookings"
 
 
 async def forwards():
-    manager = MigrationManager(
-        migration_id=ID, app_name="app", description=DESCRIPTION
-    )
+    manager = MigrationManager(migration_id=ID, app_name="app", description=DESCRIPTION)
 
-    manager.add_table(
-        class_name="BasicInfo", tablename="basic_info", schema=None, columns=None
-    )
+    manager.add_table(class_name="BasicInfo", tablename="basic_info", schema=None, columns=None)
 
     manager.add_table(
         class_name="BookingItem",
@@ -72,9 +68,7 @@ async def forwards():
         columns=None,
     )
 
-    manager.add_table(
-        class_name="Booking", tablename="booking", schema=None, columns=None
-    )
+    manager.add_table(class_name="Booking", tablename="booking", schema=None, columns=None)
 
     manager.add_column(
         table_class_name="BasicInfo",

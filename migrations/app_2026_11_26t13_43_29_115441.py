@@ -31,13 +31,9 @@ DESCRIPTION = "instrument register"
 
 
 async def forwards():
-    manager = MigrationManager(
-        migration_id=ID, app_name="app", description=DESCRIPTION
-    )
+    manager = MigrationManager(migration_id=ID, app_name="app", description=DESCRIPTION)
 
-    manager.add_table(
-        class_name="Instrument", tablename="instrument", schema=None, columns=None
-    )
+    manager.add_table(class_name="Instrument", tablename="instrument", schema=None, columns=None)
 
     manager.add_column(
         table_class_name="Instrument",

@@ -91,9 +91,7 @@ DESCRIPTION = "orders, certificates, download jobs, rate limits"
 
 
 async def forwards():
-    manager = MigrationManager(
-        migration_id=ID, app_name="app", description=DESCRIPTION
-    )
+    manager = MigrationManager(migration_id=ID, app_name="app", description=DESCRIPTION)
 
     manager.add_table(
         class_name="DownloadJob",
@@ -102,13 +100,9 @@ async def forwards():
         columns=None,
     )
 
-    manager.add_table(
-        class_name="RateHit", tablename="rate_hit", schema=None, columns=None
-    )
+    manager.add_table(class_name="RateHit", tablename="rate_hit", schema=None, columns=None)
 
-    manager.add_table(
-        class_name="Order", tablename="lab_order", schema=None, columns=None
-    )
+    manager.add_table(class_name="Order", tablename="lab_order", schema=None, columns=None)
 
     manager.add_table(
         class_name="CertificateFile",
@@ -124,9 +118,7 @@ async def forwards():
         columns=None,
     )
 
-    manager.add_table(
-        class_name="OrderItem", tablename="order_item", schema=None, columns=None
-    )
+    manager.add_table(class_name="OrderItem", tablename="order_item", schema=None, columns=None)
 
     manager.add_table(
         class_name="Certificate",
@@ -1186,17 +1178,5 @@ async def forwards():
         },
         schema=None,
     )
-
-
-
-
-
-
-
-
-
-
-
-
 
     return manager

@@ -48,13 +48,9 @@ DESCRIPTION = "departments"
 
 
 async def forwards():
-    manager = MigrationManager(
-        migration_id=ID, app_name="app", description=DESCRIPTION
-    )
+    manager = MigrationManager(migration_id=ID, app_name="app", description=DESCRIPTION)
 
-    manager.add_table(
-        class_name="Department", tablename="department", schema=None, columns=None
-    )
+    manager.add_table(class_name="Department", tablename="department", schema=None, columns=None)
 
     manager.add_column(
         table_class_name="Department",

@@ -16,6 +16,7 @@ from app.db import close_pool, start_pool
 from app.settings import get_settings
 from workers.tasks import (
     daily_cleanup,
+    fold_tallies,
     package_certificates,
     remind_due_instruments,
     requeue_sms,
@@ -54,6 +55,7 @@ class WorkerSettings:
         cron(remind_due_instruments, hour={8}, minute={0}, run_at_startup=True),
         cron(daily_cleanup, hour={3}, minute={30}),
         cron(requeue_sms, second={30}, keep_result=0),
+        cron(fold_tallies, second={0}, keep_result=0),
     ]
     on_startup = startup
     on_shutdown = shutdown

@@ -8,7 +8,7 @@ from arq import Retry
 
 from app.jobs import task
 from app.security.sessions import DatabaseSessionStore
-from app.services import certificates, instruments, sms, throttle
+from app.services import certificates, instruments, sms, tallies, throttle
 from app.services.accounts import purge_old_records
 
 # Seconds before a failed SMS is tried again, times the try number (arq's max_tries caps it).
@@ -32,6 +32,12 @@ async def send_sms(ctx: dict[str, Any], message_id: int) -> str:
 async def requeue_sms(ctx: dict[str, Any]) -> int:
     """Every minute: SMS still 待发送 whose job was never queued (Redis was away)."""
     return await sms.requeue_waiting()
+
+
+@task
+async def fold_tallies(ctx: dict[str, Any]) -> int:
+    """Every minute: each list tally's rows folded into one per key (the sums stay short)."""
+    return await tallies.fold()
 
 
 @task

@@ -24,7 +24,7 @@ from app.services.instrument_xlsx import (
 )
 from app.web.downloads import xlsx_download
 from app.web.errors import field_errors, form_again, on_error
-from app.web.lists import page_number, pager, searched
+from app.web.lists import MAX_Q, cursor, keyset_pager, page_number, pager, searched
 from app.web.pages import go, page
 from app.web.requests import actor, client_ip, current_user, form_data
 
@@ -220,47 +220,48 @@ class AdminController(Controller):
     @get("/sms")
     async def sms_log(self, request: Request) -> Template:
         qp = request.query_params
-        p = page_number(qp.get("page"))
-        phone = qp.get("phone", "")
-        rows, total = await sms.list_messages(p, PER_PAGE, phone.strip())
+        phone = qp.get("phone", "")[:MAX_Q]
+        found = await sms.list_messages(cursor(qp), PER_PAGE, phone.strip())
         return page(
-            "admin/sms.html", request, rows=rows, phone=phone, pager=pager(total, p, PER_PAGE)
+            "admin/sms.html",
+            request,
+            rows=found.rows,
+            phone=phone,
+            pager=keyset_pager(request, found),
         )
 
     @get("/audit")
     async def audit_log(self, request: Request) -> Template:
         qp = request.query_params
-        p = page_number(qp.get("page"))
-        q, event = qp.get("q", ""), qp.get("event", "")
-        start, end = qp.get("start", ""), qp.get("end", "")
-        rows, total = await audit.search(q.strip(), event, _date(start), _date(end), p, PER_PAGE)
+        q, event = qp.get("q", "")[:MAX_Q], qp.get("event", "")[:MAX_Q]
+        start, end = qp.get("start", "")[:MAX_Q], qp.get("end", "")[:MAX_Q]
+        found = await audit.search(q.strip(), event, _date(start), _date(end), cursor(qp), PER_PAGE)
         return page(
             "admin/audit.html",
             request,
-            rows=rows,
+            rows=found.rows,
             q=q,
             event=event,
             start=start,
             end=end,
             events=audit.EVENTS,
-            pager=pager(total, p, PER_PAGE),
+            pager=keyset_pager(request, found),
         )
 
     @get("/bookings")
     async def bookings_list(self, request: Request) -> Template:
         """预约审核: submitted bookings of every enterprise (待审核 first by default)."""
         qp = request.query_params
-        p = page_number(qp.get("page"))
-        status, q = qp.get("status", BookingStatus.PENDING), qp.get("q", "").strip()
-        rows, total = await bookings.admin_list(status, q, p, PER_PAGE)
+        status, q = qp.get("status", BookingStatus.PENDING), qp.get("q", "").strip()[:MAX_Q]
+        found = await bookings.admin_list(status, q, cursor(qp), PER_PAGE)
         return page(
             "admin/bookings.html",
             request,
-            rows=rows,
+            rows=found.rows,
             status=status,
             q=q,
             statuses=BookingStatus.submitted(),
-            pager=pager(total, p, PER_PAGE),
+            pager=keyset_pager(request, found),
         )
 
     @get("/bookings/{booking_id:int}")

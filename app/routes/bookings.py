@@ -26,7 +26,14 @@ from app.services.instrument_xlsx import (
 from app.services.tenancy import Scope
 from app.web.downloads import xlsx_download
 from app.web.errors import field_errors, message, on_error
-from app.web.lists import history_picker, list_query, page_number, pager, picker
+from app.web.lists import (
+    MAX_Q,
+    cursor,
+    history_picker,
+    keyset_pager,
+    list_query,
+    picker,
+)
 from app.web.pages import fragment, go, page
 from app.web.requests import client_ip, current_scope, current_user, form_data, ticked
 from app.web.units import unit_filter
@@ -212,16 +219,15 @@ async def _add_picked(
 async def _records(request: Request, template: str, **extra: Any) -> Template:
     """预约记录 with the filters and page of the list the user is on."""
     qp = list_query(request)
-    p = page_number(qp.get("page"))
-    filters = {k: qp.get(k, "").strip() for k in ("status", "start", "end", "q")}
+    filters = {k: qp.get(k, "").strip()[:MAX_Q] for k in ("status", "start", "end", "q")}
     scope, units = unit_filter(request, await current_scope(request))
-    rows, total = await bookings.list_bookings(scope, page=p, per_page=PER_PAGE, **filters)
+    found = await bookings.list_bookings(scope, cursor=cursor(qp), per_page=PER_PAGE, **filters)
     response = page(
         template,
         request,
         **units,
-        rows=rows,
-        pager=pager(total, p, PER_PAGE),
+        rows=found.rows,
+        pager=keyset_pager(request, found),
         filters=filters,
         statuses=bookings.STATUSES,
         submitted=qp.get("submitted", ""),

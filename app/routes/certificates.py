@@ -17,7 +17,7 @@ from app.services import certificates
 from app.services.certpdf import FILE_NAME_FIELDS
 from app.services.errors import Conflict, FormError
 from app.web.errors import field_errors, message, on_error
-from app.web.lists import list_query, page_number, pager
+from app.web.lists import cursor, here, keyset_pager, list_query
 from app.web.pages import go, page, page_or_part
 from app.web.requests import client_ip, current_scope, current_user, ticked
 from app.web.units import unit_filter
@@ -47,20 +47,20 @@ def _filters(request: Request) -> certificates.CertFilters:
 
 async def _list(request: Request, **extra: Any) -> Template:
     f = _filters(request)
-    p = page_number(list_query(request).get("page"))
     user = current_user(request)
     scope, units = unit_filter(request, await current_scope(request))
-    rows, total = await certificates.list_certificates(scope, f, p, PER_PAGE)
-    for r in rows:
+    found = await certificates.list_certificates(scope, f, cursor(list_query(request)), PER_PAGE)
+    for r in found.rows:
         r["may_download"] = certificates.may_download(user, r)
     return page_or_part(
         request,
         "certificates/index.html",
         "certificates/_list.html",
         **units,
-        rows=rows,
+        rows=found.rows,
         filters=f,
-        pager=pager(total, p, PER_PAGE),
+        pager=keyset_pager(request, found),
+        here=here(request),
         **{"error": "", "job": None, **extra},
     )
 

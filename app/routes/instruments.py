@@ -28,7 +28,7 @@ from app.services.instrument_xlsx import (
 from app.settings import get_settings
 from app.web.downloads import XLSX, xlsx_download
 from app.web.errors import field_errors, message, on_error
-from app.web.lists import history_picker, list_query, page_number, pager, picker
+from app.web.lists import MAX_Q, cursor, history_picker, keyset_pager, list_query, picker
 from app.web.pages import fragment, go, page, page_context
 from app.web.requests import client_ip, current_scope, current_user, form_data, ticked
 from app.web.units import unit_filter
@@ -42,7 +42,7 @@ def _filters(request: Request) -> dict[str, str]:
     qp = list_query(request)
     state = qp.get("state", "all")
     return {
-        "q": qp.get("q", "").strip(),
+        "q": qp.get("q", "").strip()[:MAX_Q],
         "state": state if state in instruments.FILTERS else "all",
         "sort": "-valid_until" if qp.get("sort") == "-valid_until" else "valid_until",
     }
@@ -50,14 +50,15 @@ def _filters(request: Request) -> dict[str, str]:
 
 async def _list_page(request: Request, template: str, **extra: Any) -> Template:
     f = _filters(request)
-    p = page_number(list_query(request).get("page"))
     scope, units = unit_filter(request, await current_scope(request))
-    rows, total = await instruments.list_instruments(scope, page=p, per_page=PER_PAGE, **f)
+    found = await instruments.list_instruments(
+        scope, cursor=cursor(list_query(request)), per_page=PER_PAGE, **f
+    )
     response = page(
         template,
         request,
-        rows=rows,
-        pager=pager(total, p, PER_PAGE),
+        rows=found.rows,
+        pager=keyset_pager(request, found),
         filters=f,
         states=instruments.FILTERS,
         columns=REGISTER_COLUMNS,

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import Any
 
 from app.clock import day_start
 from app.db import any_matches
 from app.security.sessions import CurrentUser
+from app.services import listing, tallies
+from app.services.listing import Cursor, Window
 from app.tables import AuditLog
 
 
@@ -78,23 +81,48 @@ async def search(
     event: str = "",
     start: date | None = None,
     end: date | None = None,
-    page: int = 1,
+    cursor: Cursor = Cursor(),
     per_page: int = 20,
-) -> tuple[list[dict], int]:
-    """Newest first; keyword matches the user name, address or detail."""
-    where = []
-    if keyword:
-        where.append(any_matches([AuditLog.username, AuditLog.detail, AuditLog.ip], keyword))
+) -> Window:
+    """Newest first, a keyset page; keyword matches the user name, address or detail."""
+    values: dict[str, Any] = {}
     if event:
-        where.append(AuditLog.event == event)
+        values["event"] = event
     if start:
-        where.append(AuditLog.at >= day_start(start))
+        values["start"] = day_start(start)
     if end:
-        where.append(AuditLog.at < day_start(end + timedelta(days=1)))
-    query = AuditLog.select().order_by(AuditLog.id, ascending=False)
-    count = AuditLog.count()
-    if where:
-        query = query.where(*where)
-        count = count.where(*where)
-    rows = await query.limit(per_page).offset((page - 1) * per_page)
-    return rows, await count
+        values["end"] = day_start(end + timedelta(days=1))
+
+    def where(p: dict[str, Any]) -> list[Any]:
+        found: list[Any] = []
+        if keyword:
+            found.append(any_matches([AuditLog.username, AuditLog.detail, AuditLog.ip], keyword))
+        if "event" in p:
+            found.append(AuditLog.event == p["event"])
+        if "start" in p:
+            found.append(AuditLog.at >= p["start"])
+        if "end" in p:
+            found.append(AuditLog.at < p["end"])
+        return found
+
+    def filtered(query: Any, p: dict[str, Any]) -> Any:
+        conditions = where(p)
+        return query.where(*conditions) if conditions else query
+
+    # A search's LIKE patterns are made from the keyword: built as it comes (key None).
+    key = None if keyword else "audit"
+    if keyword or start or end:
+        total = await tallies.bounded_count(
+            key and "audit.count", lambda p: filtered(AuditLog.select(AuditLog.id), p), **values
+        )
+    else:
+        total = await tallies.total(tallies.AUDIT, None, event)
+    return await listing.window(
+        key,
+        lambda p: filtered(AuditLog.select(), p),
+        AuditLog.id,
+        cursor,
+        per_page,
+        total,
+        **values,
+    )

@@ -6,7 +6,6 @@ filters on it; an id outside answers NotFound.
 
 from __future__ import annotations
 
-import math
 import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -19,11 +18,12 @@ from app.db import any_matches, bulk_insert, like_operator, row_locks, write_tra
 from app.enums import BookingStatus
 from app.fields import HISTORY_SEARCH, INSTRUMENT_FIELDS
 from app.security.sessions import CurrentUser
-from app.services import audit, sms
+from app.services import audit, listing, sms, tallies
 from app.services.audit import Actor
 from app.services.errors import Conflict, FormError, NotFound
 from app.services.forms import stripped
 from app.services.instrument_xlsx import read_upload, validate_fields
+from app.services.listing import Cursor, Window
 from app.services.tenancy import Scope, get_scoped, in_scope
 from app.services.validators import mobile_error, normalize_phone, review_reason_error
 from app.tables import BasicInfo, Booking, BookingItem, Enterprise
@@ -642,24 +642,14 @@ async def list_bookings(
     start: str = "",
     end: str = "",
     q: str = "",
-    page: int = 1,
+    cursor: Cursor = Cursor(),
     per_page: int = 20,
-) -> tuple[list[dict[str, Any]], int]:
-    if q:  # a search: built as it comes (its LIKE patterns are made from q)
-        where = _list_where(scope, status, start, end, q)
-        total = await Booking.count().where(*where)
-        pages = max(1, math.ceil(total / per_page))
-        rows = (
-            await Booking.select(*LIST_COLUMNS)
-            .where(*where)
-            .order_by(Booking.id, ascending=False)
-            .limit(per_page)
-            .offset((min(page, pages) - 1) * per_page)
-        )
-        return rows, total
-    # The list as opened, filtered or paged: its SQL compiled once per shape.
+) -> Window:
+    """A keyset page of 预约记录 (newest first). The total of the list as opened, or of
+    one status, is the tally's; with dates or a search it is counted, up to a limit."""
     values: dict[str, Any] = {"ids": list(scope.enterprise_ids)}
-    if wanted := BookingStatus.parse(status):
+    wanted = BookingStatus.parse(status)
+    if wanted:
         values["status"] = wanted.value
     if start:
         values["start"] = start
@@ -667,22 +657,28 @@ async def list_bookings(
         values["end"] = end
 
     def where(p: dict[str, Any]) -> list[Any]:
-        return _where_of(p["ids"], p.get("status"), p.get("start", ""), p.get("end", ""), "")
+        return _where_of(p["ids"], p.get("status"), p.get("start", ""), p.get("end", ""), q)
 
-    total = await compiled.count("bookings", lambda p: Booking.count().where(*where(p)), **values)
-    offset = (min(page, max(1, math.ceil(total / per_page))) - 1) * per_page
-    rows = await compiled.select(
-        ("bookings", per_page, offset),
-        lambda p: (
-            Booking.select(*LIST_COLUMNS)
-            .where(*where(p))
-            .order_by(Booking.id, ascending=False)
-            .limit(per_page)
-            .offset(offset)
-        ),
+    # A search's LIKE patterns are made from q: its SQL is built as it comes (key None);
+    # the rest is compiled once per shape (app.compiled).
+    key = None if q else "bookings"
+    if start or end or q:
+        total = await tallies.bounded_count(
+            None if q else "bookings.count",
+            lambda p: Booking.select(Booking.id).where(*where(p)),
+            **values,
+        )
+    else:
+        total = await tallies.total(tallies.BOOKING, values["ids"], values.get("status", ""))
+    return await listing.window(
+        key,
+        lambda p: Booking.select(*LIST_COLUMNS).where(*where(p)),
+        Booking.id,
+        cursor,
+        per_page,
+        total,
         **values,
     )
-    return rows, total
 
 
 async def latest(scope: Scope, n: int = 5) -> list[dict[str, Any]]:
@@ -812,23 +808,39 @@ async def _tell_reviewed(booking: dict[str, Any], approved: bool, reason: str) -
 
 
 async def admin_list(
-    status: str = BookingStatus.PENDING, q: str = "", page: int = 1, per_page: int = 20
-) -> tuple[list[dict[str, Any]], int]:
-    """平台管理 › 预约审核: every enterprise's submitted bookings."""
-    where: list[Any] = [Booking.status != BookingStatus.DRAFT]
-    if wanted := BookingStatus.parse(status):
-        where.append(Booking.status == wanted)
+    status: str = BookingStatus.PENDING, q: str = "", cursor: Cursor = Cursor(), per_page: int = 20
+) -> Window:
+    """平台管理 › 预约审核: every enterprise's submitted bookings, a keyset page."""
+    wanted = BookingStatus.parse(status)
+    values: dict[str, Any] = {"status": wanted.value} if wanted else {}
+
+    def where(p: dict[str, Any]) -> list[Any]:
+        found: list[Any] = [Booking.status != BookingStatus.DRAFT]
+        if "status" in p:
+            found.append(Booking.status == p["status"])
+        if q:
+            found.append(any_matches([Booking.booking_no, Booking.client_name], q))
+        return found
+
+    key = None if q else "review"
     if q:
-        where.append(any_matches([Booking.booking_no, Booking.client_name], q))
-    total = await Booking.count().where(*where)
-    rows = (
-        await Booking.select(*LIST_COLUMNS, Booking.mobile, Booking.contact_name)
-        .where(*where)
-        .order_by(Booking.id, ascending=False)
-        .limit(per_page)
-        .offset((page - 1) * per_page)
+        total = await tallies.bounded_count(
+            None, lambda p: Booking.select(Booking.id).where(*where(p)), **values
+        )
+    else:
+        submitted = [wanted.value] if wanted else [s.value for s in BookingStatus.submitted()]
+        total = await tallies.total(tallies.BOOKING, None, submitted)
+    return await listing.window(
+        key,
+        lambda p: Booking.select(*LIST_COLUMNS, Booking.mobile, Booking.contact_name).where(
+            *where(p)
+        ),
+        Booking.id,
+        cursor,
+        per_page,
+        total,
+        **values,
     )
-    return rows, total
 
 
 async def admin_get(booking_id: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:

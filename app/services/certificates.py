@@ -21,16 +21,16 @@ from typing import Any
 from urllib.parse import quote
 
 import anyio
-from piccolo.query import OrderByRaw
 
-from app import compiled, jobs
+from app import jobs
 from app.clock import now
 from app.db import any_matches, row_locks, write_transaction
 from app.enums import JobStatus
 from app.security.sessions import CurrentUser
-from app.services import audit, certpdf, sms
+from app.services import audit, certpdf, listing, sms, tallies
 from app.services.audit import Actor
 from app.services.errors import Conflict, FormError, NotFound
+from app.services.listing import Cursor, SortKey, Window
 from app.services.tenancy import Scope, in_scope
 from app.settings import get_settings
 from app.tables import (
@@ -352,11 +352,14 @@ def _where(scope: Scope, f: CertFilters) -> list[Any]:
     return where
 
 
-async def list_certificates(
-    scope: Scope, f: CertFilters, page: int, per_page: int
-) -> tuple[list[dict[str, Any]], int]:
-    """电子证书, newest 完工日期 first. Without a search its SQL is compiled once per shape
-    (app/compiled.py): 完工日期 from/to are values, the other filters part of the shape."""
+# 电子证书's order: newest 完工日期 first, certificates without one last.
+BY_COMPLETION = SortKey(Certificate.completed_on, descending=True, parse=date.fromisoformat)
+
+
+async def list_certificates(scope: Scope, f: CertFilters, cursor: Cursor, per_page: int) -> Window:
+    """电子证书, newest 完工日期 first, a keyset page. Without a search its SQL is compiled
+    once per shape (app/compiled.py): 完工日期 from/to are values, the other filters part
+    of the shape. The total is the tally's, or (filtered) counted up to a limit."""
     values: dict[str, Any] = {"ids": list(scope.enterprise_ids)}
     if f.start:
         values["start"] = f.start
@@ -369,26 +372,27 @@ async def list_certificates(
         shape = replace(f, start=p.get("start"), end=p.get("end"))
         return _where(Scope(scope.user_id, scope.enterprise_id, tuple(p["ids"])), shape)
 
-    def page_of(p: dict[str, Any]) -> Any:
-        return (
-            Certificate.select(*_COLUMNS)
-            .where(*where(p))
-            # Newest 完工日期 first, certificates without one last, on both databases (the
-            # migration's certificate_page index has this order). Piccolo appends the
-            # direction to the raw text: it ends with "id", which becomes "id DESC".
-            .order_by(OrderByRaw("completed_on DESC NULLS LAST, id"), ascending=False)
-            .limit(per_page)
-            .offset((page - 1) * per_page)
+    key = None if f.q else ("certificates", f.paid, f.downloaded)
+    if f.q or f.paid or f.downloaded or f.start or f.end:
+        total = await tallies.bounded_count(
+            key and (*key, "count"),
+            lambda p: Certificate.select(Certificate.id).where(*where(p)),
+            **values,
         )
-
-    if f.q:  # a search: built as it comes (its LIKE patterns are made from q)
-        total = await Certificate.count().where(*where(values))
-        rows = await page_of(values)
     else:
-        key = ("certificates", f.paid, f.downloaded)
-        total = await compiled.count(key, lambda p: Certificate.count().where(*where(p)), **values)
-        rows = await compiled.select((*key, page, per_page), page_of, **values)
-    return [_flat(r) for r in rows], total
+        total = await tallies.total(tallies.CERTIFICATE, values["ids"])
+    found = await listing.sorted_window(
+        key,
+        lambda p: Certificate.select(*_COLUMNS).where(*where(p)),
+        Certificate,
+        BY_COMPLETION,
+        cursor,
+        per_page,
+        total,
+        **values,
+    )
+    found.rows = [_flat(r) for r in found.rows]
+    return found
 
 
 def may_download(user: CurrentUser, cert: dict[str, Any]) -> bool:

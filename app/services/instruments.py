@@ -13,15 +13,16 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any, Self
 
-from app import clock, compiled
+from app import clock
 from app.clock import now
 from app.db import any_matches, bulk_insert, write_transaction
 from app.fields import REGISTER_FIELDS, REGISTER_SEARCH
 from app.security.sessions import CurrentUser
-from app.services import audit, bookings, sms, uploads
+from app.services import audit, bookings, listing, sms, tallies, uploads
 from app.services.errors import FormError, NotFound
 from app.services.forms import stripped
 from app.services.instrument_xlsx import read_upload, validate_fields
+from app.services.listing import Cursor, SortKey, Window
 from app.services.tenancy import Scope, get_scoped, in_scope
 from app.tables import BasicInfo, Enterprise, Instrument
 
@@ -30,9 +31,10 @@ FILTERS = {"all": "全部", "overdue": "已超期", "due": "即将到期", "ok":
 KEYS = tuple(f.key for f in REGISTER_FIELDS)
 TEXT_KEYS = tuple(f.key for f in REGISTER_FIELDS if f.is_text)
 SEARCH = tuple(f.key for f in REGISTER_SEARCH)
+# 有效期至 soonest first (the default) or latest first; instruments without one last.
 SORTS = {
-    "valid_until": (Instrument.valid_until, True),
-    "-valid_until": (Instrument.valid_until, False),
+    "valid_until": SortKey(Instrument.valid_until, descending=False, parse=date.fromisoformat),
+    "-valid_until": SortKey(Instrument.valid_until, descending=True, parse=date.fromisoformat),
 }
 
 
@@ -99,49 +101,42 @@ async def list_instruments(
     q: str = "",
     state: str = "all",
     sort: str = "valid_until",
-    page: int = 1,
+    cursor: Cursor = Cursor(),
     per_page: int = 20,
-) -> tuple[list[dict[str, Any]], int]:
-    column, ascending = SORTS.get(sort, SORTS["valid_until"])
-    if q:  # a search: built as it comes (its LIKE patterns are made from q)
-        where = _where(scope, q, state)
-        total = await Instrument.count().where(*where)
-        pages = max(1, math.ceil(total / per_page))
-        rows = (
-            await Instrument.select()
-            .where(*where)
-            .order_by(column, ascending=ascending)
-            .order_by(Instrument.id)
-            .limit(per_page)
-            .offset((min(page, pages) - 1) * per_page)
-        )
-    else:  # the list as opened, filtered, sorted or paged: compiled once per shape
-        today = clock.today()
-        values: dict[str, Any] = {"ids": list(scope.enterprise_ids)}
-        if state in ("overdue", "due", "ok"):
-            values.update(today=today, soon=today + timedelta(days=DUE_DAYS))
+) -> Window:
+    """器具托管, a keyset page in 有效期至 order. The list as opened, filtered or sorted is
+    compiled once per shape (a search is built as it comes: its LIKE patterns are made
+    from q). The total is the tally's, or (filtered) counted up to a limit."""
+    today = clock.today()
+    values: dict[str, Any] = {"ids": list(scope.enterprise_ids)}
+    if state in ("overdue", "due", "ok"):
+        values.update(today=today, soon=today + timedelta(days=DUE_DAYS))
 
-        def where(p: dict[str, Any]) -> list[Any]:
-            return _conditions(p["ids"], "", state, p.get("today"), p.get("soon"))
+    def where(p: dict[str, Any]) -> list[Any]:
+        return _conditions(p["ids"], q, state, p.get("today"), p.get("soon"))
 
-        key = ("instruments", state)
-        total = await compiled.count(key, lambda p: Instrument.count().where(*where(p)), **values)
-        offset = (min(page, max(1, math.ceil(total / per_page))) - 1) * per_page
-        rows = await compiled.select(
-            (*key, sort, per_page, offset),
-            lambda p: (
-                Instrument.select()
-                .where(*where(p))
-                .order_by(column, ascending=ascending)
-                .order_by(Instrument.id)
-                .limit(per_page)
-                .offset(offset)
-            ),
+    key = None if q else ("instruments", state)
+    if q or state in ("overdue", "due", "ok"):
+        total = await tallies.bounded_count(
+            key and (*key, "count"),
+            lambda p: Instrument.select(Instrument.id).where(*where(p)),
             **values,
         )
-    for r in rows:
-        r["due_state"] = due_state(r["valid_until"])
-    return rows, total
+    else:
+        total = await tallies.total(tallies.INSTRUMENT, values["ids"])
+    found = await listing.sorted_window(
+        key and (*key, sort),
+        lambda p: Instrument.select().where(*where(p)),
+        Instrument,
+        SORTS.get(sort, SORTS["valid_until"]),
+        cursor,
+        per_page,
+        total,
+        **values,
+    )
+    for r in found.rows:
+        r["due_state"] = due_state(r["valid_until"], today)
+    return found
 
 
 async def get(scope: Scope, instrument_id: int) -> dict[str, Any]:
@@ -401,8 +396,24 @@ async def copy_to_booking(scope: Scope, booking_id: int, ids: Iterable[int]) -> 
 async def picker(
     scope: Scope, q: str = "", page: int = 1, per_page: int = 10
 ) -> tuple[list[dict[str, Any]], int]:
-    """【从托管器具选择】 in 预约送检: the register, searchable and paged."""
-    return await list_instruments(scope, q, "all", "valid_until", page, per_page)
+    """【从托管器具选择】 in 预约送检: the register, searchable and paged by number (a
+    picker is searched rather than paged far; its count stops at tallies.COUNT_LIMIT)."""
+    where = _where(scope, q, "all")
+    total = await tallies.bounded_count(
+        None, lambda p: Instrument.select(Instrument.id).where(*where)
+    )
+    pages = max(1, math.ceil(total.n / per_page))
+    rows = (
+        await Instrument.select()
+        .where(*where)
+        .order_by(Instrument.valid_until)
+        .order_by(Instrument.id)
+        .limit(per_page)
+        .offset((min(page, pages) - 1) * per_page)
+    )
+    for r in rows:
+        r["due_state"] = due_state(r["valid_until"])
+    return rows, total.n
 
 
 async def remind_due(today: date | None = None) -> int:

@@ -191,39 +191,49 @@ async def set_status(
     return row, True
 
 
+PROGRESS_COLUMNS = (
+    OrderItem.id,
+    OrderItem.unique_no,
+    OrderItem.name,
+    OrderItem.serial_no,
+    OrderItem.model,
+    OrderItem.status,
+    OrderItem.status_at,
+    OrderItem.order.order_no,
+)
+
+
 async def progress(scope: Scope, q: str) -> list[dict[str, Any]]:
     """检测进度查询: the instruments whose 大单号 or 唯一性号 starts with ``q`` (at least 2
     characters), inside the scope."""
     q = q.strip()
     if len(q) < 2 or len(q) > NO_LENGTH:
         return []
-    # LIKE's own wildcards in q only widen a search inside the scope. Compiled once (the
-    # pattern is a value: app/compiled.py).
-    rows = await compiled.select(
-        "progress",
-        lambda p: (
-            OrderItem.select(
-                OrderItem.id,
-                OrderItem.unique_no,
-                OrderItem.name,
-                OrderItem.serial_no,
-                OrderItem.model,
-                OrderItem.status,
-                OrderItem.status_at,
-                OrderItem.order.order_no,
+    # LIKE's own wildcards in q only widen a search inside the scope. Two queries, each
+    # answered by an index (唯一性号's, or 大单号's then the order's items), merged here: one
+    # query with an OR of the two reads every instrument of the scope (issue #15).
+    # Compiled once each (the pattern is a value: app/compiled.py).
+    found: dict[int, dict[str, Any]] = {}
+    for by, column in (("unique_no", OrderItem.unique_no), ("order_no", OrderItem.order.order_no)):
+
+        def matching(p: dict[str, Any], column: Any = column) -> Any:
+            return (
+                OrderItem.select(*PROGRESS_COLUMNS)
+                .where(
+                    OrderItem.enterprise.is_in(p["ids"]),  # the scope (tenancy.in_scope)
+                    column.like(p["pattern"]),
+                )
+                .order_by(OrderItem.order.order_no)
+                .order_by(OrderItem.unique_no)
+                .limit(PROGRESS_LIMIT)
             )
-            .where(
-                OrderItem.enterprise.is_in(p["ids"]),  # the scope (tenancy.in_scope)
-                OrderItem.order.order_no.like(p["pattern"])
-                | OrderItem.unique_no.like(p["pattern"]),
-            )
-            .order_by(OrderItem.order.order_no)
-            .order_by(OrderItem.unique_no)
-            .limit(PROGRESS_LIMIT)
-        ),
-        ids=list(scope.enterprise_ids),
-        pattern=q + "%",
-    )
+
+        for row in await compiled.select(
+            ("progress", by), matching, ids=list(scope.enterprise_ids), pattern=q + "%"
+        ):
+            found[row["id"]] = row
+    rows = sorted(found.values(), key=lambda r: (r["order.order_no"], r["unique_no"]))
+    rows = rows[:PROGRESS_LIMIT]
     for r in rows:
         r["order_no"] = r.pop("order.order_no")
         r["status"] = ItemStatus(r["status"])

@@ -15,6 +15,8 @@ from typing import Any
 from app import jobs
 from app.clock import TZ, now, today
 from app.enums import SmsStatus
+from app.services import listing, tallies
+from app.services.listing import Cursor, Window
 from app.services.sms_aliyun import AliyunConfig, AliyunSmsBackend
 from app.settings import get_settings
 from app.tables import SmsMessage
@@ -180,12 +182,20 @@ async def requeue_waiting() -> int:
     return len(rows)
 
 
-async def list_messages(page: int, per_page: int = 20, phone: str = "") -> tuple[list[dict], int]:
-    """短信记录, newest first."""
-    query = SmsMessage.select().order_by(SmsMessage.id, ascending=False)
-    count = SmsMessage.count()
+async def list_messages(cursor: Cursor, per_page: int = 20, phone: str = "") -> Window:
+    """短信记录, newest first, a keyset page (of one phone, when given)."""
+    values = {"phone": phone} if phone else {}
+
+    def rows(p: dict[str, Any]) -> Any:
+        query = SmsMessage.select()
+        return query.where(SmsMessage.phone == p["phone"]) if "phone" in p else query
+
     if phone:
-        query = query.where(SmsMessage.phone == phone)
-        count = count.where(SmsMessage.phone == phone)
-    rows = await query.limit(per_page).offset((page - 1) * per_page)
-    return rows, await count
+        total = await tallies.bounded_count(
+            "sms.count",
+            lambda p: SmsMessage.select(SmsMessage.id).where(SmsMessage.phone == p["phone"]),
+            **values,
+        )
+    else:
+        total = await tallies.total(tallies.SMS, None)
+    return await listing.window("sms", rows, SmsMessage.id, cursor, per_page, total, **values)

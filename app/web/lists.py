@@ -11,6 +11,7 @@ from litestar import Request
 from litestar.response import Template
 
 from app.fields import HISTORY_PICKER
+from app.services.listing import Cursor, Window
 from app.web.pages import page
 
 PICKER_SIZE = 50
@@ -33,6 +34,61 @@ def page_number(raw: str | None) -> int:
 def pager(total: int, page: int, per_page: int) -> dict[str, int]:
     pages = max(1, math.ceil(total / per_page))
     return {"total": total, "page": min(page, pages), "pages": pages, "per_page": per_page}
+
+
+def _id(raw: str | None) -> int | None:
+    return int(raw) if raw and raw.isdecimal() and len(raw) <= 18 else None
+
+
+def cursor(query: dict[str, str]) -> Cursor:
+    """Where the keyset page the query names starts (a bad value: the first page)."""
+    at = query.get("at")
+    at = at[:40] if at else None  # a sorted list's value (a date): parsed by the list
+    if (after := _id(query.get("after"))) is not None:
+        return Cursor(after=after, at=at)
+    if (before := _id(query.get("before"))) is not None:
+        return Cursor(before=before, at=at)
+    return Cursor(last=query.get("last") == "1")
+
+
+CURSOR_PARAMS = ("page", "after", "before", "last", "at")
+
+
+def _edge(found: Window, row: dict[str, Any], side: str) -> dict[str, Any]:
+    """A cursor's parameters at ``row``: its id, and in a sorted list its value."""
+    at = found.at(row)
+    return {side: row["id"], **({"at": at} if at is not None else {})}
+
+
+def keyset_pager(request: Request, found: Window) -> dict[str, Any]:
+    """The pager of a keyset page (common/_pager.html): 首页, 上一页, 下一页, 末页 as links
+    keeping the list's filters; no page numbers (finding page n would mean counting)."""
+    links: dict[str, str] = {}
+    if found.newer:
+        links["首页"] = with_params(request)
+        links["上一页"] = with_params(request, **_edge(found, found.rows[0], "before"))
+    if found.older:
+        links["下一页"] = with_params(request, **_edge(found, found.rows[-1], "after"))
+        links["末页"] = with_params(request, last=1)
+    return {"keyset": True, "total": found.total, "links": links}
+
+
+def with_params(request: Request, **params: Any) -> str:
+    """The list the user is on, its filters kept, at the page ``params`` name."""
+    url = urlsplit(str(request.url))
+    if request.method != "GET":
+        current = _current_url(request)
+        if current:
+            url = urlsplit(current)
+    kept = [(k, v) for k, v in parse_qsl(url.query) if k not in CURSOR_PARAMS]
+    query = urlencode(kept + [(k, str(v)) for k, v in params.items()])
+    return f"{url.path}?{query}" if query else url.path
+
+
+def here(request: Request) -> str:
+    """The list the user is on (path and query), to reload it as it is."""
+    url = urlsplit(str(request.url) if request.method == "GET" else _current_url(request))
+    return f"{url.path}?{url.query}" if url.query else url.path
 
 
 def _current_url(request: Request) -> str:
@@ -63,13 +119,7 @@ async def searched(request: Request, search: Search, per_page: int) -> dict[str,
 
 def with_page(request: Request, n: int) -> str:
     """A pager link keeping the list's filters."""
-    url = urlsplit(str(request.url))
-    if request.method != "GET":
-        current = _current_url(request)
-        if current:
-            url = urlsplit(current)
-    params = [(k, v) for k, v in parse_qsl(url.query) if k != "page"] + [("page", str(n))]
-    return f"{url.path}?{urlencode(params)}"
+    return with_params(request, page=n)
 
 
 async def picker(

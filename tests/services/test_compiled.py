@@ -9,6 +9,7 @@ from litestar.testing import AsyncTestClient
 from app import compiled
 from app.db import any_matches
 from app.services import bookings
+from app.services.listing import Cursor
 from app.services.tenancy import Scope
 from app.tables import Booking
 from tests.factories import make_booking, make_enterprise
@@ -21,15 +22,15 @@ async def test_one_shape_many_values() -> None:
     theirs = await make_booking(second, status="approved")
     for ent, expected in ((first, {b.id for b in mine}), (second, {theirs.id})):
         scope = Scope(user_id=0, enterprise_id=ent.id, enterprise_ids=(ent.id,))
-        rows, total = await bookings.list_bookings(scope)
-        assert {r["id"] for r in rows} == expected and total == len(expected)
+        found = await bookings.list_bookings(scope)
+        assert {r["id"] for r in found.rows} == expected and found.total.n == len(expected)
         assert [r["id"] for r in await bookings.latest(scope, 2)] == sorted(expected)[::-1][:2]
     # A filter is a value of its own shape; paging is part of the key.
     scope = Scope(user_id=0, enterprise_id=first.id, enterprise_ids=(first.id, second.id))
-    rows, total = await bookings.list_bookings(scope, status="approved")
-    assert [r["id"] for r in rows] == [theirs.id] and total == 1
-    rows, total = await bookings.list_bookings(scope, page=2, per_page=3)
-    assert [r["id"] for r in rows] == [mine[0].id] and total == 4
+    found = await bookings.list_bookings(scope, status="approved")
+    assert [r["id"] for r in found.rows] == [theirs.id] and found.total.n == 1
+    found = await bookings.list_bookings(scope, cursor=Cursor(after=mine[1].id), per_page=3)
+    assert [r["id"] for r in found.rows] == [mine[0].id] and found.total.n == 4
 
 
 async def test_a_changed_placeholder_is_refused() -> None:

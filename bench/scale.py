@@ -1,0 +1,332 @@
+"""The lists that grow without bound, at 1,000, 100,000 and 1,000,000 rows (issue #15).
+
+    .venv/bin/python bench/scale.py                          (1k, 100k, 1M: ~25 minutes)
+    .venv/bin/python bench/scale.py --sizes 1000,100000      (quicker)
+    .venv/bin/python bench/scale.py --plans                  (and EXPLAIN at the largest)
+
+What it does:
+
+1. Re-creates its own PostgreSQL database ``jlkf_bench_scale`` (the ``test`` database is
+   never touched), flushes Redis db 13, migrates with ``python -m app.cli setup``.
+2. For each size n, seeds on by COPY (as bench/booking.py does: the triggers keep the
+   tallies as they do for the app's own writes) to n bookings (5 instruments each on
+   average: 5,000,000 at 1M), n 器具托管 rows, n certificates, n 操作日志 rows and n 短信记录
+   rows; enterprise 1 (user ``bench_admin``) owns ``--share`` (10 %) of each customer
+   list, so 100,000 of them at 1M. Then folds the tallies (the worker does it every
+   minute) and VACUUM ANALYZEs.
+3. Serves the app (``uvicorn app.asgi:app --workers 1``, sessions in Redis, pinned to CPU
+   0) and measures each list with wrk from a separate process (20 connections, 2 s
+   warm-up + 6 s): as the customer 预约记录 (first page, 末页, a status), the 首页,
+   器具托管, 电子证书; as the platform admin 预约审核, 操作日志, 短信记录.
+4. Prints one table: each list's requests/s and CPU per request (server + PostgreSQL and
+   Redis) at each size, and the ratio of the largest to the first: PASS when requests/s
+   is ≥ 0.8 of the first size's and CPU per request ≤ 1.25× (within 20 %).
+
+``--plans`` saves EXPLAIN (ANALYZE, BUFFERS) of every query each list sends, at the
+largest size, under bench/plans/ (one file per list): the queries are recorded from the
+app's own service functions, run in a child process against the benchmark's database.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+from _harness import (
+    MEASURED_ENTERPRISE,
+    PY,
+    REDIS_URL,
+    ROOT,
+    SECRET_KEY,
+    T0,
+    USERNAME,
+    Load,
+    LoadRunner,
+    Procs,
+    app_env,
+    database_url,
+    enterprise_of,
+    flush_redis,
+    log,
+    login_session,
+    migrate,
+    print_table,
+    recreate_database,
+    run_cleanly,
+    seed_accounts,
+    seed_bookings,
+    seed_instruments,
+    seed_orders,
+    set_pinning,
+    start_server,
+)
+
+DB_NAME = "jlkf_bench_scale"
+DATABASE_URL = database_url(DB_NAME)
+PROCS = Procs()
+PLANS = Path(__file__).resolve().parent / "plans"
+ADMIN_PASSWORD = "Bench-Admin-2026!"  # app_env's
+RPS_KEPT = 0.8  # requests/s at the largest size, at least this share of the first size's
+CPU_GROWTH = 1.25  # CPU per request at the largest size, at most this many times the first's
+
+# (label, path, who): the customer (bench_admin) or the platform admin.
+PAGES = [
+    ("预约记录", "/bookings", "customer"),
+    ("预约记录 末页", "/bookings?last=1", "customer"),
+    ("预约记录 待审核", "/bookings?status=pending", "customer"),
+    ("首页", "/", "customer"),
+    ("器具托管", "/instruments", "customer"),
+    ("电子证书", "/certificates", "customer"),
+    ("预约审核", "/admin/bookings", "admin"),
+    ("操作日志", "/admin/audit", "admin"),
+    ("短信记录", "/admin/sms", "admin"),
+]
+EVENTS = ("登录", "提交预约", "预约审核", "证书下载", "修改密码")
+
+
+def audit_rows(first: int, last: int, n_enterprises: int, every: int) -> Iterator[tuple[Any, ...]]:
+    for i in range(first, last + 1):
+        ent = enterprise_of(i, n_enterprises, every)
+        at = T0 + timedelta(seconds=300 * i)
+        yield (at, 100 + ent, f"user{ent}", f"10.0.{ent % 250}.{i % 250}",
+               EVENTS[i % len(EVENTS)], "成功", f"YY{at:%Y%m%d}{i:06d}")  # fmt: skip
+
+
+def sms_rows(first: int, last: int, n_enterprises: int, every: int) -> Iterator[tuple[Any, ...]]:
+    for i in range(first, last + 1):
+        ent = enterprise_of(i, n_enterprises, every)
+        at = T0 + timedelta(seconds=300 * i)
+        yield (f"139{ent:08d}", "booking_review", f"您的预约YY{i:06d}已通过审核。", "{}",
+               "sent", "", "", None, at, at)  # fmt: skip
+
+
+async def copy_rows(
+    conn: asyncpg.Connection, table: str, columns: list[str], rows: Iterator[tuple[Any, ...]]
+) -> None:
+    chunk: list[tuple[Any, ...]] = []
+    for row in rows:
+        chunk.append(row)
+        if len(chunk) == 20_000:
+            await conn.copy_records_to_table(table, records=chunk, columns=columns)
+            chunk = []
+    if chunk:
+        await conn.copy_records_to_table(table, records=chunk, columns=columns)
+
+
+# No ids: the app's own rows (the logins of the measurements) take theirs from the sequence.
+AUDIT_COLS = ["at", "user_id", "username", "ip", "event", "result", "detail"]
+SMS_COLS = ["phone", "kind", "text", "params", "status", "error", "provider_ref",
+            "dedupe_key", "created_at", "sent_at"]  # fmt: skip
+
+
+async def seed(first: int, last: int, args: argparse.Namespace, accounts: bool) -> None:
+    from app.services.tallies import FOLD_POSTGRES  # not at the top: the app's settings
+
+    every = max(1, round(1 / args.share))
+    conn = await asyncpg.connect(DATABASE_URL)
+    try:
+        if accounts:
+            await seed_accounts(conn, args.enterprises)
+        await seed_bookings(conn, first, last, args.enterprises, every)
+        await seed_instruments(conn, first, last, args.enterprises, every)
+        orders = (first - 1) // 5 + 1, last // 5
+        if orders[1] >= orders[0]:
+            await seed_orders(conn, *orders, args.enterprises, every)
+        span = (first, last, args.enterprises, every)
+        await copy_rows(conn, "audit_log", AUDIT_COLS, audit_rows(*span))
+        await copy_rows(conn, "sms_message", SMS_COLS, sms_rows(*span))
+        await conn.execute(FOLD_POSTGRES)
+        await conn.execute("VACUUM ANALYZE")
+    finally:
+        await conn.close()
+
+
+async def counts() -> dict[str, int]:
+    conn = await asyncpg.connect(DATABASE_URL)
+    try:
+        out = {}
+        for table in ("booking", "booking_item", "instrument", "certificate", "audit_log",
+                      "sms_message", "tally"):  # fmt: skip
+            out[table] = await conn.fetchval(f"SELECT count(*) FROM {table}")
+        out["measured"] = await conn.fetchval(
+            "SELECT count(*) FROM booking WHERE enterprise = $1", MEASURED_ENTERPRISE
+        )
+        return out
+    finally:
+        await conn.close()
+
+
+def measure(runner: LoadRunner, env: dict[str, str], tmp: Path, size: str,
+            only: set[str]) -> dict[str, Load]:  # fmt: skip
+    app = start_server(PROCS, f"app-{size}", ["app.asgi:app"], env, tmp)
+    loads = {}
+    try:
+        sessions = {
+            "customer": login_session(app.base),
+            "admin": login_session(app.base, "admin", ADMIN_PASSWORD),
+        }
+        for label, path, who in PAGES:
+            if only and label not in only:
+                continue
+            headers = {**sessions[who].headers(), "Accept-Encoding": "gzip"}
+            loads[label] = runner.measure(f"{label} @{size}", app, path, headers)
+    finally:
+        PROCS.stop(app.proc)
+    return loads
+
+
+def size_name(n: int) -> str:
+    return f"{n // 1_000_000}M" if n % 1_000_000 == 0 else f"{n // 1000}k"
+
+
+def report(sizes: list[int], results: dict[int, dict[str, Load]]) -> None:
+    first = sizes[0]
+    rows = []
+    for label, _, _ in PAGES:
+        if label not in results[first]:
+            continue
+        loads = [results[n][label] for n in sizes]
+        cpu = [x.server_ms + x.db_ms for x in loads]
+        rps_r = loads[-1].rps / loads[0].rps if loads[0].rps else 0.0
+        cpu_r = cpu[-1] / cpu[0] if cpu[0] else 0.0
+        errors = sum(x.errors for x in loads)
+        ok = rps_r >= RPS_KEPT and cpu_r <= CPU_GROWTH and not errors
+        rows.append(
+            [label, *(f"{x.rps:,.0f}" for x in loads), *(f"{c:.2f}" for c in cpu),
+             *(f"{x.p99_ms:.1f}" for x in loads), f"{rps_r:.2f}", f"{cpu_r:.2f}×",
+             "PASS" if ok else "MISS" + (f" ({errors} errors)" if errors else "")]
+        )  # fmt: skip
+    names = [size_name(n) for n in sizes]
+    log("")
+    log(
+        f"rps = requests/s, cpu = server + PostgreSQL/Redis CPU ms per request, p99 in ms; "
+        f"rps-r = rps at {names[-1]} / at {names[0]} (≥ {RPS_KEPT}), cpu-r = cpu at "
+        f"{names[-1]} / at {names[0]} (≤ {CPU_GROWTH}×)."
+    )
+    print_table(
+        rows,
+        [
+            "list",
+            *(f"rps {n}" for n in names),
+            *(f"cpu {n}" for n in names),
+            *(f"p99 {n}" for n in names),
+            "rps-r",
+            "cpu-r",
+            "result",
+        ],  # fmt: skip
+        right=set(range(1, 3 * len(sizes) + 3)),
+    )
+
+
+def run(args: argparse.Namespace, tmp: Path) -> None:
+    sizes = [int(s) for s in args.sizes.split(",")]
+    env = app_env(DATABASE_URL, SECRET_KEY, tmp, REDIS_URL=REDIS_URL)
+    runner = LoadRunner(PROCS, DB_NAME, tmp, args.connections, args.warmup, args.duration)
+    asyncio.run(recreate_database(DB_NAME))
+    flush_redis()
+    migrate(env)
+    only = set(args.only.split(",")) if args.only else set()
+    results: dict[int, dict[str, Load]] = {}
+    seeded = 0
+    for n in sizes:
+        t = time.perf_counter()
+        asyncio.run(seed(seeded + 1, n, args, accounts=seeded == 0))
+        seeded = n
+        c = asyncio.run(counts())
+        log(
+            f"seeded to {c['booking']:,} bookings ({c['measured']:,} of {USERNAME}), "
+            f"{c['booking_item']:,} of their instruments, {c['instrument']:,} 器具托管, "
+            f"{c['certificate']:,} certificates, {c['audit_log']:,} 操作日志, "
+            f"{c['sms_message']:,} 短信记录; {c['tally']:,} tally rows "
+            f"({time.perf_counter() - t:.0f} s)"
+        )
+        results[n] = measure(runner, env, tmp, size_name(n), only)
+    if args.plans:
+        subprocess.run([PY, __file__, "--plans-child"], cwd=ROOT, env=env, check=True)
+    report(sizes, results)
+
+
+async def plans_child() -> None:
+    """The SQL each list sends (recorded from the app's services), explained into PLANS."""
+    from piccolo.engine.postgres import PostgresEngine
+
+    from app.services import audit, bookings, certificates, instruments, sms
+    from app.services.listing import Cursor
+    from app.services.tenancy import Scope
+
+    sent: list[tuple[str, tuple[Any, ...]]] = []
+    run_querystring = PostgresEngine.run_querystring
+
+    async def recording(self: PostgresEngine, querystring: Any, in_pool: bool = True) -> Any:
+        sql, params = querystring.compile_string(engine_type=self.engine_type)
+        sent.append((sql, tuple(params)))
+        return await run_querystring(self, querystring, in_pool)
+
+    PostgresEngine.run_querystring = recording  # type: ignore[method-assign]
+    scope = Scope(user_id=100 + MEASURED_ENTERPRISE, enterprise_id=MEASURED_ENTERPRISE,
+                  enterprise_ids=(MEASURED_ENTERPRISE,))  # fmt: skip
+    calls = {
+        "预约记录": lambda: bookings.list_bookings(scope),
+        "预约记录-末页": lambda: bookings.list_bookings(scope, cursor=Cursor(last=True)),
+        "预约记录-待审核": lambda: bookings.list_bookings(scope, status="pending"),
+        "首页": lambda: bookings.latest(scope),
+        "器具托管": lambda: instruments.list_instruments(scope),
+        "器具托管-末页": lambda: instruments.list_instruments(scope, cursor=Cursor(last=True)),
+        "电子证书": lambda: certificates.list_certificates(
+            scope, certificates.CertFilters(), Cursor(), 20
+        ),
+        "预约审核": lambda: bookings.admin_list(),
+        "操作日志": lambda: audit.search(),
+        "短信记录": lambda: sms.list_messages(Cursor()),
+    }
+    PLANS.mkdir(exist_ok=True)
+    conn = await asyncpg.connect(os.environ["DATABASE_URL"])
+    try:
+        for name, call in calls.items():
+            sent.clear()
+            await call()
+            lines = []
+            for sql, params in sent:
+                for _ in range(3):  # the last of three: warm
+                    rows = await conn.fetch(f"EXPLAIN (ANALYZE, BUFFERS) {sql}", *params)
+                lines += [f"-- {sql}", f"-- {params!r}", *(r[0] for r in rows), ""]
+            (PLANS / f"{name}.txt").write_text("\n".join(lines), encoding="utf-8")
+            log(f"plans of {name}: bench/plans/{name}.txt")
+    finally:
+        await conn.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="The growing lists at 1k, 100k and 1M rows")
+    parser.add_argument("--sizes", default="1000,100000,1000000")
+    parser.add_argument("--enterprises", type=int, default=1000)
+    parser.add_argument("--share", type=float, default=0.1)
+    parser.add_argument("--connections", type=int, default=20)
+    parser.add_argument("--duration", type=int, default=6)
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--only", metavar="LISTS", help="only these lists, by label")
+    parser.add_argument("--plans", action="store_true", help="EXPLAIN each list at the largest")
+    parser.add_argument("--pin", choices=("server", "both", "none"), default="server")
+    parser.add_argument("--keep-db", action="store_true")
+    parser.add_argument("--plans-child", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.plans_child:
+        asyncio.run(plans_child())
+        return
+    set_pinning(args.pin)
+    run_cleanly(PROCS, lambda tmp: run(args, tmp), db_name=DB_NAME, keep_db=args.keep_db,
+                tmp_prefix="jlkf-scale-")  # fmt: skip
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,129 @@
+"""Every query the growing lists send is served by an index (issue #15, PostgreSQL mode).
+
+The pages are opened as a customer and as the platform admin while every query the app
+sends is recorded; each is then explained with sequential scans made a last resort
+(``enable_seqscan = off``): a plan that still scans a table sequentially has no index to
+use, and at 1,000,000 rows it would read them all. The plans at 1,000,000 rows themselves
+are measured by bench/booking.py --explain-lists into bench/plans/.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import date, timedelta
+from typing import Any
+
+import asyncpg
+import pytest
+from litestar.testing import AsyncTestClient
+from piccolo.engine.postgres import PostgresEngine
+
+from app.services import audit
+from app.tables import Enterprise, SmsMessage
+from tests.factories import make_booking, make_enterprise, make_instrument
+from tests.helpers import PRODUCTION, SETTINGS, company_user, login, make_admin
+
+pytestmark = pytest.mark.skipif(
+    not SETTINGS.is_postgres, reason="query plans are PostgreSQL's (production mode)"
+)
+assert PRODUCTION or not SETTINGS.is_postgres  # the plans are the production database's
+
+CUSTOMER_PAGES = [
+    "/",
+    "/bookings",
+    "/bookings?status=pending",
+    "/bookings?last=1",
+    "/bookings?after={mid}",
+    "/bookings?before={mid}",
+    "/instruments",
+    "/instruments?sort=-valid_until",
+    "/instruments?last=1",
+    "/instruments?after={instrument}&at=2027-01-03",
+    "/instruments?before={instrument}",
+    "/certificates",
+    "/certificates?last=1",
+    "/certificates?after=1&at=2026-10-01",
+    "/query/progress?q=DD",
+]
+ADMIN_PAGES = [
+    "/admin/bookings",
+    "/admin/bookings?status=all",
+    "/admin/bookings?after={mid}",
+    "/admin/bookings?last=1",
+    "/admin/audit",
+    "/admin/audit?event=登录",
+    "/admin/audit?last=1",
+    "/admin/sms",
+    "/admin/sms?phone=13900000001",
+    "/admin/sms?last=1",
+]
+
+
+def seq_scans(plan: dict[str, Any]) -> Iterator[str]:
+    if plan.get("Node Type") == "Seq Scan":
+        yield plan["Relation Name"]
+    for child in plan.get("Plans", []):
+        yield from seq_scans(child)
+
+
+@pytest.fixture
+def recorded(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, tuple[Any, ...]]]:
+    """Every SELECT the app sends while the test runs, with its arguments."""
+    sent: list[tuple[str, tuple[Any, ...]]] = []
+    run = PostgresEngine.run_querystring
+
+    async def recording(self: PostgresEngine, querystring: Any, in_pool: bool = True) -> Any:
+        sql, args = querystring.compile_string(engine_type=self.engine_type)
+        if sql.lstrip().upper().startswith(("SELECT", "WITH")):
+            sent.append((sql, tuple(args)))
+        return await run(self, querystring, in_pool)
+
+    monkeypatch.setattr(PostgresEngine, "run_querystring", recording)
+    return sent
+
+
+async def test_the_growing_lists_read_through_indexes(
+    client: AsyncTestClient, recorded: list[tuple[str, tuple[Any, ...]]]
+) -> None:
+    form = await company_user(client)
+    mine = await Enterprise.objects().get(Enterprise.uscc == form["uscc"])
+    other = await make_enterprise(2)
+    made = []
+    for k in range(60):
+        status = ("pending", "approved", "rejected")[k % 3]
+        made.append(await make_booking((mine, other)[k % 2], items=1, status=status))
+        await audit.record(("登录", "提交预约")[k % 2], detail=str(k))
+        await SmsMessage.insert(SmsMessage(phone=f"1390000{k % 3:04d}", kind="code", text="x"))
+        due = None if k % 5 == 0 else date(2027, 1, 1) + timedelta(days=k % 7)
+        await make_instrument(mine, serial_no=f"S{k:03d}", valid_until=due)
+    mid = made[30].id
+    instrument = mid  # any id: the cursor's query is what is explained
+    pages: list[tuple[str, tuple[Any, ...]]] = []  # the pages' queries (not the set-up's)
+
+    async def open_pages(urls: list[str]) -> None:
+        for url in urls:
+            start = len(recorded)
+            r = await client.get(url.format(mid=mid, instrument=instrument))
+            assert r.status_code == 200, url
+            pages.extend(recorded[start:])
+
+    await open_pages(CUSTOMER_PAGES)
+    await make_admin()
+    assert (await login(client, "admin", "Admin12345x")).status_code in (200, 303)
+    await open_pages(ADMIN_PAGES)
+    assert any("tally" in sql for sql, _ in pages) and any("booking" in sql for sql, _ in pages)
+
+    conn = await asyncpg.connect(SETTINGS.database_url)
+    try:
+        await conn.execute("ANALYZE")
+        await conn.execute("SET enable_seqscan = off")
+        unindexed = {}
+        for sql, args in dict.fromkeys(pages):
+            [row] = await conn.fetch(f"EXPLAIN (FORMAT JSON) {sql}", *args)
+            plan = json.loads(row[0])[0]["Plan"]
+            if scans := sorted(set(seq_scans(plan))):
+                unindexed[sql] = scans
+    finally:
+        await conn.close()
+    assert not unindexed, json.dumps(unindexed, ensure_ascii=False, indent=1)

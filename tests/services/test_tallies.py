@@ -1,0 +1,117 @@
+"""Tallies (issue #15): the totals the lists show, kept by triggers, always equal a fresh
+COUNT: after many writes at once (inserts, status changes both ways, deletes, drafts
+getting and losing their instruments) with folds running among them."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from typing import Any
+
+from app.enums import BookingStatus
+from app.services import audit, tallies
+from app.tables import AuditLog, Booking, SmsMessage, Tally
+from tests.factories import make_booking, make_enterprise
+
+STATUSES = [s.value for s in BookingStatus]
+
+
+async def truth(enterprise_id: int, status: str) -> int:
+    """预约记录's rows of one enterprise and status, counted."""
+    return await Booking.count().where(
+        (Booking.enterprise == enterprise_id)
+        & (Booking.status == status)
+        & ((Booking.status != BookingStatus.DRAFT) | (Booking.item_count > 0))
+    )
+
+
+async def check(enterprises: list[Any]) -> None:
+    for ent in enterprises:
+        for status in STATUSES:
+            got = await tallies.total(tallies.BOOKING, [ent.id], status)
+            assert got.exact and got.n == await truth(ent.id, status), (ent.id, status)
+        whole = await tallies.total(tallies.BOOKING, [ent.id])
+        assert whole.n == sum([await truth(ent.id, s) for s in STATUSES])
+    both = await tallies.total(tallies.BOOKING, [e.id for e in enterprises], "pending")
+    assert both.n == sum([await truth(e.id, "pending") for e in enterprises])
+
+
+async def test_tallies_equal_a_fresh_count_after_parallel_writes() -> None:
+    rng = random.Random(15)
+    enterprises = [await make_enterprise(1), await make_enterprise(2)]
+    made = [
+        await make_booking(rng.choice(enterprises), items=rng.choice([0, 1]), status=s)
+        for s in STATUSES * 6
+    ]
+    await check(enterprises)
+
+    async def move(booking: Any) -> None:
+        await Booking.update({Booking.status: rng.choice(STATUSES)}).where(Booking.id == booking.id)
+
+    async def items(booking: Any) -> None:
+        await Booking.update({Booking.item_count: rng.choice([0, 2])}).where(
+            Booking.id == booking.id
+        )
+
+    async def delete(booking: Any) -> None:
+        await Booking.delete().where(Booking.id == booking.id)
+
+    async def add() -> None:
+        await make_booking(rng.choice(enterprises), items=1, status=rng.choice(STATUSES))
+
+    for _ in range(3):
+        writes: list[Any] = []
+        for booking in made:
+            writes.append(rng.choice([move, move, items, delete])(booking))
+        writes += [add() for _ in range(10)] + [tallies.fold(), tallies.fold()]
+        rng.shuffle(writes)
+        results = await asyncio.gather(*writes, return_exceptions=True)
+        assert not [r for r in results if isinstance(r, BaseException)], results
+        await check(enterprises)
+        made = [b async for b in _bookings()]
+    # Folded: one row per key, and the sums unchanged.
+    await tallies.fold()
+    keys = await Tally.select(Tally.kind, Tally.enterprise, Tally.status)
+    assert len(keys) == len({tuple(k.values()) for k in keys})
+    await check(enterprises)
+
+
+async def _bookings() -> Any:
+    for row in await Booking.select(Booking.id):
+        yield Booking(id=row["id"])
+
+
+async def test_a_filtered_total_is_counted_up_to_its_limit(monkeypatch: Any) -> None:
+    ent = await make_enterprise(1)
+    for _ in range(4):
+        await make_booking(ent, items=1)
+
+    def build(p: dict[str, Any]) -> Any:
+        return Booking.select(Booking.id).where(Booking.enterprise == p["ent"])
+
+    assert await tallies.bounded_count("test", build, ent=ent.id) == tallies.Total(4)
+    monkeypatch.setattr(tallies, "COUNT_LIMIT", 3)
+    total = await tallies.bounded_count("test", build, ent=ent.id)
+    assert total == tallies.Total(3, exact=False) and str(total) == "3+"
+    monkeypatch.setattr(tallies, "COUNT_LIMIT", 4)
+    assert str(await tallies.bounded_count("test", build, ent=ent.id)) == "4"
+
+
+async def test_audit_and_sms_tallies_follow_parallel_inserts_and_deletes() -> None:
+    async def log(k: int) -> None:
+        await audit.record(("登录", "提交预约")[k % 2], detail=str(k))
+
+    async def sms(k: int) -> None:
+        await SmsMessage.insert(SmsMessage(phone="13900000000", kind="code", text=str(k)))
+
+    await asyncio.gather(*[f(k) for k in range(30) for f in (log, sms)], tallies.fold())
+    await asyncio.gather(
+        AuditLog.delete().where(AuditLog.detail.is_in(["1", "2", "3"])),
+        SmsMessage.delete().where(SmsMessage.text.is_in(["4", "5"])),
+        tallies.fold(),
+    )
+    for event in ("登录", "提交预约"):
+        want = await AuditLog.count().where(AuditLog.event == event)
+        assert (await tallies.total(tallies.AUDIT, None, event)).n == want
+    assert (await tallies.total(tallies.AUDIT, None)).n == await AuditLog.count() == 27
+    assert (await tallies.total(tallies.SMS, None)).n == await SmsMessage.count() == 28
