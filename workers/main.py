@@ -18,7 +18,9 @@ from workers.tasks import (
     daily_cleanup,
     package_certificates,
     remind_due_instruments,
+    requeue_email,
     requeue_sms,
+    send_email,
     send_sms,
 )
 
@@ -45,7 +47,7 @@ async def shutdown(ctx: dict[str, Any]) -> None:
 
 
 class WorkerSettings:
-    functions = [send_sms, remind_due_instruments, daily_cleanup, package_certificates]
+    functions = [send_sms, send_email, remind_due_instruments, daily_cleanup, package_certificates]
     # The reminder at 08:00 China time, whatever the host's time zone (and once at start-up,
     # catching up after a restart; it is idempotent). unique=True keeps two workers from
     # both running it.
@@ -54,6 +56,7 @@ class WorkerSettings:
         cron(remind_due_instruments, hour={8}, minute={0}, run_at_startup=True),
         cron(daily_cleanup, hour={3}, minute={30}),
         cron(requeue_sms, second={30}, keep_result=0),
+        cron(requeue_email, second={40}, keep_result=0),
     ]
     on_startup = startup
     on_shutdown = shutdown
