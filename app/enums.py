@@ -66,12 +66,32 @@ class EnterpriseStatus(_Labelled):
 
 
 class SmsStatus(_Labelled):
-    """短信记录: queued, claimed by a worker (sending), then sent or failed (and retried)."""
+    """短信记录 and 邮件记录: queued, claimed by a worker (sending), then sent or failed (and
+    retried)."""
 
     QUEUED = "queued", "待发送", "pending"
     SENDING = "sending", "发送中", "pending"
     SENT = "sent", "已发送", "ok"
     FAILED = "failed", "发送失败", "rejected"
+
+
+class NotifyKind(_Labelled):
+    """通知设置: the messages an account chooses channels for, in the order the page lists
+    them. The 验证码 is not one: it always goes by SMS. The values are the SMS kinds that
+    短信记录 stores (``item_status`` is new with the choice)."""
+
+    REGISTRATION = "registration", "注册审核结果"
+    BOOKING_REVIEW = "booking_review", "预约审核结果"
+    CERTIFICATE = "certificate", "证书已出具"
+    DUE_REMINDER = "due_reminder", "器具即将到期"
+    ITEM_STATUS = "item_status", "检测状态变化"
+
+
+class Channel(_Labelled):
+    """How a notification goes out."""
+
+    SMS = "sms", "短信"
+    EMAIL = "email", "邮件"
 
 
 class UserRole(_Labelled):

@@ -21,6 +21,7 @@ import workers.tasks  # noqa: F401  (registers the job functions the queue runs 
 from app import jobs
 from app.db import close_pool, start_pool
 from app.redis import close_redis
+from app.routes.account import NotificationController
 from app.routes.admin import AdminController
 from app.routes.api import BEARER, LabApiController
 from app.routes.auth import AuthController
@@ -83,6 +84,7 @@ PAGE_HANDLERS: list[Any] = [
     LabAdminController,
     UserController,
     DepartmentController,
+    NotificationController,
     ProgressController,
     VerifyController,
     VerifyLinkController,

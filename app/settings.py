@@ -59,6 +59,18 @@ class Settings:
     aliyun_sign_name: str = ""
     aliyun_endpoint: str = "https://dysmsapi.aliyuncs.com/"
     aliyun_templates: dict[str, str] = field(default_factory=dict)
+    # "outbox" (stored only, read in 邮件记录) or "smtp" (sent through SMTP_HOST).
+    email_backend: str = "outbox"
+    # The SMTP server (EMAIL_BACKEND=smtp): host, port, login (none when SMTP_USER is empty),
+    # the From address, STARTTLS required (on by default: a password never goes in clear),
+    # and the seconds one connect or answer may take before the try counts as failed.
+    smtp_host: str = "localhost"
+    smtp_port: int = 587
+    smtp_user: str = ""
+    smtp_password: str = ""
+    smtp_from: str = ""
+    smtp_starttls: bool = True
+    smtp_timeout: float = 30.0
 
     @property
     def is_postgres(self) -> bool:
@@ -88,7 +100,14 @@ def _secret_key(data_dir: Path) -> str:
 def get_settings() -> Settings:
     data_dir = Path(_env("DATA_DIR", str(ROOT / "data"))).resolve()
     database_url = _env("DATABASE_URL") or f"sqlite:///{data_dir / 'app.db'}"
-    sms_kinds = ("code", "registration", "booking_review", "certificate", "due_reminder")
+    sms_kinds = (
+        "code",
+        "registration",
+        "booking_review",
+        "certificate",
+        "due_reminder",
+        "item_status",
+    )
     return Settings(
         data_dir=data_dir,
         database_url=database_url,
@@ -114,4 +133,12 @@ def get_settings() -> Settings:
         aliyun_sign_name=_env("ALIYUN_SMS_SIGN_NAME"),
         aliyun_endpoint=_env("ALIYUN_SMS_ENDPOINT", "https://dysmsapi.aliyuncs.com/"),
         aliyun_templates={kind: _env(f"ALIYUN_SMS_TEMPLATE_{kind.upper()}") for kind in sms_kinds},
+        email_backend=_env("EMAIL_BACKEND", "outbox"),
+        smtp_host=_env("SMTP_HOST", "localhost"),
+        smtp_port=int(_env("SMTP_PORT", "587") or 587),
+        smtp_user=_env("SMTP_USER"),
+        smtp_password=os.environ.get("SMTP_PASSWORD", ""),  # not stripped: may end in a space
+        smtp_from=_env("SMTP_FROM"),
+        smtp_starttls=_env("SMTP_STARTTLS", "1") in ("1", "true", "yes"),
+        smtp_timeout=max(0.1, float(_env("SMTP_TIMEOUT", "30") or 30)),
     )

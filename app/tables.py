@@ -98,6 +98,8 @@ class User(Table, tablename="app_user"):
         Department, null=True, default=None, index=True, on_delete=OnDelete.set_null
     )
     last_login_at = Timestamptz(null=True, default=None)
+    # 邮箱 (#12): where the notifications the account chose by e-mail go; empty: none.
+    email = Varchar(length=254, default="")
 
 
 class SmsCode(Table):
@@ -126,6 +128,31 @@ class SmsMessage(Table):
     dedupe_key = Varchar(length=200, null=True, default=None, unique=True)
     created_at = Timestamptz(default=Now(), index=True)
     sent_at = Timestamptz(null=True, default=None)
+
+
+class EmailMessage(Table):
+    """Every e-mail the platform sends (邮件记录), as SmsMessage is for SMS; in outbox mode
+    this is where they are read. ``status`` takes SmsStatus's values (the same four states)."""
+
+    address = Varchar(length=254, index=True)
+    kind = Varchar(length=30)  # a NotifyKind
+    subject = Varchar(length=200)
+    body = Text()
+    status = Varchar(length=20, default=SmsStatus.QUEUED.value)
+    error = Text(default="")  # the last try's error, kept after a later success too
+    attempts = Integer(default=0)  # tries that reached the backend
+    provider_ref = Varchar(length=200, default="")  # "outbox", or the SMTP server's answer
+    dedupe_key = Varchar(length=200, null=True, default=None, unique=True)
+    created_at = Timestamptz(default=Now(), index=True)
+    sent_at = Timestamptz(null=True, default=None)
+
+
+class NotifyChoice(Table):
+    """通知设置: an account's channels per message kind. No row: the default (SMS only)."""
+
+    user = ForeignKey(User, unique=True)  # deleting the account deletes its choices
+    choices = Text(default="{}")  # JSON {NotifyKind: [Channel, ...]}; a kind missing: default
+    updated_at = Timestamptz(default=Now())
 
 
 class LoginAttempt(Table):

@@ -155,6 +155,29 @@ async def last_code(client: AsyncTestClient, phone: str) -> str:
     raise AssertionError(f"no code SMS to {phone}")
 
 
+async def mailbox(address: str | None = None) -> list[dict[str, Any]]:
+    """邮件记录 rows, newest first (``address``: to that mailbox only)."""
+    q = tables.EmailMessage.select().order_by(tables.EmailMessage.id, ascending=False)
+    if address:
+        q = q.where(tables.EmailMessage.address == address)
+    return await q
+
+
+async def choose_notifications(client: AsyncTestClient, email: str = "", **choices: str) -> Any:
+    """通知设置 › 【保存】 as the form posts it: ``certificate="email"`` ticks 邮件 only for
+    证书已出具, ``"sms email"`` both, ``""`` neither; a kind not named stays as the page
+    shows it."""
+    page = await client.get("/account/notifications")
+    assert page.status_code == 200, page.text
+    form = {"email": email}
+    for name, kind, channel, checked in re.findall(
+        r'name="(([a-z_]+)\.([a-z]+))" value="1"( checked)?', page.text
+    ):
+        if channel in choices.get(kind, channel if checked else "").split():
+            form[name] = "1"
+    return await post(client, "/account/notifications", form)
+
+
 # --------------------------------------------------------------------------- accounts
 
 

@@ -19,7 +19,9 @@ from workers.tasks import (
     fold_tallies,
     package_certificates,
     remind_due_instruments,
+    requeue_email,
     requeue_sms,
+    send_email,
     send_sms,
 )
 
@@ -46,7 +48,7 @@ async def shutdown(ctx: dict[str, Any]) -> None:
 
 
 class WorkerSettings:
-    functions = [send_sms, remind_due_instruments, daily_cleanup, package_certificates]
+    functions = [send_sms, send_email, remind_due_instruments, daily_cleanup, package_certificates]
     # The reminder at 08:00 China time, whatever the host's time zone (and once at start-up,
     # catching up after a restart; it is idempotent). unique=True keeps two workers from
     # both running it.
@@ -56,6 +58,7 @@ class WorkerSettings:
         cron(daily_cleanup, hour={3}, minute={30}),
         cron(requeue_sms, second={30}, keep_result=0),
         cron(fold_tallies, second={0}, keep_result=0),
+        cron(requeue_email, second={40}, keep_result=0),
     ]
     on_startup = startup
     on_shutdown = shutdown

@@ -8,10 +8,11 @@ from arq import Retry
 
 from app.jobs import task
 from app.security.sessions import DatabaseSessionStore
-from app.services import certificates, instruments, sms, tallies, throttle
+from app.services import certificates, instruments, mail, sms, tallies, throttle
 from app.services.accounts import purge_old_records
 
-# Seconds before a failed SMS is tried again, times the try number (arq's max_tries caps it).
+# Seconds before a failed SMS or e-mail is tried again, times the try number (arq's
+# max_tries caps the tries; the last failure stays recorded as 发送失败).
 RETRY_DELAY = 10
 
 
@@ -38,6 +39,25 @@ async def requeue_sms(ctx: dict[str, Any]) -> int:
 async def fold_tallies(ctx: dict[str, Any]) -> int:
     """Every minute: each list tally's rows folded into one per key (the sums stay short)."""
     return await tallies.fold()
+
+
+@task
+async def send_email(ctx: dict[str, Any], message_id: int) -> str:
+    """Send one queued e-mail (idempotent: a message already sent is not sent again; a
+    failed try is recorded, then retried later with a growing delay)."""
+    try:
+        return await mail.deliver(message_id, rerun=ctx.get("job_try", 1) > 1)
+    except Exception as exc:
+        # As send_sms: arq retries on Retry; in-process the failure stays recorded.
+        if "job_try" in ctx:
+            raise Retry(defer=RETRY_DELAY * ctx["job_try"]) from exc
+        raise
+
+
+@task
+async def requeue_email(ctx: dict[str, Any]) -> int:
+    """Every minute: e-mails still 待发送 whose job was never queued (Redis was away)."""
+    return await mail.requeue_waiting()
 
 
 @task

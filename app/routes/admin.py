@@ -1,4 +1,4 @@
-"""平台管理 (platform admins only): 注册审核, 协议客户, 短信记录, 操作日志."""
+"""平台管理 (platform admins only): 注册审核, 协议客户, 短信记录, 邮件记录, 操作日志."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from litestar_htmx import ClientRedirect
 from app.enums import BookingStatus, EnterpriseStatus
 from app.fields import CONTRACT_FIELDS
 from app.security.guards import platform_admin_required
-from app.services import admin, audit, bookings, sms
+from app.services import admin, audit, bookings, mail, sms
 from app.services.errors import Conflict, FormError
 from app.services.instrument_xlsx import (
     BOOKING_COLUMNS,
@@ -228,6 +228,21 @@ class AdminController(Controller):
             rows=found.rows,
             phone=phone,
             pager=keyset_pager(request, found),
+        )
+
+    @get("/emails")
+    async def email_log(self, request: Request) -> Template:
+        """邮件记录 (#12): every e-mail, newest first, as 短信记录 lists SMS."""
+        qp = request.query_params
+        p = page_number(qp.get("page"))
+        address = qp.get("address", "")
+        rows, total = await mail.list_messages(p, PER_PAGE, address)
+        return page(
+            "admin/emails.html",
+            request,
+            rows=rows,
+            address=address,
+            pager=pager(total, p, PER_PAGE),
         )
 
     @get("/audit")

@@ -8,10 +8,10 @@ from typing import Any, Self
 
 from app.clock import now
 from app.db import any_matches, write_transaction
-from app.enums import EnterpriseStatus, UserRole
+from app.enums import EnterpriseStatus, NotifyKind, UserRole
 from app.fields import CONTRACT_FIELDS
 from app.security.sessions import CurrentUser, auth_changed, end_user_sessions
-from app.services import audit, sms
+from app.services import audit, notify
 from app.services.errors import FormError, NotFound
 from app.services.forms import stripped_fields
 from app.services.instrument_xlsx import ImportError_, ImportRefused, read_upload
@@ -72,12 +72,13 @@ async def review_registration(
     if ent["status"] != EnterpriseStatus.PENDING:
         raise FormError({"": f"该注册申请已{STATUS_LABELS[ent['status']]}，无需重复审核"})
     status = EnterpriseStatus.APPROVED if approved else EnterpriseStatus.REJECTED
+    reviewed_at = now()
     changed = (
         await Enterprise.update(
             {
                 Enterprise.status: status,
                 Enterprise.reject_reason: "" if approved else reason,
-                Enterprise.reviewed_at: now(),
+                Enterprise.reviewed_at: reviewed_at,
             }
         )
         .where((Enterprise.id == enterprise_id) & (Enterprise.status == EnterpriseStatus.PENDING))
@@ -86,7 +87,7 @@ async def review_registration(
     if not changed:  # someone else reviewed it a moment ago
         raise FormError({"": "该注册申请已被审核"})
     await auth_changed()
-    await _tell_applicant(ent, approved, reason)
+    await _tell_applicant({**ent, "reviewed_at": reviewed_at}, approved, reason)
     await audit.record(
         "注册审核",
         user=by,
@@ -97,7 +98,8 @@ async def review_registration(
 
 
 async def _tell_applicant(ent: dict[str, Any], approved: bool, reason: str) -> None:
-    """The SMS with the result of 注册审核; an approval names the account to log in with."""
+    """注册审核结果 to the applicant (by SMS unless it chose otherwise); an approval names
+    the account to log in with."""
     if approved:
         admin = (
             await User.select(User.username)
@@ -110,11 +112,15 @@ async def _tell_applicant(ent: dict[str, Any], approved: bool, reason: str) -> N
         )
     else:
         text = f"您的单位“{ent['name']}”注册申请未通过审核，原因：{reason}。"
-    await sms.queue(
-        ent["contact_phone"],
-        "registration",
-        text,
-        {"name": ent["name"], "result": "通过" if approved else "驳回", "reason": reason},
+    to = (await notify.main_accounts([ent["id"]])).get(ent["id"], notify.Recipient(None))
+    await notify.send(
+        NotifyKind.REGISTRATION,
+        to,
+        phone=ent["contact_phone"],
+        text=text,
+        params={"name": ent["name"], "result": "通过" if approved else "驳回", "reason": reason},
+        key=f"registration:{ent['id']}:{ent['reviewed_at'].isoformat()}",
+        about="通过" if approved else "未通过",
     )
 
 

@@ -15,10 +15,10 @@ from typing import Any, Self
 from app import compiled
 from app.clock import now, today
 from app.db import any_matches, bulk_insert, like_operator, row_locks, write_transaction
-from app.enums import BookingStatus
+from app.enums import BookingStatus, NotifyKind
 from app.fields import HISTORY_SEARCH, INSTRUMENT_FIELDS
 from app.security.sessions import CurrentUser
-from app.services import audit, listing, sms, tallies
+from app.services import audit, listing, notify, tallies
 from app.services.audit import Actor
 from app.services.errors import Conflict, FormError, NotFound
 from app.services.forms import stripped
@@ -789,7 +789,8 @@ async def review(
 
 
 async def _tell_reviewed(booking: dict[str, Any], approved: bool, reason: str) -> None:
-    """The review's SMS to the booking's 手机, once per decision on one submission."""
+    """预约审核结果 to the account that submitted it (by SMS to the booking's 手机 unless it
+    chose otherwise), once per decision on one submission."""
     booking_no = booking["booking_no"]
     if approved:
         text = (
@@ -798,12 +799,18 @@ async def _tell_reviewed(booking: dict[str, Any], approved: bool, reason: str) -
     else:
         text = f"您的预约单{booking_no}未通过审核，原因：{reason}。请登录平台修改后重新提交。"
     target = BookingStatus.APPROVED if approved else BookingStatus.REJECTED
-    await sms.queue(
-        booking["mobile"],
-        "booking_review",
-        text,
-        {"booking_no": booking_no, "result": "通过" if approved else "驳回", "reason": reason},
-        dedupe_key=f"booking-review:{booking['id']}:{target}:{booking['submitted_at']}",
+    await notify.send(
+        NotifyKind.BOOKING_REVIEW,
+        await notify.booking_recipient(booking["id"], booking["enterprise"]),
+        phone=booking["mobile"],
+        text=text,
+        params={
+            "booking_no": booking_no,
+            "result": "通过" if approved else "驳回",
+            "reason": reason,
+        },
+        key=f"booking-review:{booking['id']}:{target}:{booking['submitted_at']}",
+        about=booking_no,
     )
 
 

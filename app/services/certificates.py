@@ -25,9 +25,9 @@ import anyio
 from app import jobs
 from app.clock import now
 from app.db import any_matches, row_locks, write_transaction
-from app.enums import JobStatus
+from app.enums import JobStatus, NotifyKind
 from app.security.sessions import CurrentUser
-from app.services import audit, certpdf, listing, sms, tallies
+from app.services import audit, certpdf, listing, notify, tallies
 from app.services.audit import Actor
 from app.services.errors import Conflict, FormError, NotFound
 from app.services.listing import Cursor, SortKey, Window
@@ -38,7 +38,6 @@ from app.tables import (
     CertificateFile,
     DownloadJob,
     FileNameRule,
-    Order,
     OrderItem,
 )
 
@@ -232,22 +231,18 @@ async def _set_fields(cert: dict[str, Any], completed_on: date | None, paid: boo
 
 
 async def _notify(item: dict[str, Any], cert_no: str, version: int) -> None:
-    """证书已出具: to the booking's 手机 (the enterprise's contact when there is none)."""
-    row = (
-        await Order.select(Order.booking.mobile, Order.enterprise.contact_phone)
-        .where(Order.id == item["order"])
-        .first()
-    )
-    phone = (row or {}).get("booking.mobile") or (row or {}).get("enterprise.contact_phone")
-    if not phone:
-        return
-    await sms.queue(
-        phone,
-        "certificate",
-        f"您送检的器具“{item['name']}”（唯一性号{item['unique_no']}）的证书{cert_no}已出具，"
+    """证书已出具: to the account that booked the instrument, by the channels it chose (an
+    SMS to the booking's 手机, or the enterprise's contact when there is none)."""
+    to, phone = await notify.order_recipient(item["order"])
+    await notify.send(
+        NotifyKind.CERTIFICATE,
+        to,
+        phone=phone,
+        text=f"您送检的器具“{item['name']}”（唯一性号{item['unique_no']}）的证书{cert_no}已出具，"
         "请登录平台在【电子证书】中下载。",
-        {"name": item["name"], "unique_no": item["unique_no"], "cert_no": cert_no},
-        dedupe_key=f"certificate:{cert_no}:{version}",
+        params={"name": item["name"], "unique_no": item["unique_no"], "cert_no": cert_no},
+        key=f"certificate:{cert_no}:{version}",
+        about=cert_no,
     )
 
 

@@ -16,9 +16,10 @@ from typing import Any, Self
 from app import clock
 from app.clock import now
 from app.db import any_matches, bulk_insert, write_transaction
+from app.enums import NotifyKind
 from app.fields import REGISTER_FIELDS, REGISTER_SEARCH
 from app.security.sessions import CurrentUser
-from app.services import audit, bookings, listing, sms, tallies, uploads
+from app.services import audit, bookings, listing, notify, tallies, uploads
 from app.services.errors import FormError, NotFound
 from app.services.forms import stripped
 from app.services.instrument_xlsx import read_upload, validate_fields
@@ -417,7 +418,9 @@ async def picker(
 
 
 async def remind_due(today: date | None = None) -> int:
-    """The daily reminder: one 器具即将到期 SMS per instrument and due date, ever.
+    """The daily reminder: one 器具即将到期 per instrument and due date, ever, to the
+    enterprise's main account by the channels it chose (an SMS to the 基础信息 contact's
+    手机, else the registered contact's). Returns how many went out now.
 
     Running it twice (or after a worker restart) sends nothing more: the message's
     dedupe key is unique in the database.
@@ -449,22 +452,24 @@ async def remind_due(today: date | None = None) -> int:
     ):
         if info["contact_mobile"]:
             phones[info["enterprise"]] = info["contact_mobile"]
+    accounts = await notify.main_accounts(ent_ids)
     sent = 0
     for r in rows:
-        phone = phones.get(r["enterprise"])
-        if not phone:
-            continue
+        phone = phones.get(r["enterprise"], "")
+        to = accounts.get(r["enterprise"], notify.Recipient(None))
         due = r["valid_until"]
         text = (
             f"您单位托管的器具“{r['name']}”（出厂编号{r['serial_no'] or '无'}）将于"
             f"{due:%Y年%m月%d日}到期，请及时预约送检。"
         )
-        if await sms.queue(
-            phone,
-            "due_reminder",
-            text,
-            {"name": r["name"], "serial_no": r["serial_no"], "date": str(due)},
-            dedupe_key=f"due:{r['id']}:{due.isoformat()}",
+        if await notify.send(
+            NotifyKind.DUE_REMINDER,
+            to,
+            phone=phone,
+            text=text,
+            params={"name": r["name"], "serial_no": r["serial_no"], "date": str(due)},
+            key=f"due:{r['id']}:{due.isoformat()}",
+            about=f"{r['name']}（{due:%Y-%m-%d}）",
         ):
             sent += 1
     return sent

@@ -14,9 +14,9 @@ from typing import Any
 from app import compiled
 from app.clock import now
 from app.db import row_locks, write_transaction
-from app.enums import BookingStatus, ItemStatus
+from app.enums import BookingStatus, ItemStatus, NotifyKind
 from app.security.sessions import CurrentUser
-from app.services import audit
+from app.services import audit, notify
 from app.services.audit import Actor
 from app.services.errors import Conflict, FormError, NotFound
 from app.services.tenancy import Scope
@@ -110,7 +110,9 @@ async def put_order(
             changed = True
         elif order["booking"] != booking["id"]:
             raise Conflict(f"大单号 {order_no} 已属于另一个预约单")
-        changed = await _put_lines(order, lines) or changed
+        lines_changed, moved = await _put_lines(order, lines)
+        changed = lines_changed or changed
+    await tell_status(order["id"], moved)
     if changed:
         await audit.record(
             "检测业务",
@@ -120,7 +122,11 @@ async def put_order(
     return order, changed
 
 
-async def _put_lines(order: dict[str, Any], lines: list[OrderLine]) -> bool:
+async def _put_lines(
+    order: dict[str, Any], lines: list[OrderLine]
+) -> tuple[bool, list[dict[str, Any]]]:
+    """Insert or update the order's instruments. Returns whether anything changed, and the
+    instruments whose status moved (as they are now)."""
     existing = {
         r["unique_no"]: r
         for r in await OrderItem.select().where(
@@ -128,6 +134,7 @@ async def _put_lines(order: dict[str, Any], lines: list[OrderLine]) -> bool:
         )
     }
     changed = False
+    moved: list[dict[str, Any]] = []
     stamp = now()
     for line in lines:
         row = existing.get(line.unique_no)
@@ -154,10 +161,11 @@ async def _put_lines(order: dict[str, Any], lines: list[OrderLine]) -> bool:
             continue
         if line.status is not None and line.status != row["status"]:
             values.update(status=line.status, status_at=stamp)
+            moved.append({**row, **values})
         if any(row[k] != v for k, v in values.items()):
             await OrderItem.update(values).where(OrderItem.id == row["id"])
             changed = True
-    return changed
+    return changed, moved
 
 
 async def set_status(
@@ -183,6 +191,7 @@ async def set_status(
             OrderItem.id == row["id"]
         )
     row.update(status=status, status_at=at)
+    await tell_status(row["order"], [row])
     await audit.record(
         "检测业务",
         by=by,
@@ -201,6 +210,29 @@ PROGRESS_COLUMNS = (
     OrderItem.status_at,
     OrderItem.order.order_no,
 )
+
+
+async def tell_status(order_id: int, items: list[dict[str, Any]]) -> None:
+    """检测状态变化 of ``items`` (the order's instruments whose status moved): to the account
+    that booked them, when it chose to hear of it (nothing by default: no message existed
+    before the choice). The account is looked up once for the whole order."""
+    if not items:
+        return
+    to, phone = await notify.order_recipient(order_id)
+    if not to.channels(NotifyKind.ITEM_STATUS):
+        return
+    for item in items:
+        status = ItemStatus(item["status"])
+        await notify.send(
+            NotifyKind.ITEM_STATUS,
+            to,
+            phone=phone,
+            text=f"您送检的器具“{item['name']}”（唯一性号{item['unique_no']}）检测状态已更新为"
+            f"{status.label}。",
+            params={"name": item["name"], "unique_no": item["unique_no"], "status": status.label},
+            key=f"item-status:{item['id']}:{status}:{item['status_at'].isoformat()}",
+            about=f"{item['name']} {status.label}",
+        )
 
 
 async def progress(scope: Scope, q: str) -> list[dict[str, Any]]:

@@ -28,6 +28,7 @@ from app.services import audit
 from app.services.errors import FormError, NotFound
 from app.services.tenancy import Scope, get_scoped, in_scope
 from app.services.validators import (
+    email_address,
     missing_errors,
     mobile_error,
     normalize_phone,
@@ -73,13 +74,15 @@ def _unique_violation(exc: BaseException) -> bool:
 
 @dataclass(frozen=True)
 class UserInput:
-    """The 用户管理 form: 登录账号*, 用户姓名*, 密码* (on 编辑 empty = unchanged), 手机*, 部门."""
+    """The 用户管理 form: 登录账号*, 用户姓名*, 密码* (on 编辑 empty = unchanged), 手机*, 部门,
+    邮箱 (#12: where the notifications the account chose by e-mail go)."""
 
     username: str
     name: str
     password: str
     phone: str
     department_id: int | None
+    email: str = ""
 
     @classmethod
     def from_form(cls, form: dict[str, str]) -> UserInput:
@@ -89,6 +92,7 @@ class UserInput:
             password=form.get("password", ""),
             phone=normalize_phone(form.get("phone", "").strip()),
             department_id=_form_id(form.get("department", "")),
+            email=form.get("email", "").strip(),
         )
 
 
@@ -159,6 +163,8 @@ def _user_errors(data: UserInput, new: bool) -> dict[str, str]:
         errors["phone"] = err
     if data.password and (err := password_error(data.password, data.username)):
         errors["password"] = err
+    if err := email_address(data.email)[1]:
+        errors["email"] = err
     return errors
 
 
@@ -183,11 +189,13 @@ async def save_user(
         raise FormError(errors)
     # Argon2 is CPU work: off the event loop, and before the transaction holds anything.
     new_hash = await anyio.to_thread.run_sync(hash_password, data.password) if data.password else ""
+    email = email_address(data.email)[0]
     values: dict[Any, Any] = {
         User.username: data.username,
         User.name: data.name,
         User.phone: data.phone,
         User.department: data.department_id,
+        User.email: email,
     }
     if new_hash:  # on 编辑, only when a new 密码 was typed
         values[User.password_hash] = new_hash
@@ -206,6 +214,7 @@ async def save_user(
                     name=data.name,
                     phone=data.phone,
                     department=data.department_id,
+                    email=email,
                     password_hash=new_hash,
                 )
                 await user.save()

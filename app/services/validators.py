@@ -1,4 +1,4 @@
-"""Field checks shared by every form: USCC, mobile numbers, passwords."""
+"""Field checks shared by every form: USCC, mobile numbers, e-mail addresses, passwords."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import re
 from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
+
+from email_validator import EmailNotValidError, validate_email
 
 # GB 32100-2015: 统一社会信用代码 alphabet (no I, O, S, V, Z) and the weights of positions 1-17.
 USCC_CHARS = "0123456789ABCDEFGHJKLMNPQRTUWXY"
@@ -54,6 +56,29 @@ def mobile_error(phone: str) -> str | None:
     if not MOBILE_RE.match(phone):
         return "请输入正确的11位手机号"
     return None
+
+
+EMAIL_MAX = 254  # RFC 5321's limit on a forward path
+EMAIL_BAD = "邮箱地址格式不正确，请输入如 name@example.com 的地址"
+
+
+def email_address(text: str) -> tuple[str, str | None]:
+    """``text`` as an e-mail address: (the address to store, None) or (``text``, the message).
+
+    Empty is valid (no address). email-validator checks the syntax (no DNS lookup: a form
+    must not wait on the network); the stored form has its domain in ASCII (IDNA), and a
+    local part in Chinese is refused, since not every mail server takes SMTPUTF8.
+    """
+    text = text.strip()
+    if not text:
+        return "", None
+    if len(text) > EMAIL_MAX:
+        return text, f"邮箱地址不能超过{EMAIL_MAX}个字符"
+    try:
+        checked = validate_email(text, check_deliverability=False, allow_smtputf8=False)
+    except EmailNotValidError:
+        return text, EMAIL_BAD
+    return checked.ascii_email or checked.normalized, None
 
 
 @lru_cache

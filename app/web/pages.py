@@ -45,6 +45,9 @@ CUSTOMER_MENU: list[tuple[str, list[MenuEntry]]] = [
             MenuEntry("企业管理", "/settings/enterprises", main_account_only=True),
         ],
     ),
+    # Every account's own settings (#12), a 子账户's too: not 系统管理, which is the
+    # enterprise's and the main account's alone.
+    ("账号设置", [MenuEntry("通知设置", "/account/notifications")]),
 ]
 ADMIN_MENU: list[tuple[str, str]] = [
     ("注册审核", "/admin/registrations"),
@@ -53,6 +56,7 @@ ADMIN_MENU: list[tuple[str, str]] = [
     ("证书管理", "/admin/certificates"),
     ("协议客户", "/admin/contracts"),
     ("短信记录", "/admin/sms"),
+    ("邮件记录", "/admin/emails"),
     ("操作日志", "/admin/audit"),
 ]
 EXISTING_PATHS: set[str] = set()

@@ -476,6 +476,12 @@ async def _customer(audit: Audit, page: Any, seeded: Seeded) -> None:
     await audit.visit(
         page, f"/settings/enterprises/{seeded.subsidiary}/edit", "企业管理 · 编辑子公司"
     )
+    await audit.visit(page, "/account/notifications", "通知设置")
+    await labelled(page, "邮箱").fill("不是邮箱")
+    await page.get_by_role("group", name="证书已出具").get_by_label("邮件").check()
+    await _submit_unvalidated(page, page.get_by_role("button", name="保存"))
+    await expect(page.locator(".field-error").first).to_be_visible()
+    await audit.check(page, "通知设置 · 邮箱错误")
     await audit.visit(page, "/admin/registrations", "403（企业账号打开平台管理）", 403)
     await audit.visit(page, "/bookings/999999", "404（已登录）", 404)
 
@@ -523,6 +529,7 @@ async def _staff(audit: Audit, page: Any, seeded: Seeded) -> None:
     await audit.check(page, "协议客户 · 新增的表单错误")
     await audit.visit(page, f"/admin/contracts/{seeded.contract}/edit", "协议客户 · 编辑")
     await audit.visit(page, "/admin/sms", "短信记录")
+    await audit.visit(page, "/admin/emails", "邮件记录")
     await audit.visit(page, "/admin/audit", "操作日志")
     await audit.visit(page, "/no-such-page", "404（平台管理员）", 404)
 
