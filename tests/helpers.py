@@ -17,7 +17,7 @@ import time
 import zlib
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -440,9 +440,15 @@ async def lab_certificate(
     )
 
 
+PDF_DATE = datetime(2026, 1, 1, tzinfo=UTC)
+
+
 def certificate_pdf(pages: int = 1, text: str = "Calibration certificate") -> bytes:
-    """A real PDF made with fpdf2: ``pages`` A4 pages, each with ``text`` and its number."""
+    """A real PDF made with fpdf2: ``pages`` A4 pages, each with ``text`` and its number.
+    The same arguments give the same bytes (fpdf2 would stamp the current second into it:
+    "the same file again" would differ when a test crosses a second)."""
     pdf = FPDF()
+    pdf.set_creation_date(PDF_DATE)
     for n in range(1, pages + 1):
         pdf.add_page()
         pdf.set_font("helvetica", size=14)
