@@ -18,7 +18,8 @@ opened, a turn in the pool) is cancelled. Either way its answer is the 503 page.
 The deadline counts the app's own time: not the time the client takes to send its body or
 to take the answer (a slow upload or download is no service away), nor work with limits of
 its own that holds no database connection, marked with :func:`paused` (an import's parse and
-its wait for a turn, a PDF's check in its child, the export's child).
+its wait for a turn, a PDF's check in its child, the export's child, whose every batch keeps
+a deadline of its own: :func:`within`).
 """
 
 from __future__ import annotations
