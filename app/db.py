@@ -37,7 +37,16 @@ def make_engine() -> Engine:
     if settings.is_postgres:
         # A database that is away fails a request in seconds (a 503), never hangs it: the
         # connect timeout, and the request's deadline for a database that stops answering.
-        config = {"dsn": settings.database_url, "timeout": 5, "command_timeout": 30}
+        config: dict[str, Any] = {
+            "dsn": settings.database_url,
+            "timeout": 5,
+            "command_timeout": 30,
+            # A connection the deadline dropped during a partition may never be heard of
+            # by the server (an idle one sends nothing): its open transaction would keep
+            # its row locks until TCP gives up, hours later. None of ours waits for long
+            # on anything else, so the server ends one left idle for a minute.
+            "server_settings": {"idle_in_transaction_session_timeout": "60000"},
+        }
         return _Engine(config=config)
     path = settings.sqlite_path
     path.parent.mkdir(parents=True, exist_ok=True)
