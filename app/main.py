@@ -20,6 +20,7 @@ from litestar.template.config import TemplateConfig
 import workers.tasks  # noqa: F401  (registers the job functions the queue runs by name)
 from app import jobs
 from app.db import close_pool, start_pool
+from app.deadline import DeadlineMiddleware
 from app.redis import close_redis
 from app.routes.account import NotificationController
 from app.routes.admin import AdminController
@@ -118,9 +119,11 @@ def create_app() -> Litestar:
             engine=JinjaTemplateEngine,
             engine_callback=_configure_templates,
         ),
-        # The session first: CSRF tokens are bound to it (app/security/csrf.py). One user
+        # The deadline outermost: it covers the session lookup too (app/deadline.py). The
+        # session before CSRF: tokens are bound to it (app/security/csrf.py). One user
         # cache for the app (Litestar builds the middleware once per route).
         middleware=[
+            DefineMiddleware(DeadlineMiddleware, seconds=get_settings().request_deadline),
             DefineMiddleware(SessionAuthMiddleware, cache=UserCache()),
             DefineMiddleware(CSRFMiddleware),
         ],

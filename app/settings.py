@@ -53,6 +53,10 @@ class Settings:
     # The arq worker: a job running longer is cancelled, and a job whose worker died is run
     # again by another worker this long (plus arq's 10 s) after it started.
     job_timeout: int = 300
+    # A request still running after this many seconds of its own time (not counting its
+    # client's upload or download) gets the 503 page; its database connections are dropped.
+    # 0: no deadline. See app/deadline.py.
+    request_deadline: float = 6.0
     # Aliyun SMS credentials and template codes (only read when SMS_BACKEND=aliyun).
     aliyun_access_key_id: str = ""
     aliyun_access_key_secret: str = ""
@@ -128,6 +132,7 @@ def get_settings() -> Settings:
         institute_name=_env("INSTITUTE_NAME", "计量检定测试院"),
         progress_poll_seconds=max(1, int(_env("PROGRESS_POLL_SECONDS", "30") or 30)),
         job_timeout=max(1, int(_env("JOB_TIMEOUT", "300") or 300)),
+        request_deadline=max(0.0, float(_env("REQUEST_DEADLINE", "6") or 6)),
         aliyun_access_key_id=_env("ALIYUN_SMS_ACCESS_KEY_ID"),
         aliyun_access_key_secret=_env("ALIYUN_SMS_ACCESS_KEY_SECRET"),
         aliyun_sign_name=_env("ALIYUN_SMS_SIGN_NAME"),

@@ -39,6 +39,7 @@ from typing import Any, TypeVar
 
 import anyio.to_thread
 
+from app import deadline
 from app.services import certpdf_worker
 from app.services.certpdf_worker import (
     Refusal,
@@ -343,7 +344,10 @@ T = TypeVar("T")
 
 
 async def _off_loop(fn: Callable[[], T]) -> T:
-    return await anyio.to_thread.run_sync(fn)
+    # Not against the request's deadline (app/deadline.py): each call has its own limits
+    # (WALL_SECONDS_PER_CALL, the child's CPU limit) and holds no database connection.
+    with deadline.paused():
+        return await anyio.to_thread.run_sync(fn)
 
 
 async def check_pdf_async(data: bytes) -> int:

@@ -33,9 +33,12 @@ from anyio.from_thread import run as run_from_thread
 from piccolo.engine import engine_finder
 from piccolo.engine.postgres import PostgresEngine
 
+from app import deadline
+from app.db import on_acquire
 from app.services import instruments
 from app.services.instrument_xlsx import REGISTER_COLUMNS, ImportBusy, write_export
 from app.services.tenancy import Scope
+from app.settings import get_settings
 
 log = logging.getLogger(__name__)
 
@@ -67,15 +70,20 @@ async def export_file(path: Path, scope: Scope, q: str, state: str) -> int:
     """Write the register rows of ``scope`` that match ``q`` and ``state`` to ``path`` as
     an ``.xlsx``, in a child process; return how many rows it holds."""
     slots = _slots.setdefault(id(asyncio.get_running_loop()), anyio.Semaphore(MAX_EXPORTS))
-    try:
-        with anyio.fail_after(EXPORT_WAIT):
-            await slots.acquire()
-    except TimeoutError:
-        raise ImportBusy(BUSY) from None
-    try:
-        return await _run_child({"scope": asdict(scope), "q": q, "state": state, "path": str(path)})
-    finally:
-        slots.release()
+    # The wait for a turn and the child have limits of their own (EXPORT_WAIT,
+    # EXPORT_TIMEOUT) and hold none of the request's database connections: they do not
+    # count against its deadline (app/deadline.py), which 100,000 rows would pass.
+    with deadline.paused():
+        try:
+            with anyio.fail_after(EXPORT_WAIT):
+                await slots.acquire()
+        except TimeoutError:
+            raise ImportBusy(BUSY) from None
+        try:
+            request = {"scope": asdict(scope), "q": q, "state": state, "path": str(path)}
+            return await _run_child(request)
+        finally:
+            slots.release()
 
 
 async def _run_child(request: dict[str, Any]) -> int:
@@ -115,11 +123,22 @@ def _batches(scope: Scope, q: str, state: str) -> Any:
     """Rows for the writing thread, fetched batch by batch on the child's event loop."""
     after = 0
     while True:
-        batch = run_from_thread(instruments.export_batch, scope, q, state, after)
+        batch = run_from_thread(_batch, scope, q, state, after)
         if not batch:
             return
         yield from batch
         after = batch[-1]["id"]
+
+
+async def _batch(scope: Scope, q: str, state: str, after: int) -> list[dict[str, Any]]:
+    """One batch, within a request's deadline: a database that stops answering (a network
+    partition) fails the export then, not when the network heals (app/deadline.py). The
+    parent's request does not count the child's time, so the child keeps its own."""
+    seconds = get_settings().request_deadline
+    if seconds <= 0:
+        return await instruments.export_batch(scope, q, state, after)
+    async with deadline.within(seconds, "an export batch"):
+        return await instruments.export_batch(scope, q, state, after)
 
 
 async def _export(request: dict[str, Any]) -> int:
@@ -132,7 +151,7 @@ async def _export(request: dict[str, Any]) -> int:
     )
     engine = engine_finder()
     if isinstance(engine, PostgresEngine):  # one connection for all the batches
-        await engine.start_connection_pool(min_size=1, max_size=1)
+        await engine.start_connection_pool(min_size=1, max_size=1, setup=on_acquire)
     try:
         with open(request["path"], "wb") as out:
             return await anyio.to_thread.run_sync(

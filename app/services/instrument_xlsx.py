@@ -43,6 +43,7 @@ from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.datavalidation import DataValidation
 
+from app import deadline
 from app.fields import CERTIFICATE_TYPES, INSTRUMENT_FIELDS, REGISTER_FIELDS, Field
 from app.services.validators import strip_controls
 
@@ -631,20 +632,25 @@ async def read_upload(
     data: bytes, columns: Sequence[Column], *, with_rows: bool = False
 ) -> list[dict[str, Any]]:
     """:func:`read_instruments` off the event loop, at most MAX_CONCURRENT_IMPORTS at once
-    per process; the next waits IMPORT_WAIT_SECONDS for a turn, then :class:`ImportBusy`."""
+    per process; the next waits IMPORT_WAIT_SECONDS for a turn, then :class:`ImportBusy`.
+
+    Neither the wait nor the parse counts against the request's deadline (app/deadline.py):
+    both have bounds of their own (the wait above, the part limits) and hold no database
+    connection, and a big file's parse may well take longer than a page."""
     slots = _import_slots.setdefault(
         id(asyncio.get_running_loop()), anyio.Semaphore(MAX_CONCURRENT_IMPORTS)
     )
-    try:
-        with anyio.fail_after(IMPORT_WAIT_SECONDS):
-            await slots.acquire()
-    except TimeoutError:
-        raise ImportBusy("导入的文件较多，服务器正忙，请稍后再试") from None
-    try:
-        read = partial(read_instruments, data, columns, with_rows=with_rows)
-        return await anyio.to_thread.run_sync(read)
-    finally:
-        slots.release()
+    with deadline.paused():
+        try:
+            with anyio.fail_after(IMPORT_WAIT_SECONDS):
+                await slots.acquire()
+        except TimeoutError:
+            raise ImportBusy("导入的文件较多，服务器正忙，请稍后再试") from None
+        try:
+            read = partial(read_instruments, data, columns, with_rows=with_rows)
+            return await anyio.to_thread.run_sync(read)
+        finally:
+            slots.release()
 
 
 def read_instruments(

@@ -4,9 +4,11 @@ figures: bench/export.py). Both modes."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 from typing import Any
 
+import asyncpg
 import openpyxl
 import pytest
 from litestar.testing import AsyncTestClient
@@ -14,7 +16,8 @@ from litestar.testing import AsyncTestClient
 from app.services import instrument_export
 from app.services.instrument_xlsx import REGISTER_COLUMNS, ImportBusy
 from app.services.tenancy import Scope
-from tests.helpers import company_user, free_port, post, reg
+from app.tables import Instrument
+from tests.helpers import SETTINGS, company_user, free_port, post, reg
 
 
 async def _register(client: AsyncTestClient, n: int) -> None:
@@ -48,6 +51,33 @@ async def test_database_away_in_the_child_is_the_503_page(
     # The child reads its settings afresh: its database is a port nobody listens on.
     monkeypatch.setenv("DATABASE_URL", f"postgresql://127.0.0.1:{free_port()}/gone")
     r = await client.get("/instruments/export.xlsx")
+    assert r.status_code == 503 and "系统服务暂时不可用" in r.text
+    monkeypatch.undo()
+    assert (await client.get("/instruments/export.xlsx")).status_code == 200
+
+
+@pytest.mark.skipif(not SETTINGS.is_postgres, reason="a table lock of PostgreSQL")
+async def test_a_database_that_stops_answering_the_child_is_the_503_page(
+    client: AsyncTestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The child's batches keep a request's deadline (app/deadline.py): the request does not
+    count the child's time, so a child waiting on a database that does not answer (here a
+    lock holds every read of the register) would otherwise hold it for as long."""
+    await _register(client, 1)
+    monkeypatch.setenv("REQUEST_DEADLINE", "1")  # the child reads its settings afresh
+    locker = await asyncpg.connect(SETTINGS.database_url)
+    table = Instrument._meta.tablename
+    try:
+        await locker.execute(f"BEGIN; LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE")
+        # The server lets the lock go after 20 s (a child still waiting then would export).
+        held = asyncio.create_task(locker.execute("SELECT pg_sleep(20); COMMIT"))
+        await asyncio.sleep(0.2)
+        r = await client.get("/instruments/export.xlsx")
+    finally:
+        await Instrument.raw("SELECT pg_cancel_backend({})", locker.get_server_pid())
+        with contextlib.suppress(asyncpg.QueryCanceledError):
+            await held
+        await locker.close()
     assert r.status_code == 503 and "系统服务暂时不可用" in r.text
     monkeypatch.undo()
     assert (await client.get("/instruments/export.xlsx")).status_code == 200

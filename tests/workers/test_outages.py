@@ -1,9 +1,11 @@
 """PostgreSQL or Redis goes away for real, under load (production mode).
 
 A small TCP proxy in the test (asyncio, on 127.0.0.1) stands between the services and a
-real uvicorn process and arq worker. While clients keep sending requests, the proxy cuts
-every connection and refuses new ones for OUTAGE seconds (as a restarting service does),
-then serves again. Then:
+real uvicorn process and arq worker. While clients keep sending requests, the service goes
+away, then serves again: the proxy either cuts every connection and refuses new ones for
+OUTAGE seconds ("down", as a restarting service does), or lets nothing through either way
+for PARTITION seconds while every connection stays open ("partition": packets dropped, the
+case a request can hang on, app/deadline.py). Then:
 
 - every request that failed got the clear 503 page (系统服务暂时不可用), none a 500 or a
   stack trace, and none took longer than 10 s;
@@ -53,13 +55,12 @@ production_only = pytest.mark.skipif(
     not PRODUCTION, reason="production mode only (DATABASE_URL and REDIS_URL)"
 )
 ROOT = Path(__file__).resolve().parents[2]
-OUTAGE = float(os.environ.get("OUTAGE_SECONDS", "10"))  # how long the service is away
-# "down": connections cut and refused (a service restarting). "partition" (run by hand):
-# nothing gets through, connections stay open; see the note at the end of this file.
-MODE = os.environ.get("OUTAGE_MODE", "down")
 BEFORE = 2.0  # seconds of normal service before the outage
 RECOVERY = 10.0  # the app must serve normally again within this long after the service
 SLOWEST = 10.0  # no request may take longer (the client gives up a little later)
+OUTAGE = float(os.environ.get("OUTAGE_SECONDS", "10"))  # how long the service is down
+# A partition lasts longer than SLOWEST: a request hanging for all of it must show as slow.
+PARTITION = max(OUTAGE, SLOWEST + 3)
 UNAVAILABLE = "系统服务暂时不可用"
 
 
@@ -155,14 +156,15 @@ class Stack:
     proxy: Proxy
     web: subprocess.Popen[bytes]
     worker: subprocess.Popen[bytes]
-    mode: str
+    mode: str  # "down" or "partition"
+    outage: float  # seconds the service is away
 
 
 @pytest.fixture
 async def stack(request: pytest.FixtureRequest) -> AsyncIterator[Stack]:
-    """uvicorn and an arq worker whose ``request.param`` (postgres / redis) goes through
-    the proxy; the test itself talks to both services directly."""
-    service = request.param
+    """uvicorn and an arq worker whose service of ``request.param`` ((postgres | redis,
+    down | partition)) goes through the proxy; the test itself talks to both directly."""
+    service, mode = request.param
     url = SETTINGS.database_url if service == "postgres" else SETTINGS.redis_url
     u = urlparse(url)
     proxy = Proxy((u.hostname or "127.0.0.1", u.port or (5432 if service == "postgres" else 6379)))
@@ -182,7 +184,8 @@ async def stack(request: pytest.FixtureRequest) -> AsyncIterator[Stack]:
     )  # fmt: skip
     try:
         await _listening(port, web)
-        yield Stack(f"http://127.0.0.1:{port}", proxy, web, worker, MODE)
+        outage = PARTITION if mode == "partition" else OUTAGE
+        yield Stack(f"http://127.0.0.1:{port}", proxy, web, worker, mode, outage)
     finally:
         for proc in (web, worker):
             proc.terminate()
@@ -292,7 +295,7 @@ async def _accounts(n: int) -> list[dict[str, Any]]:
 
 
 async def _run_outage(stack: Stack, accounts: list[dict[str, Any]]) -> Load:
-    """The load, with the service away from BEFORE to BEFORE + OUTAGE; it stops once
+    """The load, with the service away from BEFORE to BEFORE + stack.outage; it stops once
     every kind of request has succeeded again after the service came back."""
     load = Load(stack.base)
     # Four at a time: more parallel tries from one address count as guessing.
@@ -370,13 +373,13 @@ async def _run_outage(stack: Stack, accounts: list[dict[str, Any]]) -> Load:
             stack.proxy.flowing.clear()
         else:
             await stack.proxy.down()
-        await asyncio.sleep(OUTAGE)
+        await asyncio.sleep(stack.outage)
         if stack.mode == "partition":
             stack.proxy.flowing.set()
         else:
             await stack.proxy.up()
         # Until every kind succeeds again (or RECOVERY runs out), then a little more.
-        back = BEFORE + OUTAGE
+        back = BEFORE + stack.outage
         kinds = {"read", "healthz", "upload", "import"}
         while load.now() < back + RECOVERY:
             recovered = {o.what for o in load.outcomes if o.start > back and o.ok}
@@ -398,18 +401,18 @@ async def _run_outage(stack: Stack, accounts: list[dict[str, Any]]) -> Load:
     return load
 
 
-def _check_answers(load: Load) -> None:
+def _check_answers(load: Load, outage: float) -> None:
     """Every answer was a success or the clear 503 page, within SLOWEST seconds; the
     outage was felt; after it every kind of request succeeded again."""
     bad = [o for o in load.outcomes if not (o.ok or o.clear_503)]
     assert not bad, [(o.what, round(o.start, 1), o.status, o.error, o.text[:300]) for o in bad]
     slow = [o for o in load.outcomes if o.seconds > SLOWEST]
     assert not slow, [(o.what, round(o.start, 1), round(o.seconds, 1)) for o in slow]
-    during = [o for o in load.outcomes if BEFORE + 0.5 < o.start < BEFORE + OUTAGE - 0.5]
+    during = [o for o in load.outcomes if BEFORE + 0.5 < o.start < BEFORE + outage - 0.5]
     assert any(o.clear_503 for o in during), "the outage was not felt"
     before = [o for o in load.outcomes if o.start + o.seconds < BEFORE]
     assert before and all(o.ok for o in before), [(o.what, o.status) for o in before if not o.ok]
-    back = BEFORE + OUTAGE
+    back = BEFORE + outage
     for kind in ("read", "healthz", "upload", "import"):
         after = [o for o in load.outcomes if o.what == kind and o.start > back]
         first = next((o for o in after if o.ok), None)
@@ -458,22 +461,25 @@ async def _check_writes(load: Load) -> None:
         assert await SmsCode.count().where(SmsCode.phone == o.tag) == 1 or not o.ok, o.tag
 
 
+# A partition: Redis answers the 503 within its 5 s socket timeout. PostgreSQL needs the
+# request's deadline (app/deadline.py): a query already sent waits for the network to heal,
+# and asyncpg's cancel of it waits on the same network, so without the deadline requests
+# took as long as the partition.
 @production_only
-@pytest.mark.parametrize("stack", ["postgres", "redis"], indirect=True)
+@pytest.mark.parametrize(
+    "stack",
+    [("postgres", "down"), ("postgres", "partition"), ("redis", "down"), ("redis", "partition")],
+    ids=["postgres-down", "postgres-partition", "redis-down", "redis-partition"],
+    indirect=True,
+)
 async def test_service_away_under_load_fails_clearly_loses_nothing_recovers(
     stack: Stack,
 ) -> None:
     accounts = await _accounts(6)
     load = await _run_outage(stack, accounts)
     assert stack.web.poll() is None and stack.worker.poll() is None  # never restarted
-    _check_answers(load)
+    _check_answers(load, stack.outage)
     await _check_writes(load)
-
-
-# A partition (OUTAGE_MODE=partition, by hand: it needs an outage longer than SLOWEST to
-# show anything): Redis answers the 503 within its 5 s socket timeout. PostgreSQL does not:
-# a query already sent waits for the network to heal (asyncpg's cancel of a timed-out
-# query waits on the same network), so requests then take as long as the partition.
 
 
 # --------------------------------------------------------------------------- between writes
