@@ -31,21 +31,14 @@ class Cursor:
 
 @dataclass
 class Window:
-    """One page of a list, newest first, and whether there are rows on either side."""
+    """One page of a list, in the list's order, and whether there are rows on either side
+    (``newer``: towards the list's start; ``older``: towards its end)."""
 
     rows: list[dict[str, Any]]
     newer: bool
     older: bool
     total: Total
     sort: SortKey | None = None  # a sorted list's order: its cursors carry the value too
-
-    @property
-    def first_id(self) -> int | None:
-        return self.rows[0]["id"] if self.rows else None
-
-    @property
-    def last_id(self) -> int | None:
-        return self.rows[-1]["id"] if self.rows else None
 
     def at(self, row: dict[str, Any]) -> str | None:
         """A cursor's ``at`` for ``row`` (sorted lists): its value, None when it has none."""
