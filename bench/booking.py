@@ -144,6 +144,17 @@ INSTRUMENT_FORM = {
     "remark": "无",
 }
 
+
+def use_databases(name: str, redis_db: int) -> None:
+    """--db, --redis-db: the databases every function here uses (module globals, set once
+    before anything runs)."""
+    global DB_NAME, DATABASE_URL, REDIS_URL
+    if name == "test" or redis_db == 15:
+        raise SystemExit("the database 'test' and Redis db 15 are CI's: give another")
+    DB_NAME, DATABASE_URL = name, database_url(name)
+    REDIS_URL = f"redis://127.0.0.1:6379/{redis_db}"
+
+
 # ------------------------------------------------------------------------------ processes
 
 
@@ -194,21 +205,17 @@ async def db_counts() -> dict[str, int]:
 
 
 def prepare_fragment(base: str, sess: Session) -> tuple[str, bytes]:
-    """The draft and one row of it; returns the URL and the body that updates that row."""
+    """The draft and one row of it; returns the URL and the body that updates that row.
+    (Opening 预约送检 makes no draft: the first 【添加器具】, to /bookings/new/items, does.)"""
     with httpx.Client(base_url=base, timeout=30) as c:
-        r = c.get("/bookings/new", headers=sess.headers())
-        check(r, "/submit", "GET /bookings/new")
-        m = re.search(r'action="/bookings/(\d+)/submit"', r.text)
-        if not m:
-            raise SystemExit("no draft id in GET /bookings/new")
-        draft = int(m.group(1))
-        url = f"/bookings/{draft}/items"
         form = {**BOOKING_FORM, **INSTRUMENT_FORM}
-        r = c.post(url, data=form, headers=sess.headers(htmx=True, post=True))
-        check(r, "器具已添加", f"POST {url} (add the first row)")
+        r = c.post("/bookings/new/items", data=form, headers=sess.headers(htmx=True, post=True))
+        check(r, "器具已添加", "POST /bookings/new/items (the first row makes the draft)")
+        m = re.search(r'name="draft_id" value="(\d+)"', r.text)
         ids = re.findall(r'name="item_ids" value="(\d+)"', r.text)
-        if not ids:
-            raise SystemExit("the added row is not in the fragment")
+        if not m or not ids:
+            raise SystemExit("the draft or its row is not in the answer to the first 添加器具")
+        url = f"/bookings/{m.group(1)}/items"
         body = urlencode({**form, "item_id": ids[0]}).encode()
         r = c.post(
             url,
@@ -410,7 +417,16 @@ def main() -> None:
         default="server",
         help="taskset: the server on CPU 0 (default); both: and the load generator on CPU 1",
     )
-    parser.add_argument("--keep-db", action="store_true", help="leave jlkf_bench for inspection")
+    parser.add_argument("--keep-db", action="store_true", help="leave the database for inspection")
+    parser.add_argument(
+        "--db",
+        default=DB_NAME,
+        help=f"the PostgreSQL database to (re-)create and use (default {DB_NAME}; never 'test'): "
+        "each person running the bench on a shared machine gives their own",
+    )
+    parser.add_argument(
+        "--redis-db", type=int, default=13, help="the Redis database to flush and use (13)"
+    )
     parser.add_argument("--profile", metavar="DIR", help="run the app under cProfile into DIR")
     tree = parser.add_argument_group("--tree: 预约记录 of a parent with subsidiaries (only this)")
     tree.add_argument(
@@ -427,6 +443,7 @@ def main() -> None:
     tree.add_argument("--explain", action="store_true", help="EXPLAIN ANALYZE the page's queries")
     parser.add_argument("--page-sql", nargs="+", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    use_databases(args.db, args.redis_db)
     if args.page_sql:
         print_page_sql(args.page_sql)
         return
@@ -649,9 +666,9 @@ def run(args: argparse.Namespace, tmp: Path) -> None:
     # 1. database, Redis, schema
     t = time.perf_counter()
     asyncio.run(recreate_database(DB_NAME))
-    flush_redis()
+    flush_redis(REDIS_URL)
     migrate(env)
-    log(f"database {DB_NAME} re-created, Redis db 13 flushed, migrated "
+    log(f"database {DB_NAME} re-created, {REDIS_URL} flushed, migrated "
         f"({time.perf_counter() - t:.1f} s)")  # fmt: skip
 
     async def seed(first: int, last: int, accounts: bool) -> None:
@@ -931,9 +948,9 @@ def run_tree(args: argparse.Namespace, tmp: Path) -> None:
     )
     t = time.perf_counter()
     asyncio.run(recreate_database(DB_NAME))
-    flush_redis()
+    flush_redis(REDIS_URL)
     migrate(env)
-    log(f"database {DB_NAME} re-created, Redis db 13 flushed, migrated")
+    log(f"database {DB_NAME} re-created, {REDIS_URL} flushed, migrated")
 
     parent = args.enterprises + 1
     subs = list(range(parent + 1, parent + 1 + args.subsidiaries))

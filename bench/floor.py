@@ -48,6 +48,7 @@ from app import templating  # noqa: E402
 from app.clock import TZ  # noqa: E402
 from app.enums import BookingStatus, ItemStatus  # noqa: E402
 from app.fields import INSTRUMENT_FIELDS, REGISTER_FIELDS  # noqa: E402
+from app.web.cards import card_columns, mark_cells  # noqa: E402
 from app.web.compression import GZIP_LEVEL  # noqa: E402
 from app.web.jinja import localtime  # noqa: E402
 from app.web.pages import ADMIN_MENU, CUSTOMER_MENU  # noqa: E402
@@ -171,6 +172,8 @@ ENV = Environment(
     auto_reload=False,
 )
 ENV.filters["localtime"] = localtime
+ENV.filters["mark_cells"] = mark_cells  # a list's rows as phone cards (app/web/cards.py)
+ENV.globals["card_columns"] = card_columns
 ENV.globals["static_url"] = static_url
 ENV.globals["with_page"] = with_page
 ENV.globals["institute_name"] = "计量检定测试院"
