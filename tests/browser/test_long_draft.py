@@ -11,6 +11,7 @@ from typing import Any
 from playwright.async_api import expect
 
 from app.tables import BookingItem
+from tests.browser import helpers as browser
 from tests.browser.helpers import field, fill_fields, instrument_rows, log_in, notice
 from tests.factories import make_booking, make_enterprise, make_user
 
@@ -41,6 +42,15 @@ async def at_size(page: Any) -> None:
     """The desktop of the issue is 1366×900 (the fixture's desktop is smaller)."""
     if page.viewport_name == "desktop":
         await page.set_viewport_size({"width": 1366, "height": 900})
+
+
+async def shot(page: Any, name: str) -> None:
+    """helpers.shot(), then the ``style=""`` it leaves on inputs removed (htmx's settle
+    step would copy it onto swapped-in inputs: a CSP report the app did not cause)."""
+    await browser.shot(page, name)
+    await page.evaluate(
+        "document.querySelectorAll('[style=\"\"]').forEach(e => e.removeAttribute('style'))"
+    )
 
 
 def pager(page: Any) -> Any:
@@ -76,6 +86,7 @@ async def test_adding_to_a_long_draft_and_paging(page: Any) -> None:
     await expect(field(page, "器具名称")).to_have_value("")
     if not phone:
         await expect(field(page, "器具名称")).to_be_focused()
+    await shot(page, "booking-long-draft-added")
 
     # 修改 (a double-click on the desktop, the card's button on a phone): that row changes.
     if phone:
@@ -98,6 +109,7 @@ async def test_adding_to_a_long_draft_and_paging(page: Any) -> None:
     await expect(rows).to_have_count(50)
     await expect(rows.first).to_contain_text(f"{NAME}51号")
     assert page.url.endswith("?page=2")
+    await shot(page, "booking-long-draft-page-2")
     await pager(page).get_by_role("link", name="上一页").click()
     await expect(pager(page)).to_contain_text("第 1/101 页")
     await expect(rows.first).to_contain_text(f"{NAME}1号")
