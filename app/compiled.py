@@ -1,4 +1,4 @@
-"""Hot read queries compiled once per shape.
+"""Hot queries compiled once per shape: the lists' reads, and 【添加器具】's writes (#11).
 
 Piccolo builds and compiles a query's SQL on every run: for a list page's count and select
 that is most of the CPU the request costs beyond the database itself (bench/booking.py

@@ -218,6 +218,8 @@ class Booking(Table):
     expected_date = Varchar(length=10, default="")  # 预计送检日期, ISO date (kept as typed)
     sender = Varchar(length=50, default="")  # 送检人
     item_count = Integer(default=0)  # 器具数量: the sum of the rows' quantities
+    # The 器具列表's rows (its pager and 共 N 行), kept with item_count (issue #11).
+    item_rows = Integer(default=0)
     reject_reason = Text(default="")
     created_at = Timestamptz(default=Now())
     submitted_at = Timestamptz(null=True, default=None)
@@ -250,6 +252,10 @@ class BookingItem(InstrumentColumns, Table):
 
     booking = ForeignKey(Booking, index=True)
     enterprise = ForeignKey(Enterprise, index=True)  # the tenancy scope, without a join
+    # What makes two rows the same instrument (services/bookings.item_key), hashed: with
+    # the index on (booking, item_key) 【添加器具】 finds a duplicate without reading the
+    # whole list (issue #11). Filled for the rows of bookings that can still change.
+    item_key = Varchar(length=32, default="")
 
 
 class Instrument(RegisterColumns, Table):

@@ -435,7 +435,7 @@ ITEMS_PER_BOOKING = (3, 7, 5, 4, 6)  # 5 on average: 100,000 bookings → 500,00
 BOOKING_COLS = [
     "id", "enterprise", "created_by", "booking_no", "status", "client_name", "client_address",
     "contact_name", "phone", "cert_name", "cert_address", "mobile", "expected_date", "sender",
-    "item_count", "reject_reason", "created_at", "submitted_at", "reviewed_at",
+    "item_count", "reject_reason", "created_at", "submitted_at", "reviewed_at", "item_rows",
 ]  # fmt: skip
 SEEDED_TABLES = ("enterprise", "app_user", "booking", "booking_item")
 
@@ -546,6 +546,7 @@ def booking_rows(
             total, REASONS[i % 3] if status == BookingStatus.REJECTED else "",
             submitted - timedelta(minutes=30),
             submitted, submitted + timedelta(hours=5) if status != BookingStatus.PENDING else None,
+            len(items),
         )  # fmt: skip
         yield booking, items
 

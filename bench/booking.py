@@ -107,6 +107,7 @@ from _harness import (
 
 from app.clock import today
 from app.enums import BookingStatus
+from app.fields import INSTRUMENT_FIELDS
 from app.services.instrument_xlsx import (
     BOOKING_COLUMNS,
     IMPORT_SHEET_TITLE,
@@ -143,6 +144,17 @@ INSTRUMENT_FORM = {
     "quantity": "1",
     "remark": "无",
 }
+
+
+def use_databases(name: str, redis_db: int) -> None:
+    """--db, --redis-db: the databases every function here uses (module globals, set once
+    before anything runs)."""
+    global DB_NAME, DATABASE_URL, REDIS_URL
+    if name == "test" or redis_db == 15:
+        raise SystemExit("the database 'test' and Redis db 15 are CI's: give another")
+    DB_NAME, DATABASE_URL = name, database_url(name)
+    REDIS_URL = f"redis://127.0.0.1:6379/{redis_db}"
+
 
 # ------------------------------------------------------------------------------ processes
 
@@ -194,21 +206,17 @@ async def db_counts() -> dict[str, int]:
 
 
 def prepare_fragment(base: str, sess: Session) -> tuple[str, bytes]:
-    """The draft and one row of it; returns the URL and the body that updates that row."""
+    """The draft and one row of it; returns the URL and the body that updates that row.
+    (Opening 预约送检 makes no draft: the first 【添加器具】, to /bookings/new/items, does.)"""
     with httpx.Client(base_url=base, timeout=30) as c:
-        r = c.get("/bookings/new", headers=sess.headers())
-        check(r, "/submit", "GET /bookings/new")
-        m = re.search(r'action="/bookings/(\d+)/submit"', r.text)
-        if not m:
-            raise SystemExit("no draft id in GET /bookings/new")
-        draft = int(m.group(1))
-        url = f"/bookings/{draft}/items"
         form = {**BOOKING_FORM, **INSTRUMENT_FORM}
-        r = c.post(url, data=form, headers=sess.headers(htmx=True, post=True))
-        check(r, "器具已添加", f"POST {url} (add the first row)")
+        r = c.post("/bookings/new/items", data=form, headers=sess.headers(htmx=True, post=True))
+        check(r, "器具已添加", "POST /bookings/new/items (the first row makes the draft)")
+        m = re.search(r'name="draft_id" value="(\d+)"', r.text)
         ids = re.findall(r'name="item_ids" value="(\d+)"', r.text)
-        if not ids:
-            raise SystemExit("the added row is not in the fragment")
+        if not m or not ids:
+            raise SystemExit("the draft or its row is not in the answer to the first 添加器具")
+        url = f"/bookings/{m.group(1)}/items"
         body = urlencode({**form, "item_id": ids[0]}).encode()
         r = c.post(
             url,
@@ -410,7 +418,16 @@ def main() -> None:
         default="server",
         help="taskset: the server on CPU 0 (default); both: and the load generator on CPU 1",
     )
-    parser.add_argument("--keep-db", action="store_true", help="leave jlkf_bench for inspection")
+    parser.add_argument("--keep-db", action="store_true", help="leave the database for inspection")
+    parser.add_argument(
+        "--db",
+        default=DB_NAME,
+        help=f"the PostgreSQL database to (re-)create and use (default {DB_NAME}; never 'test'): "
+        "each person running the bench on a shared machine gives their own",
+    )
+    parser.add_argument(
+        "--redis-db", type=int, default=13, help="the Redis database to flush and use (13)"
+    )
     parser.add_argument("--profile", metavar="DIR", help="run the app under cProfile into DIR")
     tree = parser.add_argument_group("--tree: 预约记录 of a parent with subsidiaries (only this)")
     tree.add_argument(
@@ -427,6 +444,7 @@ def main() -> None:
     tree.add_argument("--explain", action="store_true", help="EXPLAIN ANALYZE the page's queries")
     parser.add_argument("--page-sql", nargs="+", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    use_databases(args.db, args.redis_db)
     if args.page_sql:
         print_page_sql(args.page_sql)
         return
@@ -527,6 +545,48 @@ class Pair:
     floor_n: Load | None = None
 
 
+def measure_pair(
+    runner: LoadRunner,
+    app: Server,
+    floor: Server,
+    spec: Spec,
+    sess: Session,
+    args: argparse.Namespace,
+    tmp: Path,
+    size: str,
+    raw_tag: str,
+) -> Pair:
+    """One page on the servers given: the floor's answer checked against the app's, then
+    the floor and the app measured (sampled with py-spy under --layers), the app checked
+    again."""
+    answer = same_answer(app, floor, spec, sess)
+    log(f"{spec.label} @{size}: floor's answer {answer}")
+    headers = spec.headers(sess, gzip=not args.no_gzip)
+    loads, raws = {}, {}
+    for who, server in (("floor", floor), ("app", app)):
+        spy = None
+        keep = Path(args.layers) if args.layers not in (None, ".") else tmp
+        raw = keep / f"{who}-{raw_tag}.txt"
+        if args.layers:
+            spy = layers.record(server.proc.pid, runner.warmup + runner.duration, raw)
+        loads[who] = runner.measure(
+            f"{who:<5} {spec.label}", server, spec.path, headers, spec.method, spec.body
+        )
+        if spy is not None:
+            spy.wait(timeout=60)
+            raws[who] = raw
+            for line in layers.report(f"  {who} {spec.label} @{size}", raw):
+                log(line)
+    f, a = loads["floor"], loads["app"]
+    if raws:
+        title = f"{spec.label} @{size}"
+        by_layer = layers.side_by_side(title, raws["app"], a.server_ms, raws["floor"], f.server_ms)
+        for line in by_layer:
+            log(line)
+    fetch(app, spec, sess)  # still right after the load
+    return Pair(spec, size, a, f, answer)
+
+
 def measure_pairs(
     runner: LoadRunner,
     env: dict[str, str],
@@ -552,37 +612,161 @@ def measure_pairs(
         for spec in specs(*fragment, progress_query()):
             if args.only and spec.label not in args.only.split(","):
                 continue
-            answer = same_answer(app, floor, spec, sess)
-            log(f"{spec.label} @{size}, {workers} worker(s): floor's answer {answer}")
-            headers = spec.headers(sess, gzip=not args.no_gzip)
-            loads, raws = {}, {}
-            for who, server in (("floor", floor), ("app", app)):
-                spy = None
-                keep = Path(args.layers) if args.layers not in (None, ".") else tmp
-                raw = keep / f"{who}-{tag}-{len(pairs)}.txt"
-                if args.layers:
-                    spy = layers.record(server.proc.pid, runner.warmup + runner.duration, raw)
-                loads[who] = runner.measure(
-                    f"{who:<5} {spec.label}", server, spec.path, headers, spec.method, spec.body
-                )
-                if spy is not None:
-                    spy.wait(timeout=60)
-                    raws[who] = raw
-                    for line in layers.report(f"  {who} {spec.label} @{size}", raw):
-                        log(line)
-            f, a = loads["floor"], loads["app"]
-            if raws:
-                title = f"{spec.label} @{size}"
-                for line in layers.side_by_side(
-                    title, raws["app"], a.server_ms, raws["floor"], f.server_ms
-                ):
-                    log(line)
-            fetch(app, spec, sess)  # still right after the load
-            pairs.append(Pair(spec, size, a, f, answer))
+            raw = f"{tag}-{len(pairs)}"
+            pairs.append(measure_pair(runner, app, floor, spec, sess, args, tmp, size, raw))
     finally:
         PROCS.stop(app.proc)
         PROCS.stop(floor.proc)
     return pairs, sess, fragment
+
+
+# ------------------------------------------------------------------------------ a long draft
+
+LONG_DRAFT = 5000
+LONG_LABEL = "添加器具5000行"
+INSERTS = 100  # sequential 【添加器具】 of new rows timed on each draft
+MAX_ANSWER = 10 * 1024  # issue #11: an answer to 【添加器具】 on a 5,000-row draft
+TIME_TARGET = 1.5  # ... and within 1.5× its time on an empty draft
+
+
+async def grow_draft(booking_id: int, rows: int) -> int:
+    """The draft grown to ``rows`` rows by COPY, each written as the app writes it (its
+    item_key), and its counts set; returns the number of rows added."""
+    from app.services.bookings import key_hash  # the app's own (not at the top: heavy)
+
+    conn = await asyncpg.connect(DATABASE_URL)
+    try:
+        have = await conn.fetchval(
+            "SELECT count(*) FROM booking_item WHERE booking = $1", booking_id
+        )
+        enterprise = await conn.fetchval("SELECT enterprise FROM booking WHERE id = $1", booking_id)
+        keys = [f.key for f in INSTRUMENT_FIELDS]
+        records = []
+        for i in range(have + 1, rows + 1):
+            row = {
+                **INSTRUMENT_FORM,
+                "name": f"{NAMES[i % len(NAMES)]}{i}",
+                "serial_no": f"LONG-{i:06d}",
+                "equipment_no": f"SB-L-{i:05d}",
+                "quantity": 1 + i % 3,
+            }
+            records.append((booking_id, enterprise, key_hash(row), *(row[k] for k in keys)))
+        await conn.copy_records_to_table(
+            "booking_item", records=records, columns=["booking", "enterprise", "item_key", *keys]
+        )
+        await conn.execute(
+            "UPDATE booking SET item_count = (SELECT COALESCE(SUM(quantity), 0) FROM "
+            "booking_item WHERE booking = $1), item_rows = (SELECT count(*) FROM booking_item "
+            "WHERE booking = $1) WHERE id = $1",
+            booking_id,
+        )
+        await conn.execute("VACUUM ANALYZE booking_item, booking")
+        return len(records)
+    finally:
+        await conn.close()
+
+
+@dataclass
+class Inserts:
+    """Sequential 【添加器具】 of new rows on one draft: latencies (ms) and answer sizes."""
+
+    rows_before: int
+    ms: list[float]
+    size: int  # bytes of the answer, uncompressed
+    wire: int  # ... as sent (gzip)
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.ms)
+
+    @property
+    def p90(self) -> float:
+        return statistics.quantiles(self.ms, n=10)[-1]
+
+
+def time_inserts(base: str, sess: Session, url: str, start: int, rows_before: int) -> Inserts:
+    """INSERTS new rows added one after the other (each another instrument), timed."""
+    ms, size, wire = [], 0, 0
+    headers = {**sess.headers(htmx=True, post=True), "Accept-Encoding": "gzip"}
+    with httpx.Client(base_url=base, timeout=30) as c:
+        for i in range(start, start + INSERTS):
+            form = {**BOOKING_FORM, **INSTRUMENT_FORM, "serial_no": f"NEW-{i:06d}"}
+            t = time.perf_counter()
+            r = c.post(url, data=form, headers=headers)
+            ms.append((time.perf_counter() - t) * 1000)
+            check(r, "器具已添加", f"POST {url} (a new row)")
+            size, wire = max(size, len(r.content)), max(wire, r.num_bytes_downloaded)
+    return Inserts(rows_before, ms, size, wire)
+
+
+@dataclass
+class LongDraft:
+    """【添加器具】 on the draft at 1 row and at LONG_DRAFT rows."""
+
+    pair: Pair  # the update path under wrk on the long draft, against its floor
+    small: Pair  # the same on the 1-row draft (measured with the other pages)
+    empty: Inserts
+    long: Inserts
+
+
+def measure_long_draft(
+    runner: LoadRunner,
+    env: dict[str, str],
+    tmp: Path,
+    size: str,
+    sess: Session,
+    fragment: tuple[str, bytes],
+    small: Pair,
+    args: argparse.Namespace,
+) -> LongDraft:
+    """The draft grown from 1 row to LONG_DRAFT: the same 【添加器具】 (update path) under wrk
+    against its floor, and new rows added one by one on the small and on the long draft."""
+    url, body = fragment
+    draft = int(url.split("/")[2])
+    app = start_server(PROCS, f"app-long-{size}", ["app.asgi:app"], env, tmp)
+    floor = start_server(
+        PROCS, f"floor-long-{size}", ["--app-dir", str(BENCH), "floor:app"], env, tmp,
+        probe="/healthz",
+    )  # fmt: skip
+    try:
+        log(f"{LONG_LABEL}: {INSERTS} new rows added one by one to the 1-row draft")
+        empty = time_inserts(app.base, sess, url, 1, 1)
+        added = asyncio.run(grow_draft(draft, LONG_DRAFT))
+        log(f"{LONG_LABEL}: the draft grown by {added:,} rows to {LONG_DRAFT:,} (COPY)")
+        spec = Spec(LONG_LABEL, url, "器具已添加", "POST", True, body)
+        pair = measure_pair(runner, app, floor, spec, sess, args, tmp, size, f"long-{size}")
+        log(f"{LONG_LABEL}: {INSERTS} new rows added one by one to the {LONG_DRAFT:,}-row draft")
+        long = time_inserts(app.base, sess, url, 1 + INSERTS, LONG_DRAFT)
+    finally:
+        PROCS.stop(app.proc)
+        PROCS.stop(floor.proc)
+    return LongDraft(pair, small, empty, long)
+
+
+def print_long_draft(ld: LongDraft) -> None:
+    """The long draft against the small one, from the same run."""
+    s, g = ld.small.app, ld.pair.app
+    rps = g.rps / s.rps if s.rps else 0.0
+    cpu = g.server_ms / s.server_ms if s.server_ms else 0.0
+    insert = ld.long.median / ld.empty.median if ld.empty.median else 0.0
+    ok = rps >= 1 / TIME_TARGET and insert <= TIME_TARGET and ld.long.size <= MAX_ANSWER
+    log("")
+    log(
+        f"【添加器具】 on a {LONG_DRAFT:,}-row draft against the same on a 1-row draft (issue #11: "
+        f"within {TIME_TARGET}× the time, answer ≤ {MAX_ANSWER // 1024} KB), same run:"
+    )
+    log(
+        f"  update path under wrk: {g.rps:,.0f} vs {s.rps:,.0f} req/s ({rps:.2f}×), server CPU "
+        f"{g.server_ms:.2f} vs {s.server_ms:.2f} ms/request ({cpu:.2f}×), p99 {g.p99_ms:.1f} vs "
+        f"{s.p99_ms:.1f} ms"
+    )
+    log(
+        f"  a new row, {INSERTS} one after the other: median {ld.long.median:.1f} ms (p90 "
+        f"{ld.long.p90:.1f}) on {ld.long.rows_before:,} rows vs {ld.empty.median:.1f} ms (p90 "
+        f"{ld.empty.p90:.1f}) on {ld.empty.rows_before} row(s): {insert:.2f}×; answer "
+        f"{ld.long.size:,} bytes ({ld.long.wire:,} gzip) vs {ld.empty.size:,} "
+        f"({ld.empty.wire:,}): {verdict(ok)}"
+    )
 
 
 # ------------------------------------------------------------------------------ main run
@@ -649,9 +833,9 @@ def run(args: argparse.Namespace, tmp: Path) -> None:
     # 1. database, Redis, schema
     t = time.perf_counter()
     asyncio.run(recreate_database(DB_NAME))
-    flush_redis()
+    flush_redis(REDIS_URL)
     migrate(env)
-    log(f"database {DB_NAME} re-created, Redis db 13 flushed, migrated "
+    log(f"database {DB_NAME} re-created, {REDIS_URL} flushed, migrated "
         f"({time.perf_counter() - t:.1f} s)")  # fmt: skip
 
     async def seed(first: int, last: int, accounts: bool) -> None:
@@ -718,6 +902,18 @@ def run(args: argparse.Namespace, tmp: Path) -> None:
                 p.app_n, p.floor_n = q.app, q.floor
         pairs += found
 
+    # 3b. 【添加器具】 on a long draft (after every size: the draft grows)
+    long_draft = None
+    if not args.only or LONG_LABEL in args.only.split(","):
+        small = next((p for p in reversed(pairs) if p.spec.label == "添加器具"), None)
+        if small is None:
+            raise SystemExit(f"{LONG_LABEL} is measured against 添加器具: --only both")
+        assert sess is not None and fragment is not None
+        long_draft = measure_long_draft(
+            runner, env, tmp, size_name(sizes[-1]), sess, fragment, small, args
+        )
+        pairs.append(long_draft.pair)
+
     # 4. the import, end to end, against a bare openpyxl read of the same file
     imports: list[ImportResult] = []
     if not args.skip_import:
@@ -733,6 +929,8 @@ def run(args: argparse.Namespace, tmp: Path) -> None:
             )
 
     print_report(args, pairs, bare_get, bare_post, imports)
+    if long_draft is not None:
+        print_long_draft(long_draft)
 
 
 def print_report(
@@ -931,9 +1129,9 @@ def run_tree(args: argparse.Namespace, tmp: Path) -> None:
     )
     t = time.perf_counter()
     asyncio.run(recreate_database(DB_NAME))
-    flush_redis()
+    flush_redis(REDIS_URL)
     migrate(env)
-    log(f"database {DB_NAME} re-created, Redis db 13 flushed, migrated")
+    log(f"database {DB_NAME} re-created, {REDIS_URL} flushed, migrated")
 
     parent = args.enterprises + 1
     subs = list(range(parent + 1, parent + 1 + args.subsidiaries))

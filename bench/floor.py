@@ -48,6 +48,7 @@ from app import templating  # noqa: E402
 from app.clock import TZ  # noqa: E402
 from app.enums import BookingStatus, ItemStatus  # noqa: E402
 from app.fields import INSTRUMENT_FIELDS, REGISTER_FIELDS  # noqa: E402
+from app.web.cards import card_columns, mark_cells  # noqa: E402
 from app.web.compression import GZIP_LEVEL  # noqa: E402
 from app.web.jinja import localtime  # noqa: E402
 from app.web.pages import ADMIN_MENU, CUSTOMER_MENU  # noqa: E402
@@ -128,7 +129,8 @@ BOOKING_KEYS = [
     "mobile", "expected_date", "sender",
 ]  # fmt: skip
 # 【添加器具】, locking as the app does (the draft first, then the row): the draft's fields,
-# the row added or updated (``item_id``), the count.
+# the row added or updated (``item_id``) as it is now, the counts. The answer shows that row
+# alone (issue #11), so no other row is read.
 BOOKING_FIELDS = (
     "UPDATE booking SET "
     + ", ".join(f"{k} = ${n}" for n, k in enumerate(BOOKING_KEYS, start=2))
@@ -137,17 +139,19 @@ BOOKING_FIELDS = (
 ITEM_UPDATE = (
     "UPDATE booking_item SET "
     + ", ".join(f"{k} = ${n}" for n, k in enumerate(ITEM_KEYS, start=3))
-    + " WHERE id = $1 AND booking = $2 AND enterprise IN {ids} RETURNING id"
+    + " WHERE id = $1 AND booking = $2 AND enterprise IN {ids} RETURNING *"
 )
 ITEM_INSERT = (
     f"INSERT INTO booking_item (booking, enterprise, {', '.join(ITEM_KEYS)}) VALUES "
-    f"({', '.join(f'${n}' for n in range(1, 3 + len(ITEM_KEYS)))}) RETURNING id"
+    f"({', '.join(f'${n}' for n in range(1, 3 + len(ITEM_KEYS)))}) RETURNING *"
 )
 BOOKING_COUNT = (
     "UPDATE booking SET item_count = (SELECT COALESCE(SUM(quantity), 0) FROM booking_item "
-    "WHERE booking = $1) WHERE id = $1 RETURNING *"
+    "WHERE booking = $1), item_rows = (SELECT COUNT(*) FROM booking_item WHERE booking = $1) "
+    "WHERE id = $1 RETURNING *"
 )
-ITEMS = "SELECT * FROM booking_item WHERE booking = $1 ORDER BY id"
+# The 器具列表's page size (the fragment's pager).
+LIST_SIZE = 50
 
 
 @functools.cache
@@ -170,12 +174,21 @@ ENV = Environment(
     auto_reload=False,
 )
 ENV.filters["localtime"] = localtime
+ENV.filters["mark_cells"] = mark_cells  # a list's rows as phone cards (app/web/cards.py)
+ENV.globals["card_columns"] = card_columns
 ENV.globals["static_url"] = static_url
 ENV.globals["with_page"] = with_page
 ENV.globals["institute_name"] = "计量检定测试院"
 templating.register(ENV)
 BOOKING_COLUMNS = INSTRUMENT_FIELDS
 REGISTER_COLUMNS = REGISTER_FIELDS
+# The 器具列表 cells' card attributes, worked out once.
+ITEM_CELLS = card_columns(
+    ["操作", *(c.label for c in BOOKING_COLUMNS)],
+    ["器具名称", "出厂编号", "器具数量", "型号规格"],
+    "操作",
+    check=True,
+)
 
 
 def _menu(main_account: bool) -> list[tuple[str, list[tuple[str, str]]]]:
@@ -499,7 +512,8 @@ def _item_values(form: dict[str, str]) -> list[Any]:
 
 @post("/bookings/{booking_id:int}/items", status_code=200)
 async def add_item(request: Request, booking_id: int) -> Response[str]:
-    """【添加器具】 (htmx): the row added, or updated when ``item_id`` names one."""
+    """【添加器具】 (htmx): the row added, or updated when ``item_id`` names one; the answer
+    is the blank fields, that row and the counts (the app's bookings/_item_answer.html)."""
     assert POOL is not None
     token = request.cookies.get("csrftoken", "")
     if not token or not hmac.compare_digest(token, request.headers.get("x-csrftoken", "")):
@@ -520,7 +534,7 @@ async def add_item(request: Request, booking_id: int) -> Response[str]:
                 return Response("预约不存在或不能修改", status_code=404, media_type=MediaType.TEXT)
             values = _item_values(form)
             if item_id.isdecimal():
-                done = await conn.fetchval(
+                row = await conn.fetchrow(
                     scoped(ITEM_UPDATE, 2 + len(values), len(ids)),
                     int(item_id),
                     booking_id,
@@ -528,22 +542,30 @@ async def add_item(request: Request, booking_id: int) -> Response[str]:
                     *ids,
                 )
             else:
-                done = await conn.fetchval(ITEM_INSERT, booking_id, enterprise, *values)
-            if done is None:
+                row = await conn.fetchrow(ITEM_INSERT, booking_id, enterprise, *values)
+            if row is None:
                 return Response("器具不存在", status_code=404, media_type=MediaType.TEXT)
             booking = await conn.fetchrow(BOOKING_COUNT, booking_id)
-        rows = await conn.fetch(ITEMS, booking_id)
+    page = int(form["list_page"]) if form.get("list_page", "").isdecimal() else 1
+    pages = max(1, -(-booking["item_rows"] // LIST_SIZE))
     return render(
-        "bookings/_instruments.html",
+        "bookings/_item_answer.html",
         request,
         HEADERS,
         booking=booking,
-        rows=rows,
         item={},
         errors={},
         notice="器具已添加",
+        focus=True,
+        saved={"row": row, "added": not item_id.isdecimal()},
+        pager={
+            "total": booking["item_rows"],
+            "page": min(max(page, 1), pages),
+            "pages": pages,
+            "per_page": LIST_SIZE,
+        },
         columns=BOOKING_COLUMNS,
-        editable=True,
+        cells=ITEM_CELLS,
     )
 
 

@@ -12,7 +12,10 @@ from itertools import count
 from typing import Any
 
 from app.clock import now, today
+from app.db import bulk_insert
+from app.fields import INSTRUMENT_FIELDS
 from app.security.passwords import hash_password
+from app.services.bookings import key_hash
 from app.tables import (
     AuditLog,
     Booking,
@@ -74,13 +77,15 @@ async def make_booking(
     **over: Any,
 ) -> Booking:
     """A booking of ``enterprise`` with its 器具列表: ``items`` rows (a number, or each row's
-    columns). Anything but a 草稿 has a 预约单号 and was submitted now."""
+    columns), written as the app writes them (each with its item_key, in one go however
+    many). Anything but a 草稿 has a 预约单号 and was submitted now."""
     rows = [_item(k) for k in range(1, items + 1)] if isinstance(items, int) else items
     values: dict[str, Any] = {
         **BOOKING,
         "enterprise": enterprise.id,
         "status": status,
         "item_count": sum(int(row.get("quantity", 1)) for row in rows),
+        "item_rows": len(rows),
     }
     if status != "draft":
         stamp = now()
@@ -89,10 +94,20 @@ async def make_booking(
     values.update(over)
     booking = Booking(**values)
     await booking.save()
-    if rows:
-        await BookingItem.insert(
-            *[BookingItem(booking=booking.id, enterprise=enterprise.id, **row) for row in rows]
-        )
+    defaults = {f.key: f.default for f in INSTRUMENT_FIELDS}
+    await bulk_insert(
+        BookingItem,
+        [
+            {
+                "booking": booking.id,
+                "enterprise": enterprise.id,
+                **defaults,
+                **row,
+                "item_key": key_hash(row),
+            }
+            for row in rows
+        ],
+    )
     return booking
 
 

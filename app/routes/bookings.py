@@ -24,6 +24,7 @@ from app.services.instrument_xlsx import (
     build_template,
 )
 from app.services.tenancy import Scope
+from app.web.cards import card_columns
 from app.web.downloads import xlsx_download
 from app.web.errors import field_errors, message, on_error
 from app.web.lists import (
@@ -32,18 +33,32 @@ from app.web.lists import (
     history_picker,
     keyset_pager,
     list_query,
+    page_number,
+    pager,
     picker,
 )
-from app.web.pages import fragment, go, page
+from app.web.pages import fragment, go, page, page_into
 from app.web.requests import client_ip, current_scope, current_user, form_data, ticked
 from app.web.units import unit_filter
 
 PER_PAGE = 20
+# Rows per page of a booking's 器具列表 (issue #11: a 5,000-row draft stays light).
+LIST_SIZE = 50
 # The path segment of the user's draft in 预约送检's URLs (/bookings/new/items ...), before
 # the draft is made (a GET makes none) and after: the first POST that needs it makes it.
 NEW = "new"
 # An Optional path parameter: a handler serves both /bookings/{id}/... and /bookings/new/...
 BookingRef = FromPath[int | None]
+# Each 器具列表 cell's card attributes (app/web/cards.py), editable list or read-only.
+CELLS = {
+    editable: card_columns(
+        (["操作"] if editable else []) + [c.label for c in BOOKING_COLUMNS],
+        ["器具名称", "出厂编号", "器具数量", "型号规格"],
+        "操作",
+        check=editable,
+    )
+    for editable in (True, False)
+}
 
 
 def _paths(tail: str) -> list[str]:
@@ -57,10 +72,6 @@ async def _booking(scope: Scope, booking_id: int | None) -> dict[str, Any]:
     if booking_id is not None:
         return await bookings.get_booking(scope, booking_id)
     return await bookings.find_draft(scope) or {**await bookings.blank_draft(scope), "id": NEW}
-
-
-async def _rows(booking: dict[str, Any]) -> list[dict[str, Any]]:
-    return [] if booking["id"] == NEW else await bookings.items(booking["id"])
 
 
 async def _named(request: Request, booking_id: int | None) -> int | None:
@@ -82,6 +93,54 @@ async def _target(request: Request, booking_id: int | None) -> int:
     return int((await bookings.open_draft(await current_scope(request)))["id"])
 
 
+async def _shown_page(request: Request, form: dict[str, str] | None = None) -> int:
+    """The page of the 器具列表 the user is on: ``?page=`` of a GET, the form's
+    ``list_page`` of a POST (``form``: the form, when the caller has read it)."""
+    if request.method == "GET":
+        return page_number(request.query_params.get("page"))
+    return page_number((form or await form_data(request)).get("list_page"))
+
+
+def _pager(booking: dict[str, Any], page: int) -> dict[str, int]:
+    return pager(int(booking.get("item_rows") or 0), page, LIST_SIZE)
+
+
+async def _list_context(
+    booking: dict[str, Any], page: int, with_rows: bool = True
+) -> dict[str, Any]:
+    """One page of the booking's 器具列表 (none for a blank form) and what shows it
+    (``with_rows`` False: only what shows it)."""
+    where = _pager(booking, page)
+    rows = []
+    if booking["id"] != NEW and with_rows:
+        rows = await bookings.items_page(booking["id"], where["page"], LIST_SIZE)
+    editable = booking["status"] in bookings.EDITABLE
+    return {
+        "booking": booking,
+        "rows": rows,
+        "pager": where,
+        "columns": BOOKING_COLUMNS,
+        "cells": CELLS[editable],
+        "editable": editable,
+    }
+
+
+async def _list_keeping(
+    scope: Scope, booking: dict[str, Any], page: int, edited: str
+) -> dict[str, Any]:
+    """A page of the 器具列表 for htmx, keeping the row being edited (``edited``, the
+    fields' item_id) at its end when it belongs to another page: its save replaces it on
+    the screen."""
+    context = await _list_context(booking, page)
+    item: dict[str, Any] = {}
+    if edited.isdecimal() and len(edited) < 10 and booking["id"] != NEW:
+        # None: deleted meanwhile (its save will say so)
+        item = await bookings.find_item(scope, booking["id"], int(edited)) or {}
+        if item and all(r["id"] != item["id"] for r in context["rows"]):
+            context["rows"] = [*context["rows"], item]
+    return {**context, "item": item}
+
+
 async def _section_context(
     booking: dict[str, Any],
     item: dict[str, Any] | None = None,
@@ -89,17 +148,15 @@ async def _section_context(
     notice: str = "",
     skipped: str = "",
     focus: bool = False,
+    page: int = 1,
 ) -> dict[str, Any]:
     return {
-        "booking": booking,
-        "rows": await _rows(booking),
+        **await _list_context(booking, page),
         "item": item or {},
         "errors": errors or {},
         "notice": notice,
         "skipped": skipped,
         "focus": focus,
-        "columns": BOOKING_COLUMNS,
-        "editable": booking["status"] in bookings.EDITABLE,
     }
 
 
@@ -114,25 +171,19 @@ async def _form_page(
     notice: str = "",
     skipped: str = "",
     focus: bool = False,
+    page_no: int = 1,
 ) -> Template:
-    """预约送检 as a whole page (also the answer to every change without JavaScript).
-    ``skipped`` says which instruments were not added because the list has them; ``focus``
-    puts the cursor back in 器具名称 (after 【添加器具】)."""
+    """预约送检 as a whole page (also the answer to every change without JavaScript), the
+    器具列表 at page ``page_no``. ``skipped`` says which instruments were not added because
+    the list has them; ``focus`` puts the cursor back in 器具名称 (after 【添加器具】)."""
+    section = await _section_context(booking, item, item_errors, notice, skipped, focus, page_no)
     return page(
         "bookings/form.html",
         request,
-        booking=booking,
+        **{**section, "errors": errors or {}},
         values=values or booking,
-        errors=errors or {},
-        rows=await _rows(booking),
-        item=item or {},
         item_errors=item_errors or {},
-        notice=notice,
-        skipped=skipped,
-        focus=focus,
-        columns=BOOKING_COLUMNS,
         fields=bookings.BOOKING_FIELDS,
-        editable=booking["status"] in bookings.EDITABLE,
         today=clock.today().isoformat(),
     )
 
@@ -148,9 +199,11 @@ async def _section(
     booking: dict[str, Any] | None = None,
     skipped: str = "",
     focus: bool = False,
+    page_no: int = 1,
 ) -> Template:
-    """The 器具信息 section (the instrument fields and the 器具列表) for htmx; the whole
-    form without JavaScript."""
+    """The whole 器具信息 section (the instrument fields and a page of the 器具列表) for
+    htmx, swapped into it whatever the request aimed at; the whole form without
+    JavaScript."""
     if booking is None:
         booking = await _booking(await current_scope(request), booking_id)
     if not request.htmx:
@@ -163,27 +216,116 @@ async def _section(
             notice=notice,
             skipped=skipped,
             focus=focus,
+            page_no=page_no,
         )
-    return page(
+    return page_into(
         "bookings/_instruments.html",
         request,
-        **await _section_context(booking, item, errors, notice, skipped, focus),
+        "#instrument-section",
+        **await _section_context(booking, item, errors, notice, skipped, focus, page_no),
+    )
+
+
+async def _entry(
+    request: Request,
+    booking_id: int | None,
+    booking: dict[str, Any],
+    *,
+    item: dict[str, Any] | None = None,
+    errors: dict[str, str] | None = None,
+    notice: str = "",
+    values: dict[str, str] | None = None,
+    saved: bookings.ItemSaved | None = None,
+) -> Template:
+    """The answer to 【添加器具】 (saved or refused), 【清空】 and a row's 修改.
+
+    With htmx: the instrument fields, the messages and, after a save, only the row that
+    changed and the counts (bookings/_item_answer.html: a few KB whatever the list's
+    length); a new row goes at the end of the rows the user sees. A form still saying
+    "new" (opened before its draft existed) gets the whole section once, which names the
+    draft. Without JavaScript: the whole form, showing the page of the row added (or the
+    page the user was on)."""
+    shown = await _shown_page(request, values)
+    focus = saved is not None
+    if not request.htmx or (booking_id is None and request.method == "POST"):
+        if saved is not None and saved.added:  # the page of the new row
+            shown = bookings.page_of(int(booking["item_rows"]), LIST_SIZE)
+        return await _section(
+            request,
+            booking_id,
+            item=item,
+            errors=errors,
+            notice=notice,
+            values=values,
+            booking=booking,
+            focus=focus,
+            page_no=shown,
+        )
+    editable = booking["status"] in bookings.EDITABLE
+    return page(
+        "bookings/_item_answer.html",
+        request,
+        booking=booking,
+        item=item or {},
+        errors=errors or {},
+        notice=notice,
+        focus=focus,
+        saved=saved,
+        pager=_pager(booking, shown),
+        columns=BOOKING_COLUMNS,
+        cells=CELLS[editable],
+    )
+
+
+async def _item_again(request: Request, exc: FormError | Conflict) -> Template:
+    """【添加器具】 refused: the typed row with each message beside its field."""
+    form = await form_data(request)
+    item: dict[str, Any] = {c.key: form.get(c.key, "") for c in BOOKING_COLUMNS}
+    item["id"] = form.get("item_id", "")
+    booking_id = request.path_params.get("booking_id")
+    booking = await _booking(await current_scope(request), await _named(request, booking_id))
+    return await _entry(
+        request, booking_id, booking, item=item, errors=field_errors(exc), values=form
     )
 
 
 async def _section_error(request: Request, exc: FormError | Conflict) -> Template:
-    """A change of the 器具列表 refused: the section with the message."""
+    """A change of the 器具列表 refused (a picker's 【确定】): the section with the message."""
     booking_id = await _named(request, request.path_params.get("booking_id"))
     return await _section(request, booking_id, errors=field_errors(exc))
 
 
-async def _item_again(request: Request, exc: FormError | Conflict) -> Template:
-    """【添加器具】 refused: the section with the typed row and each message beside its field."""
-    form = await form_data(request)
-    item: dict[str, Any] = {c.key: form.get(c.key, "") for c in BOOKING_COLUMNS}
-    item["id"] = form.get("item_id", "")
+async def _deleted(
+    request: Request,
+    booking: dict[str, Any],
+    *,
+    deleted: list[int] | None = None,
+    errors: dict[str, str] | None = None,
+) -> Template:
+    """【删除】 done or refused. With htmx: the message, and out of band the rows deleted
+    and the counts (or the list at its last page, when the page shown is gone); without
+    JavaScript: the whole form at the page the user was on."""
+    notice = f"已删除{len(deleted)}个器具" if deleted else ""
+    shown = await _shown_page(request)
+    if not request.htmx:
+        return await _form_page(request, booking, notice=notice, item_errors=errors, page_no=shown)
+    # The page shown is gone (its last rows deleted): the list at its new last page.
+    refill = bool(deleted) and _pager(booking, shown)["page"] < shown
+    return page(
+        "bookings/_items_deleted.html",
+        request,
+        **await _list_context(booking, shown, with_rows=refill),
+        deleted=deleted or [],
+        errors=errors or {},
+        notice=notice,
+        refill=refill,
+    )
+
+
+async def _delete_error(request: Request, exc: FormError | Conflict) -> Template:
     booking_id = await _named(request, request.path_params.get("booking_id"))
-    return await _section(request, booking_id, item=item, errors=field_errors(exc), values=form)
+    booking = await _booking(await current_scope(request), booking_id)
+    return await _deleted(request, booking, errors=field_errors(exc))
 
 
 async def section_action(
@@ -194,12 +336,19 @@ async def section_action(
 ) -> Template:
     """Run a change of the 器具列表 (a picker's 【确定】) on the booking, or on the user's
     draft (made now if need be), and answer with the section saying what was done, and what
-    was skipped as already listed (a refusal comes back through ``_section_error``)."""
+    was skipped as already listed (a refusal comes back through ``_section_error``), at the
+    page where the rows added start."""
     target = await _target(request, booking_id)
     result = await action(await current_scope(request), target)
     if isinstance(result, bookings.RowsAdded):
         notice = done.format(n=result.added) if result.added else ""
-        return await _section(request, target, notice=notice, skipped=result.skipped_message())
+        return await _section(
+            request,
+            target,
+            notice=notice,
+            skipped=result.skipped_message(),
+            page_no=bookings.page_of(result.position, LIST_SIZE),
+        )
     return await _section(request, target, notice=done.format(n=result))
 
 
@@ -263,9 +412,7 @@ def _marking_listed(booking_id: int | str, search: Search) -> Search:
 
     async def marked(q: str, p: int, size: int) -> tuple[list[dict[str, Any]], int]:
         rows, total = await search(q, p, size)
-        listed = set() if booking_id == NEW else await bookings.listed_keys(int(booking_id))
-        for r in rows:
-            r["in_list"] = bookings.item_key(r) in listed
+        await bookings.mark_listed(None if booking_id == NEW else int(booking_id), rows)
         return rows, total
 
     return marked
@@ -303,7 +450,9 @@ class BookingController(Controller):
         skipped = request.query_params.get("skipped", "")
         # Only a number comes from the URL; the words are the page's own.
         skip_note = f"已在列表中，跳过 {skipped} 个" if skipped.isdigit() and skipped != "0" else ""
-        return await _form_page(request, booking, notice=notice, skipped=skip_note)
+        return await _form_page(
+            request, booking, notice=notice, skipped=skip_note, page_no=await _shown_page(request)
+        )
 
     @get("/template.xlsx")
     async def template(self) -> Response[bytes]:
@@ -317,7 +466,23 @@ class BookingController(Controller):
     async def show(self, request: Request, booking_id: FromPath[int]) -> Template:
         """Opens a booking in 预约送检: editable while 草稿/待审核/已驳回, read-only after."""
         booking = await bookings.get_booking(await current_scope(request), booking_id)
-        return await _form_page(request, booking)
+        return await _form_page(request, booking, page_no=await _shown_page(request))
+
+    @get(_paths("/rows"))
+    async def rows(self, request: Request, booking_id: BookingRef = None) -> Template:
+        """A page of the 器具列表 (``?page=``): only the list for htmx, the form without.
+        The row being edited (``?item_id=``) comes along when it is on another page, so
+        its save finds it on the screen."""
+        scope = await current_scope(request)
+        booking = await _booking(scope, booking_id)
+        shown = await _shown_page(request)
+        if not fragment(request):
+            return await _form_page(request, booking, page_no=shown)
+        edited = request.query_params.get("item_id", "")
+        context = await _list_keeping(scope, booking, shown, edited)
+        response = page("bookings/_item_list.html", request, **context)
+        response.headers["Vary"] = "HX-Request"
+        return response
 
     @get(_paths("/items"))
     async def instruments(self, request: Request, booking_id: BookingRef = None) -> Template:
@@ -330,21 +495,24 @@ class BookingController(Controller):
             if booking["id"] == NEW:
                 raise NotFound("器具不存在")
             item = await bookings.get_item(scope, booking["id"], int(edit))
-        return await _section(request, booking_id, item=item, booking=booking)
+        response = await _entry(request, booking_id, booking, item=item)
+        response.headers["Vary"] = "HX-Request"
+        return response
 
     @post(_paths("/items"), status_code=200, opt=on_error(_item_again))
     async def save_item(self, request: Request, booking_id: BookingRef = None) -> Template:
-        """【添加器具】: validated on the server; the section comes back with the new row.
-        The first one in a blank form makes the draft."""
+        """【添加器具】: validated on the server; htmx gets the fields back blank, the row
+        added (or the row edited) and the counts. The first one in a blank form makes the
+        draft."""
         form = await form_data(request)
         entry = bookings.BookingItemInput.from_form(form)
         target = await _target(request, booking_id)
-        booking = await bookings.save_item(await current_scope(request), target, entry)
-        return await _section(
-            request, target, notice="器具已添加", values=form, booking=booking, focus=True
+        saved = await bookings.save_item(await current_scope(request), target, entry)
+        return await _entry(
+            request, booking_id, saved.booking, notice="器具已添加", values=form, saved=saved
         )
 
-    @post(_paths("/items/delete"), status_code=200, opt=on_error(_section_error))
+    @post(_paths("/items/delete"), status_code=200, opt=on_error(_delete_error))
     async def delete_items(self, request: Request, booking_id: BookingRef = None) -> Template:
         """【删除】 the ticked rows, or a card's own 【删除】 (phone) its row; a blank form
         has none (no draft is made for it)."""
@@ -353,8 +521,8 @@ class BookingController(Controller):
         booking = await _booking(scope, await _named(request, booking_id))
         if booking["id"] == NEW:
             raise NotFound("器具不存在") if ids else FormError({"": "请先勾选要删除的器具"})
-        n = await bookings.delete_items(scope, booking["id"], ids)
-        return await _section(request, booking["id"], notice=f"已删除{n}个器具")
+        done = await bookings.delete_items(scope, booking["id"], ids)
+        return await _deleted(request, done.booking, deleted=done.ids)
 
     @post(_paths("/import"), status_code=200)
     async def import_items(self, request: Request, booking_id: BookingRef = None) -> Template:
@@ -384,11 +552,12 @@ class BookingController(Controller):
         booking = await _booking(scope, booking_id)
         notice = f"已导入{result.added}个器具"
         skipped = result.skipped_message()
+        shown = bookings.page_of(result.position, LIST_SIZE)  # where the rows imported start
         if not request.htmx:
-            return await _form_page(request, booking, notice=notice, skipped=skipped)
+            return await _form_page(request, booking, notice=notice, skipped=skipped, page_no=shown)
         # The 器具信息 section swapped out of band, saying what was imported; the dialog
         # closes itself (manual ch. 3: 【点击上传】 alone imports).
-        section = await _section_context(booking, notice=notice, skipped=skipped)
+        section = await _section_context(booking, notice=notice, skipped=skipped, page=shown)
         return page(
             "common/_import_result.html",
             request,

@@ -6,6 +6,8 @@ filters on it; an id outside answers NotFound.
 
 from __future__ import annotations
 
+import hashlib
+import math
 import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -120,6 +122,8 @@ class RowsAdded:
 
     added: int
     skipped: list[dict[str, Any]]
+    # The place in the list (1-based) of the first row added: the page to show after.
+    position: int = 1
 
     def skipped_message(self) -> str:
         """``已在列表中，跳过 2 个：温度计1（2023011001）、…``, or "" when none was skipped."""
@@ -145,6 +149,12 @@ def item_key(row: Mapping[str, Any]) -> tuple[str, str, str]:
     if serial in NO_SERIAL or not any(ch.isalnum() for ch in serial):
         return (_same(row.get("name")), "", _same(row.get("model")))
     return ("", serial, _same(row.get("model")))
+
+
+def key_hash(row: Mapping[str, Any]) -> str:
+    """:func:`item_key` as stored with each row (``booking_item.item_key``, indexed with the
+    booking): a duplicate is found by one index lookup, not by reading the whole list."""
+    return hashlib.blake2b("\t".join(item_key(row)).encode(), digest_size=16).hexdigest()
 
 
 # ------------------------------------------------------------------------------ 基础信息
@@ -282,13 +292,52 @@ async def open_draft(scope: Scope) -> dict[str, Any]:
 
 
 async def items(booking_id: int) -> list[dict[str, Any]]:
+    """Every row of a booking's 器具列表, in entry order (the lab's and the admin's view)."""
     return (
         await BookingItem.select().where(BookingItem.booking == booking_id).order_by(BookingItem.id)
     )
 
 
+def list_pages(booking: Mapping[str, Any], per_page: int) -> int:
+    """How many pages the booking's 器具列表 has (at least one, even empty)."""
+    return max(1, math.ceil(int(booking.get("item_rows") or 0) / per_page))
+
+
+def page_of(position: int, per_page: int) -> int:
+    """The page of the list's ``position``-th row (1-based)."""
+    return max(1, math.ceil(position / per_page))
+
+
+async def items_page(booking_id: int, page: int, per_page: int) -> list[dict[str, Any]]:
+    """One page of a booking's 器具列表, in entry order (the order rows were added)."""
+    return await compiled.select(
+        ("booking_items.page", per_page, (page - 1) * per_page),
+        lambda p: (
+            BookingItem.select()
+            .where(BookingItem.booking == p["booking"])
+            .order_by(BookingItem.id)
+            .limit(per_page)
+            .offset((page - 1) * per_page)
+        ),
+        booking=booking_id,
+    )
+
+
 async def get_item(scope: Scope, booking_id: int, item_id: int) -> dict[str, Any]:
     return await get_scoped(BookingItem, scope, item_id, BookingItem.booking == booking_id)
+
+
+async def find_item(scope: Scope, booking_id: int, item_id: int) -> dict[str, Any] | None:
+    """A row of the booking, or None (deleted meanwhile, or not this booking's)."""
+    return (
+        await BookingItem.select()
+        .where(
+            (BookingItem.id == item_id)
+            & (BookingItem.booking == booking_id)
+            & in_scope(BookingItem, scope)
+        )
+        .first()
+    )
 
 
 def _booking_values(submission: BookingSubmission) -> dict[str, str]:
@@ -311,15 +360,21 @@ def _label(booking: dict[str, Any]) -> str:
     return BookingStatus(booking["status"]).label
 
 
-async def _recount(booking_id: int) -> int:
-    """器具数量 = the sum of the rows' quantities, in one statement; returns it."""
+async def _recount(booking_id: int) -> dict[str, int]:
+    """器具数量 (the sum of the rows' quantities) and the number of rows, counted again in
+    one statement (after a 删除 or a batch); returns both."""
     rows = await Booking.raw(
-        "UPDATE booking SET item_count = (SELECT COALESCE(SUM(quantity), 0) FROM booking_item "
-        "WHERE booking = {}) WHERE id = {} RETURNING item_count",
+        "UPDATE booking SET "
+        "item_count = (SELECT COALESCE(SUM(quantity), 0) FROM booking_item WHERE booking = {}), "
+        "item_rows = (SELECT COUNT(*) FROM booking_item WHERE booking = {}) "
+        "WHERE id = {} RETURNING item_count, item_rows",
+        booking_id,
         booking_id,
         booking_id,
     )
-    return int(rows[0]["item_count"]) if rows else 0
+    if not rows:
+        return {"item_count": 0, "item_rows": 0}
+    return {"item_count": int(rows[0]["item_count"]), "item_rows": int(rows[0]["item_rows"])}
 
 
 async def keep_draft_fields(scope: Scope, booking_id: int, submission: BookingSubmission) -> None:
@@ -331,80 +386,204 @@ async def keep_draft_fields(scope: Scope, booking_id: int, submission: BookingSu
     )
 
 
-async def save_item(scope: Scope, booking_id: int, entry: BookingItemInput) -> dict[str, Any]:
+@dataclass(frozen=True, slots=True)
+class ItemSaved:
+    """What 【添加器具】 did: the booking as it is now (its counts included), the row as
+    stored, and whether it is a new row (else the edited one)."""
+
+    booking: dict[str, Any]
+    row: dict[str, Any]
+    added: bool
+
+
+BOOKING_KEYS = tuple(key for key, _, _, _ in BOOKING_FIELDS)
+ITEM_COLUMNS = BookingItem.all_columns()
+
+
+async def _keep_fields_locked(
+    scope: Scope, booking_id: int, values: dict[str, str]
+) -> dict[str, Any] | None:
+    """A draft of the scope: its booking fields saved as typed, its row locked until the
+    transaction ends (an UPDATE holds the lock it takes); None when it is not such a draft.
+    One statement where a check, a lock and a save were three."""
+    rows = await compiled.select(
+        ("booking.keep_fields", len(scope.enterprise_ids)),
+        lambda p: (
+            Booking.update({getattr(Booking, k): p[k] for k in BOOKING_KEYS})
+            .where(
+                (Booking.id == p["id"])
+                & (Booking.status == BookingStatus.DRAFT)
+                & Booking.enterprise.is_in(p["scope"])  # tenancy.in_scope, with placeholders
+            )
+            .returning(*Booking.all_columns())
+        ),
+        id=booking_id,
+        scope=list(scope.enterprise_ids),
+        **values,
+    )
+    return rows[0] if rows else None
+
+
+# A row the same as the one typed: the columns that say which, and where.
+SAME = "SELECT id, name, serial_no, model, quantity FROM booking_item WHERE booking = {}"
+# ... or the row being edited: two index lookups, not one OR (PostgreSQL's generic plan
+# for "item_key = $2 OR id = $3" read every row of the booking: bench/booking.py, 5,000 rows).
+SAME_OR_EDITED = f"{SAME} AND item_key = {{}} UNION ALL {SAME} AND id = {{}}"
+
+
+async def _same_or_edited(booking_id: int, key: str, item_id: int | None) -> list[dict[str, Any]]:
+    """The rows of the list with this :func:`key_hash`, and the row being edited: index
+    lookups, whatever the length of the list."""
+    if item_id is None:
+        return await BookingItem.raw(f"{SAME} AND item_key = {{}}", booking_id, key)
+    return await BookingItem.raw(SAME_OR_EDITED, booking_id, key, booking_id, item_id)
+
+
+async def _row_number(booking_id: int, item_id: int) -> int:
+    """The place of a row in its list (1-based, entry order)."""
+    return await BookingItem.count().where(
+        (BookingItem.booking == booking_id) & (BookingItem.id <= item_id)
+    )
+
+
+async def _write_row(
+    scope: Scope, booking: dict[str, Any], clean: dict[str, Any], key: str, item_id: int | None
+) -> dict[str, Any]:
+    """The new row inserted, or the edited one updated; returns it as stored."""
+    values = {k: clean[k] for k in ITEM_KEYS}
+    if item_id is None:
+        rows = await compiled.select(
+            "booking_items.insert",
+            lambda p: BookingItem.insert(
+                BookingItem(
+                    booking=p["booking"],
+                    enterprise=p["enterprise"],
+                    item_key=p["hash"],
+                    **{k: p[k] for k in ITEM_KEYS},
+                )
+            ).returning(*ITEM_COLUMNS),
+            booking=booking["id"],
+            enterprise=booking["enterprise"],
+            hash=key,
+            **values,
+        )
+        return rows[0]
+    rows = await compiled.select(
+        ("booking_items.update", len(scope.enterprise_ids)),
+        lambda p: (
+            BookingItem.update(
+                {BookingItem.item_key: p["hash"]}
+                | {getattr(BookingItem, k): p[k] for k in ITEM_KEYS}
+            )
+            .where(
+                (BookingItem.id == p["item"])
+                & (BookingItem.booking == p["booking"])
+                & BookingItem.enterprise.is_in(p["scope"])  # tenancy.in_scope
+            )
+            .returning(*ITEM_COLUMNS)
+        ),
+        item=item_id,
+        booking=booking["id"],
+        scope=list(scope.enterprise_ids),
+        hash=key,
+        **values,
+    )
+    if not rows:
+        raise NotFound("器具不存在")
+    return rows[0]
+
+
+async def _count_in(booking: dict[str, Any], quantity: int, rows: int) -> None:
+    """器具数量 and the row count moved by what one row changed (the booking is locked:
+    nothing else changes them meanwhile), without reading the list again."""
+    if not quantity and not rows:
+        return
+    counted = await Booking.raw(
+        "UPDATE booking SET item_count = item_count + {}, item_rows = item_rows + {} "
+        "WHERE id = {} RETURNING item_count, item_rows",
+        quantity,
+        rows,
+        booking["id"],
+    )
+    booking["item_count"] = int(counted[0]["item_count"])
+    booking["item_rows"] = int(counted[0]["item_rows"])
+
+
+async def save_item(scope: Scope, booking_id: int, entry: BookingItemInput) -> ItemSaved:
     """【添加器具】: add a row, or update the row being edited (``entry.item_id``).
 
     A draft also keeps the booking fields typed so far, even when the row is refused; an
     instrument the list already has (:func:`item_key`) is refused beside its 出厂编号.
-    Returns the booking as it is now. (The hottest handler: six statements in all.)
+    The hottest handler, and as fast on a 5,000-row list as on an empty one: the draft's
+    fields saved and its row locked in one UPDATE, the duplicate found by an index, the row
+    written, the counts moved (nothing reads the whole list).
     """
     clean, errors = validate_fields(entry.item, INSTRUMENT_FIELDS)
     async with write_transaction():
-        booking = await _editable(scope, booking_id)
-        if booking["status"] == BookingStatus.DRAFT:
-            values = _booking_values(entry.booking)
-            await Booking.update(values).where(Booking.id == booking_id)
-            booking.update(values)
+        booking = await _keep_fields_locked(scope, booking_id, _booking_values(entry.booking))
+        if booking is None:  # not a draft (待审核, 已驳回: their fields change at 提交) or gone
+            booking = await _editable(scope, booking_id)
         if not errors:
-            errors = await _already_listed(booking_id, clean, entry.item_id)
-        if not errors:
-            if entry.item_id is None:
-                await BookingItem.insert(
-                    BookingItem(booking=booking_id, enterprise=booking["enterprise"], **clean)
-                )
-            elif (
-                not await BookingItem.update(clean)
-                .where(
-                    (BookingItem.id == entry.item_id)
-                    & (BookingItem.booking == booking_id)
-                    & in_scope(BookingItem, scope)
-                )
-                .returning(BookingItem.id)
-            ):
-                raise NotFound("器具不存在")
-            booking["item_count"] = await _recount(booking_id)
-    if errors:
-        # Raised after the commit: the draft keeps the booking fields typed so far.
-        raise FormError(errors)
-    return booking
+            errors, saved = await _add_or_update(scope, booking, clean, entry.item_id)
+            if saved is not None:
+                return saved
+    # Raised after the commit: the draft keeps the booking fields typed so far.
+    raise FormError(errors)
 
 
-async def _listed(booking_id: int) -> list[dict[str, Any]]:
-    """The rows of a 器具列表, as much as telling instruments apart needs."""
-    return (
-        await BookingItem.select(
-            BookingItem.id, BookingItem.name, BookingItem.serial_no, BookingItem.model
+async def _add_or_update(
+    scope: Scope, booking: dict[str, Any], clean: dict[str, Any], item_id: int | None
+) -> tuple[dict[str, str], ItemSaved | None]:
+    """The row written (in the caller's transaction, the booking locked), or the message
+    saying which row of the list is already this instrument."""
+    key = key_hash(clean)
+    found = await _same_or_edited(booking["id"], key, item_id)
+    edited = next((r for r in found if r["id"] == item_id), None)
+    if item_id is not None and edited is None:
+        raise NotFound("器具不存在")
+    same = item_key(clean)
+    # The hash narrows the search; the keys themselves decide.
+    twin = next((r for r in found if r["id"] != item_id and item_key(r) == same), None)
+    if twin is not None:
+        number = await _row_number(booking["id"], twin["id"])
+        return {
+            "serial_no": f"该器具已在列表中（第{number}行“{twin['name']}”，"
+            "出厂编号和型号规格相同），未重复添加"
+        }, None
+    row = await _write_row(scope, booking, clean, key, item_id)
+    old = edited["quantity"] if edited else 0
+    await _count_in(booking, row["quantity"] - old, 0 if edited else 1)
+    return {}, ItemSaved(booking, row, added=edited is None)
+
+
+async def mark_listed(booking_id: int | None, rows: list[dict[str, Any]]) -> None:
+    """Mark the rows (a picker's page) the booking's 器具列表 already has: ``in_list``. A
+    form without a draft yet (None) has nothing."""
+    keys = {id(r): key_hash(r) for r in rows}
+    listed: set[str] = set()
+    if booking_id is not None and rows:
+        wanted = sorted(set(keys.values()))
+        found = await BookingItem.select(BookingItem.item_key).where(
+            (BookingItem.booking == booking_id) & BookingItem.item_key.is_in(wanted)
         )
-        .where(BookingItem.booking == booking_id)
-        .order_by(BookingItem.id)
-    )
+        listed = {r["item_key"] for r in found}
+    for r in rows:
+        r["in_list"] = keys[id(r)] in listed
 
 
-async def listed_keys(booking_id: int) -> set[tuple[str, str, str]]:
-    """The :func:`item_key` of every row of a booking's 器具列表 (the pickers mark them)."""
-    return {item_key(r) for r in await _listed(booking_id)}
+@dataclass(frozen=True, slots=True)
+class ItemsDeleted:
+    """What 【删除】 did: the rows deleted and the booking as it is now (its counts)."""
+
+    ids: list[int]
+    booking: dict[str, Any]
 
 
-async def _already_listed(
-    booking_id: int, clean: Mapping[str, Any], item_id: int | None
-) -> dict[str, str]:
-    """【添加器具】 of an instrument the list already has (other than the row being edited):
-    the message beside 出厂编号."""
-    key = item_key(clean)
-    for number, row in enumerate(await _listed(booking_id), start=1):
-        if row["id"] != item_id and item_key(row) == key:
-            return {
-                "serial_no": f"该器具已在列表中（第{number}行“{row['name']}”，"
-                "出厂编号和型号规格相同），未重复添加"
-            }
-    return {}
-
-
-async def delete_items(scope: Scope, booking_id: int, item_ids: Iterable[int]) -> int:
+async def delete_items(scope: Scope, booking_id: int, item_ids: Iterable[int]) -> ItemsDeleted:
     """【删除】 the ticked rows. A row of another booking or enterprise is NotFound."""
     ids = sorted(set(item_ids))
     async with write_transaction():
-        await _editable(scope, booking_id)
+        booking = await _editable(scope, booking_id)
         if not ids:
             raise FormError({"": "请先勾选要删除的器具"})
         found = await BookingItem.count().where(
@@ -415,8 +594,8 @@ async def delete_items(scope: Scope, booking_id: int, item_ids: Iterable[int]) -
         if found != len(ids):
             raise NotFound("器具不存在")
         await BookingItem.delete().where(BookingItem.id.is_in(ids))
-        await _recount(booking_id)
-    return len(ids)
+        booking.update(await _recount(booking_id))
+    return ItemsDeleted(ids, booking)
 
 
 def _item_values(row: dict[str, Any]) -> dict[str, Any]:
@@ -428,25 +607,25 @@ def _item_values(row: dict[str, Any]) -> dict[str, Any]:
 
 async def _insert_items(booking: dict[str, Any], rows: list[dict[str, Any]]) -> RowsAdded:
     """Insert the rows the list does not have yet (nor an earlier row of ``rows``)."""
-    seen = await listed_keys(booking["id"])
+    listed = await BookingItem.select(BookingItem.item_key).where(
+        BookingItem.booking == booking["id"]
+    )
+    seen = {r["item_key"] for r in listed}
     new: list[dict[str, Any]] = []
     skipped: list[dict[str, Any]] = []
     for r in rows:
-        key = item_key(r)
+        key = key_hash(r)
         if key in seen:
             skipped.append(r)
             continue
         seen.add(key)
-        new.append(r)
+        new.append({**_item_values(r), "item_key": key})
     await bulk_insert(
         BookingItem,
-        [
-            {"booking": booking["id"], "enterprise": booking["enterprise"], **_item_values(r)}
-            for r in new
-        ],
+        [{"booking": booking["id"], "enterprise": booking["enterprise"], **r} for r in new],
     )
-    await _recount(booking["id"])
-    return RowsAdded(len(new), skipped)
+    counts = await _recount(booking["id"])
+    return RowsAdded(len(new), skipped, position=counts["item_rows"] - len(new) + 1)
 
 
 async def add_rows(scope: Scope, booking_id: int, rows: list[dict[str, Any]]) -> RowsAdded:

@@ -389,8 +389,11 @@
 (function () {
   'use strict';
   const narrow = window.matchMedia('(max-width: 899.98px)');
+  // The fields alone come back since #11 (#instrument-fields); the whole section still
+  // does after a picker or an import.
+  const SWAPPED = ['instrument-section', 'instrument-fields'];
   document.addEventListener('htmx:afterSettle', (e) => {
-    if (!narrow.matches || e.detail?.target?.id !== 'instrument-section') return;
+    if (!narrow.matches || !SWAPPED.includes(e.detail?.target?.id)) return;
     const entry = document.querySelector('#instrument-section .entry.shown');
     if (entry) entry.scrollIntoView({ block: 'start' });
   });
@@ -432,5 +435,22 @@
   document.addEventListener('click', (e) => {
     const button = e.target instanceof Element ? e.target.closest('[data-print]') : null;
     if (button) window.print();
+  });
+})();
+
+/* ------------------------------------------------------------------
+ * 14. 预约送检's 器具列表 (#11): a change answers with the fields and the rows it touched,
+ *     not the whole list, so the row being edited (the fields' item_id) is marked here
+ *     after each swap: the one loaded by 修改, none after 【清空】 or a save.
+ * ------------------------------------------------------------------ */
+(function () {
+  'use strict';
+  document.addEventListener('htmx:afterSettle', () => {
+    const table = document.getElementById('instrument-table');
+    if (!table) return;
+    const editing = document.querySelector('#instrument-fields input[name="item_id"]')?.value;
+    table.querySelectorAll('tbody > tr[id^="item-"]').forEach((row) => {
+      row.classList.toggle('selected', Boolean(editing) && row.id === `item-${editing}`);
+    });
   });
 })();

@@ -7,7 +7,7 @@ from typing import Any, NamedTuple
 from litestar import MediaType, Request
 from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_303_SEE_OTHER
-from litestar_htmx import ClientRedirect
+from litestar_htmx import ClientRedirect, HTMXTemplate
 
 from app.security.sessions import CurrentUser
 
@@ -110,6 +110,18 @@ def page(template: str, request: Request, **context: Any) -> Template:
         template_name=template,
         context={**page_context(request), **context},
         media_type=MediaType.HTML,
+    )
+
+
+def page_into(template: str, request: Request, target: str, **context: Any) -> Template:
+    """A fragment that replaces ``target`` (outerHTML), whatever element the request
+    aimed at (HX-Retarget): an answer that usually changes a part now changes the whole."""
+    return HTMXTemplate(
+        template_name=template,
+        context={**page_context(request), **context},
+        media_type=MediaType.HTML,
+        re_target=target,
+        re_swap="outerHTML",
     )
 
 

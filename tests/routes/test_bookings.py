@@ -96,9 +96,11 @@ async def test_edit_row_by_double_click_and_delete(client: AsyncTestClient) -> N
     assert "已删除1个器具" in r.text and "温度计1" not in r.text
     r = await post(client, f"/bookings/{booking_id}/items/delete", {}, htmx=True)
     assert "请先勾选" in r.text
-    # 【清空】: blank fields, the rows stay.
+    # 【清空】: blank fields; the rows stay where they are (since #11 the answer is the
+    # fields alone, not the list again).
     r = await client.get(f"/bookings/{booking_id}/items", headers={"HX-Request": "true"})
-    assert "压力表" in r.text and 'name="item_id" value=""' in r.text
+    assert 'name="item_id" value=""' in r.text and 'id="instrument-fields"' in r.text
+    assert "压力表" not in r.text and await BookingItem.count() == 2
 
 
 async def test_a_cards_delete_takes_its_row_only(client: AsyncTestClient) -> None:
