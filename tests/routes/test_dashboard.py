@@ -46,7 +46,8 @@ def shown_rows(html: str, table_id: str | None = None) -> int:
     if table_id:
         html = html[html.index(f'id="{table_id}"') :]
     body = html[html.index("<tbody") : html.index("</tbody>")]
-    return len([r for r in re.findall(r"<tr[^>]*>.*?</tr>", body, re.S) if 'class="empty"' not in r])
+    rows = re.findall(r"<tr[^>]*>.*?</tr>", body, re.S)
+    return len([r for r in rows if 'class="empty"' not in r])
 
 
 async def _enterprise_of(username: str) -> Enterprise:
