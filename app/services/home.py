@@ -10,9 +10,8 @@ number on the 首页 and the list's rows cannot disagree.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -21,13 +20,11 @@ from app.enums import BookingStatus, EnterpriseStatus, ItemStatus, SmsStatus
 from app.security.sessions import CurrentUser
 from app.services import bookings, certificates, instruments, orders, sms, tallies
 from app.services.tenancy import Scope, scope_for
+from app.services.weekly import chart, chart_weeks, week_counts
 from app.settings import get_settings
 from app.tables import Certificate, Enterprise
 
-CHART_WEEKS = 12
 FAILED_SMS_HOURS = 24  # 平台管理: the SMS failures it shows
-# The chart's drawing box (SVG user units; the CSS scales it to the card's width).
-CHART_W, CHART_H, CHART_TOP, CHART_BOTTOM = 360, 150, 16, 22
 
 
 @dataclass(frozen=True)
@@ -134,28 +131,6 @@ async def _admin_counts() -> list[Count]:
     ]
 
 
-# ------------------------------------------------------------------ the chart
-
-
-def chart_weeks(today: date | None = None) -> list[date]:
-    """The Mondays (China time) of the last CHART_WEEKS weeks, this week last."""
-    day = today or clock.today()
-    monday = day - timedelta(days=day.weekday())
-    return [monday - timedelta(weeks=k) for k in range(CHART_WEEKS - 1, -1, -1)]
-
-
-def week_counts(stamps: Iterable[datetime], weeks: list[date]) -> list[int]:
-    """How many of ``stamps`` (aware instants) fall in each China-time week of ``weeks``."""
-    counts = [0] * len(weeks)
-    first = weeks[0]
-    for stamp in stamps:
-        day = stamp.astimezone(clock.TZ).date()
-        k = (day - first).days // 7
-        if 0 <= k < len(weeks):
-            counts[k] += 1
-    return counts
-
-
 async def issued_per_week(scope: Scope, weeks: list[date]) -> list[int]:
     """Certificates of the scope issued in each of ``weeks``: one query over the index
     certificate (enterprise, created_at), reading only those weeks' rows."""
@@ -164,38 +139,6 @@ async def issued_per_week(scope: Scope, weeks: list[date]) -> list[int]:
         Certificate.created_at >= clock.day_start(weeks[0]),
     )
     return week_counts((r["created_at"] for r in rows), weeks)
-
-
-def chart(weeks: list[date], counts: list[int]) -> dict[str, Any]:
-    """The bars of the SVG (template home.html): positions in the drawing box."""
-    top = max(counts) if any(counts) else 1
-    plot = CHART_H - CHART_TOP - CHART_BOTTOM
-    step = CHART_W / len(weeks)
-    bars = []
-    for k, (week, n) in enumerate(zip(weeks, counts, strict=True)):
-        height = round(plot * n / top, 1)
-        bars.append(
-            {
-                "week": week,
-                "label": f"{week:%m-%d}",
-                "n": n,
-                "x": round(k * step + step * 0.2, 1),
-                "w": round(step * 0.6, 1),
-                "y": round(CHART_TOP + plot - height, 1),
-                "h": height,
-                "cx": round(k * step + step / 2, 1),
-            }
-        )
-    return {
-        "bars": bars,
-        "width": CHART_W,
-        "height": CHART_H,
-        "base": CHART_H - CHART_BOTTOM,
-        "label_y": CHART_H - 6,
-        "total": sum(counts),
-        "first": weeks[0],
-        "last": weeks[-1] + timedelta(days=6),
-    }
 
 
 async def overview(user: CurrentUser) -> dict[str, Any]:

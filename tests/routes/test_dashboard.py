@@ -12,7 +12,7 @@ from litestar.testing import AsyncTestClient
 
 from app import clock
 from app.clock import now, today
-from app.services import home
+from app.services import weekly
 from app.tables import Certificate, Enterprise, Order, OrderItem, User
 from tests.factories import (
     make_booking,
@@ -208,12 +208,12 @@ async def test_the_chart_counts_certificates_of_the_scope_per_week(
 def test_weeks_are_china_weeks_at_any_hour(monkeypatch: pytest.MonkeyPatch, at: str) -> None:
     instant = datetime.fromisoformat(at)
     monkeypatch.setattr(clock, "OFFSET", instant - datetime.now(UTC))
-    weeks = home.chart_weeks()
+    weeks = weekly.chart_weeks()
     monday = date(2026, 11, 23) if instant.day == 29 else date(2026, 11, 30)
     assert len(weeks) == 12
     assert weeks[-1] == monday and all(w.weekday() == 0 for w in weeks)
     assert weeks[0] == monday - timedelta(weeks=11)
     # A stamp just before the China Monday midnight is the week before.
     start = clock.day_start(monday)
-    counts = home.week_counts([start - timedelta(seconds=1), start], weeks)
+    counts = weekly.week_counts([start - timedelta(seconds=1), start], weeks)
     assert counts[-1] == 1 and counts[-2] == 1
