@@ -41,7 +41,8 @@ def _href(path: str, **params: str | int) -> str:
     return f"{path}?{urlencode(params)}" if params else path
 
 
-async def _customer_counts(scope: Scope) -> list[Count]:
+async def customer_counts(scope: Scope) -> list[Count]:
+    """What needs the customer: eight counts, each one query, each its list's total."""
     ids = list(scope.enterprise_ids)
     cert = certificates.CertFilters
     return [
@@ -96,7 +97,8 @@ async def _customer_counts(scope: Scope) -> list[Count]:
     ]
 
 
-async def _admin_counts() -> list[Count]:
+async def admin_counts() -> list[Count]:
+    """平台管理's work queue: reviews waiting, SMS failures of 24 h, late orders."""
     days = get_settings().stale_order_days
     registrations = await Enterprise.count().where(
         (Enterprise.status == EnterpriseStatus.PENDING) & (Enterprise.is_contract == False)  # noqa: E712
@@ -148,9 +150,9 @@ async def overview(user: CurrentUser) -> dict[str, Any]:
         data["bookings"] = await bookings.latest(scope, 5)
         # Several units (subsidiaries): each row says whose it is.
         data["unit_names"] = dict(scope.units) if scope.has_units else {}
-        data["counts"] = await _customer_counts(scope)
+        data["counts"] = await customer_counts(scope)
         weeks = chart_weeks()
         data["chart"] = chart(weeks, await issued_per_week(scope, weeks))
     if user.is_platform_admin:
-        data["admin_counts"] = await _admin_counts()
+        data["admin_counts"] = await admin_counts()
     return data
