@@ -13,15 +13,17 @@ import pytest
 from playwright.async_api import expect
 
 from app.clock import now, today
-from app.tables import Certificate, OrderItem
+from app.tables import Certificate, Order, OrderItem
 from tests.browser.helpers import log_in, shot
 from tests.factories import (
     make_booking,
     make_certificate,
     make_enterprise,
     make_instrument,
+    make_sms_message,
     make_user,
 )
+from tests.helpers import make_admin
 
 PASSWORD = "Secret123x"
 VIEWPORTS = {
@@ -117,3 +119,34 @@ async def test_each_count_opens_a_list_of_that_many_rows(page: Any) -> None:
             await shot(page, "dashboard-testing-list")
         await page.goto("/")
         await expect(page.get_by_role("heading", name="首页", level=1)).to_be_visible()
+
+
+async def test_admin_counts_open_their_rows(page: Any) -> None:
+    await make_admin()
+    ent = await make_enterprise(80)
+    await make_booking(ent, status="pending", booking_no="YYA8001")
+    await make_booking(ent, status="approved", booking_no="YYA8002")
+    await make_sms_message("13800000081", status="failed")
+    await make_sms_message("13800000082", status="failed")
+    await make_sms_message("13800000083", status="failed", created_at=now() - timedelta(days=2))
+    await make_sms_message("13800000084", status="sent")
+    late = Order(order_no="DD-LATE", enterprise=ent.id, created_at=now() - timedelta(days=30))
+    await late.save()
+    await OrderItem(order=late.id, enterprise=ent.id, unique_no="L-1", name="表").save()
+    fresh = Order(order_no="DD-FRESH", enterprise=ent.id)
+    await fresh.save()
+    await OrderItem(order=fresh.id, enterprise=ent.id, unique_no="F-1", name="表").save()
+    await log_in(page, "admin", "Admin12345x")
+    await expect(page.get_by_role("heading", name="首页", level=1)).to_be_visible()
+    await shot(page, "dashboard-admin-home")
+    expected = {"review_bookings": 1, "sms_failed": 2, "stale_orders": 1}
+    for key, n in expected.items():
+        tile = page.locator(f'a.dash-tile[data-count="{key}"]')
+        assert int(await tile.locator(".dash-n").inner_text()) == n, key
+        await tile.click()
+        table = "#order-table" if key == "stale_orders" else "table.data-table"
+        rows = page.locator(f"{table} tbody tr:not(:has(td.empty))")
+        await expect(rows).to_have_count(n)
+        if key == "sms_failed":
+            await shot(page, "dashboard-admin-sms")
+        await page.goto("/")
