@@ -48,6 +48,8 @@ class Settings:
     public_url: str = "http://127.0.0.1:8000"
     # 检测进度查询 refreshes itself this often while an instrument is not 已取件.
     progress_poll_seconds: int = 30
+    # 平台管理's 首页 counts orders still without a certificate this many days on (#12).
+    stale_order_days: int = 14
     # The issuer written into stamped certificates.
     institute_name: str = "计量检定测试院"
     # The arq worker: a job running longer is cancelled, and a job whose worker died is run
@@ -131,6 +133,7 @@ def get_settings() -> Settings:
         ).rstrip("/"),
         institute_name=_env("INSTITUTE_NAME", "计量检定测试院"),
         progress_poll_seconds=max(1, int(_env("PROGRESS_POLL_SECONDS", "30") or 30)),
+        stale_order_days=max(1, int(_env("STALE_ORDER_DAYS", "14") or 14)),
         job_timeout=max(1, int(_env("JOB_TIMEOUT", "300") or 300)),
         request_deadline=max(0.0, float(_env("REQUEST_DEADLINE", "6") or 6)),
         aliyun_access_key_id=_env("ALIYUN_SMS_ACCESS_KEY_ID"),

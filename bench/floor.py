@@ -48,6 +48,7 @@ from app import templating  # noqa: E402
 from app.clock import TZ  # noqa: E402
 from app.enums import BookingStatus, ItemStatus  # noqa: E402
 from app.fields import INSTRUMENT_FIELDS, REGISTER_FIELDS  # noqa: E402
+from app.services import weekly  # noqa: E402
 from app.web.cards import card_columns, mark_cells  # noqa: E402
 from app.web.compression import GZIP_LEVEL  # noqa: E402
 from app.web.jinja import localtime  # noqa: E402
@@ -174,7 +175,8 @@ ENV = Environment(
     auto_reload=False,
 )
 ENV.filters["localtime"] = localtime
-ENV.filters["mark_cells"] = mark_cells  # a list's rows as phone cards (app/web/cards.py)
+# The list tables' phone cards (common/_tables.html), as app/web/jinja.py registers them.
+ENV.filters["mark_cells"] = mark_cells
 ENV.globals["card_columns"] = card_columns
 ENV.globals["static_url"] = static_url
 ENV.globals["with_page"] = with_page
@@ -351,6 +353,55 @@ def healthz() -> str:
     return "ok"
 
 
+# The 首页's counts (#12), as the app sends them: tallies where a list has one, otherwise
+# a count that stops past COUNT_LIMIT over an indexed condition; then the chart's weeks.
+TALLY_STATUS = TALLY + " AND status = $2"
+COUNT_LIMIT = 10_000
+UPTO = "SELECT COUNT(*) FROM (SELECT 1 FROM {table} WHERE {where} LIMIT {limit}) t"
+HOME_COUNTS = {
+    "testing": ("order_item", "enterprise IN {ids} AND status = $1"),
+    "ready": ("order_item", "enterprise IN {ids} AND status = $1"),
+    "cert_ready": ("certificate", "enterprise IN {ids} AND paid AND downloaded_at IS NULL"),
+    "cert_unpaid": ("certificate", "enterprise IN {ids} AND NOT paid"),
+    "overdue": ("instrument", "enterprise IN {ids} AND valid_until < $1"),
+    "due": ("instrument", "enterprise IN {ids} AND valid_until >= $1 AND valid_until <= $2"),
+}
+ISSUED = "SELECT created_at FROM certificate WHERE enterprise IN {ids} AND created_at >= $1"
+
+
+class Shown:
+    """A count as the template shows it (tallies.Total's face)."""
+
+    def __init__(self, n: int) -> None:
+        self.n = min(n, COUNT_LIMIT)
+        self.exact = n <= COUNT_LIMIT
+
+    def __str__(self) -> str:
+        return str(self.n) if self.exact else f"{self.n}+"
+
+
+async def home_counts(conn: Any, ids: list[int]) -> list[dict[str, Any]]:
+    n = len(ids)
+    today = datetime.now(TZ).date()
+    args: dict[str, tuple[Any, ...]] = {
+        "testing": (ItemStatus.TESTING.value,),
+        "ready": (ItemStatus.READY.value,),
+        "cert_ready": (),
+        "cert_unpaid": (),
+        "overdue": (today,),
+        "due": (today, today + timedelta(days=30)),
+    }
+    counts = []
+    for key, status in (("pending", BookingStatus.PENDING), ("rejected", BookingStatus.REJECTED)):
+        total = await conn.fetchval(scoped(TALLY_STATUS, 2, n), "booking", status.value, *ids)
+        counts.append({"key": key, "label": status.label, "n": Shown(total), "href": "/bookings"})
+    for key, (table, where) in HOME_COUNTS.items():
+        sql = UPTO.format(table=table, where=where, limit=COUNT_LIMIT + 1, ids="{ids}")
+        total = await conn.fetchval(scoped(sql, len(args[key]), n), *args[key], *ids)
+        counts.append({"key": key, "label": key, "n": Shown(total), "href": "/"})
+    return counts
+
+
 @get("/")
 async def home(request: Request) -> Response[str]:
     assert POOL is not None
@@ -360,7 +411,17 @@ async def home(request: Request) -> Response[str]:
             return REFUSED
         ids = user.ids
         rows = await conn.fetch(scoped(BOOKINGS_PAGE, 2, len(ids)), 5, 0, *ids)
-    data = {"bookings": rows, "unit_names": dict(user.units) if len(user.ids) > 1 else {}}
+        counts = await home_counts(conn, list(ids))
+        weeks = weekly.chart_weeks(datetime.now(TZ).date())
+        start = datetime.combine(weeks[0], datetime.min.time(), tzinfo=TZ)
+        issued = await conn.fetch(scoped(ISSUED, 1, len(ids)), start, *ids)
+    data = {
+        "bookings": rows,
+        "unit_names": dict(user.units) if len(user.ids) > 1 else {},
+        "counts": counts,
+        "admin_counts": [],
+        "chart": weekly.chart(weeks, weekly.week_counts((r[0] for r in issued), weeks)),
+    }
     return render(
         "home.html", request, HEADERS, **page_context(user, "/"), data=data, has_bookings=True
     )

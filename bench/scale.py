@@ -259,7 +259,7 @@ async def plans_child() -> None:
     """The SQL each list sends (recorded from the app's services), explained into PLANS."""
     from piccolo.engine.postgres import PostgresEngine
 
-    from app.services import audit, bookings, certificates, instruments, sms
+    from app.services import audit, bookings, certificates, home, instruments, sms, weekly
     from app.services.listing import Cursor
     from app.services.tenancy import Scope
 
@@ -279,6 +279,10 @@ async def plans_child() -> None:
         "预约记录-末页": lambda: bookings.list_bookings(scope, cursor=Cursor(last=True)),
         "预约记录-待审核": lambda: bookings.list_bookings(scope, status="pending"),
         "首页": lambda: bookings.latest(scope),
+        # The dashboard's counts and chart (#12), and 平台管理's.
+        "首页-计数": lambda: home.customer_counts(scope),
+        "首页-图表": lambda: home.issued_per_week(scope, weekly.chart_weeks()),
+        "平台首页-计数": lambda: home.admin_counts(),
         "器具托管": lambda: instruments.list_instruments(scope),
         "器具托管-末页": lambda: instruments.list_instruments(scope, cursor=Cursor(last=True)),
         "电子证书": lambda: certificates.list_certificates(

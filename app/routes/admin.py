@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from litestar import Controller, Request, Response, get, post
@@ -11,7 +11,8 @@ from litestar.params import FromPath
 from litestar.response import Redirect, Template
 from litestar_htmx import ClientRedirect
 
-from app.enums import BookingStatus, EnterpriseStatus
+from app import clock
+from app.enums import BookingStatus, EnterpriseStatus, SmsStatus
 from app.fields import CONTRACT_FIELDS
 from app.security.guards import platform_admin_required
 from app.services import admin, audit, bookings, mail, sms
@@ -36,6 +37,18 @@ def _date(raw: str | None) -> date | None:
         return date.fromisoformat(raw) if raw else None
     except ValueError:
         return None
+
+
+# 短信记录's "last N hours" filter (the 首页's 近24小时发送失败 links to it): 1 h to a week.
+MAX_HOURS = 24 * 7
+
+
+def _hours(raw: str) -> int:
+    try:
+        hours = int(raw)
+    except ValueError:
+        return 0
+    return hours if 0 < hours <= MAX_HOURS else 0
 
 
 def _check_action(form: dict[str, str]) -> None:
@@ -221,12 +234,19 @@ class AdminController(Controller):
     async def sms_log(self, request: Request) -> Template:
         qp = request.query_params
         phone = qp.get("phone", "")[:MAX_Q]
-        found = await sms.list_messages(cursor(qp), PER_PAGE, phone.strip())
+        parsed = SmsStatus.parse(qp.get("status"))
+        status = parsed.value if parsed else ""
+        hours = _hours(qp.get("hours", ""))
+        since = clock.now() - timedelta(hours=hours) if hours else None
+        found = await sms.list_messages(cursor(qp), PER_PAGE, phone.strip(), status, since)
         return page(
             "admin/sms.html",
             request,
             rows=found.rows,
             phone=phone,
+            status=status,
+            hours=hours,
+            statuses=list(SmsStatus),
             pager=keyset_pager(request, found),
         )
 

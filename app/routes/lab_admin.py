@@ -17,6 +17,7 @@ from app.security.guards import platform_admin_required
 from app.services import certificates, orders
 from app.services.certpdf import MAX_PDF_BYTES
 from app.services.errors import Conflict, FormError
+from app.settings import get_settings
 from app.web.errors import field_errors, message, on_error
 from app.web.lists import page_number, pager, searched
 from app.web.pages import go, page
@@ -58,7 +59,11 @@ async def _orders_page(request: Request, **extra: Any) -> Template:
     qp = request.query_params
     p = page_number(qp.get("page"))
     waiting, waiting_total = await orders.approved_without_order(1, 50)
-    rows, total = await orders.orders(p, PER_PAGE, qp.get("q", ""))
+    # ?stale=1 (the 首页's link, #12): only orders still without a certificate N days on.
+    stale = qp.get("stale") == "1"
+    days = get_settings().stale_order_days
+    before = orders.stale_before(days) if stale else None
+    rows, total = await orders.orders(p, PER_PAGE, qp.get("q", ""), before)
     return page(
         "admin/orders.html",
         request,
@@ -66,6 +71,8 @@ async def _orders_page(request: Request, **extra: Any) -> Template:
         waiting_total=waiting_total,
         rows=rows,
         q=qp.get("q", ""),
+        stale=stale,
+        stale_days=days,
         pager=pager(total, p, PER_PAGE),
         **{"error": "", **extra},
     )

@@ -10,12 +10,21 @@ from litestar.datastructures import UploadFile
 from litestar.params import FromPath
 from litestar.response import Template
 
+from app.enums import ItemStatus
 from app.security.guards import customer_required
 from app.services import certificates, orders, throttle
 from app.services.certpdf import MAX_PDF_BYTES
 from app.settings import get_settings
+from app.web.lists import cursor, keyset_pager
 from app.web.pages import page, page_or_part
 from app.web.requests import client_ip, current_scope
+
+PER_PAGE = 20
+
+
+def _listed_status(raw: str) -> ItemStatus | None:
+    """The ?status= of 检测进度 (检测中 or 待取件 only), else None."""
+    return next((s for s in orders.LISTED_STATUSES if s.value == raw), None)
 
 
 class ProgressController(Controller):
@@ -25,14 +34,31 @@ class ProgressController(Controller):
     @get("/")
     async def progress(self, request: Request) -> Template:
         """检测进度查询: results as the user types (htmx); the whole page without JS."""
-        q = request.query_params.get("q", "")[:100]
-        rows = await orders.progress(await current_scope(request), q)
+        qp = request.query_params
+        q = qp.get("q", "")[:100]
+        scope = await current_scope(request)
+        status = _listed_status(qp.get("status", ""))
+        if status is not None and not q.strip():
+            # The 首页's 检测中/待取件 (#12): every instrument of that status, paged.
+            found = await orders.items_of_status(scope, status, cursor(qp), PER_PAGE)
+            return page(
+                "query/progress.html",
+                request,
+                q="",
+                rows=found.rows,
+                status=status,
+                pager=keyset_pager(request, found),
+                poll=False,
+                poll_seconds=get_settings().progress_poll_seconds,
+            )
+        rows = await orders.progress(scope, q)
         return page_or_part(
             request,
             "query/progress.html",
             "query/_progress.html",
             q=q,
             rows=rows,
+            status=None,
             poll=bool(rows) and not orders.all_collected(rows),
             poll_seconds=get_settings().progress_poll_seconds,
         )

@@ -14,6 +14,7 @@ import hmac
 import json
 import os
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from pathlib import Path
@@ -351,31 +352,46 @@ def _where(scope: Scope, f: CertFilters) -> list[Any]:
 BY_COMPLETION = SortKey(Certificate.completed_on, descending=True, parse=date.fromisoformat)
 
 
-async def list_certificates(scope: Scope, f: CertFilters, cursor: Cursor, per_page: int) -> Window:
-    """电子证书, newest 完工日期 first, a keyset page. Without a search its SQL is compiled
-    once per shape (app/compiled.py): 完工日期 from/to are values, the other filters part
-    of the shape. The total is the tally's, or (filtered) counted up to a limit."""
+def _values(scope: Scope, f: CertFilters) -> dict[str, Any]:
     values: dict[str, Any] = {"ids": list(scope.enterprise_ids)}
     if f.start:
         values["start"] = f.start
     if f.end:
         values["end"] = f.end
+    return values
 
+
+def _compiled_where(scope: Scope, f: CertFilters) -> Callable[[dict[str, Any]], list[Any]]:
     def where(p: dict[str, Any]) -> list[Any]:
         if f.q:
             return _where(scope, f)
         shape = replace(f, start=p.get("start"), end=p.get("end"))
         return _where(Scope(scope.user_id, scope.enterprise_id, tuple(p["ids"])), shape)
 
+    return where
+
+
+async def count_certificates(scope: Scope, f: CertFilters) -> tallies.Total:
+    """电子证书's total with these filters (the list's, and the 首页's counts): the tally's,
+    or (filtered) counted up to a limit over an indexed condition."""
+    values = _values(scope, f)
+    if not (f.q or f.paid or f.downloaded or f.start or f.end):
+        return await tallies.total(tallies.CERTIFICATE, values["ids"])
+    key = None if f.q else ("certificates", f.paid, f.downloaded, "count")
+    where = _compiled_where(scope, f)
+    return await tallies.bounded_count(
+        key, lambda p: Certificate.select(Certificate.id).where(*where(p)), **values
+    )
+
+
+async def list_certificates(scope: Scope, f: CertFilters, cursor: Cursor, per_page: int) -> Window:
+    """电子证书, newest 完工日期 first, a keyset page. Without a search its SQL is compiled
+    once per shape (app/compiled.py): 完工日期 from/to are values, the other filters part
+    of the shape. The total is the tally's, or (filtered) counted up to a limit."""
+    values = _values(scope, f)
+    where = _compiled_where(scope, f)
     key = None if f.q else ("certificates", f.paid, f.downloaded)
-    if f.q or f.paid or f.downloaded or f.start or f.end:
-        total = await tallies.bounded_count(
-            key and (*key, "count"),
-            lambda p: Certificate.select(Certificate.id).where(*where(p)),
-            **values,
-        )
-    else:
-        total = await tallies.total(tallies.CERTIFICATE, values["ids"])
+    total = await count_certificates(scope, f)
     found = await listing.sorted_window(
         key,
         lambda p: Certificate.select(*_COLUMNS).where(*where(p)),

@@ -1,28 +1,158 @@
-"""What the 首页 shows: a customer's latest bookings, an admin's pending work."""
+"""What the 首页 shows (#12): a customer's latest bookings and the counts of what needs
+them, each linking to the list that shows exactly those rows, with a chart of the
+certificates issued per week; an admin's work queue.
+
+Every count is one query that does not grow with a customer's history: a tally (kept by
+triggers, app/services/tallies.py) where the list has one, otherwise a bounded count over
+an indexed condition, the same function the linked list takes its total from, so the
+number on the 首页 and the list's rows cannot disagree.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import date, timedelta
 from typing import Any
+from urllib.parse import urlencode
 
-from app.enums import BookingStatus, EnterpriseStatus
+from app import clock
+from app.enums import BookingStatus, EnterpriseStatus, ItemStatus, SmsStatus
 from app.security.sessions import CurrentUser
-from app.services import bookings
-from app.services.tenancy import scope_for
-from app.tables import Booking, Enterprise
+from app.services import bookings, certificates, instruments, orders, sms, tallies
+from app.services.tenancy import Scope, scope_for
+from app.services.weekly import chart, chart_weeks, week_counts
+from app.settings import get_settings
+from app.tables import Certificate, Enterprise
+
+FAILED_SMS_HOURS = 24  # 平台管理: the SMS failures it shows
+
+
+@dataclass(frozen=True)
+class Count:
+    """One number of the dashboard and the list that shows its rows."""
+
+    key: str  # stable, for tests and the bench
+    label: str
+    n: tallies.Total
+    href: str
+
+
+def _href(path: str, **params: str | int) -> str:
+    return f"{path}?{urlencode(params)}" if params else path
+
+
+async def customer_counts(scope: Scope) -> list[Count]:
+    """What needs the customer: eight counts, each one query, each its list's total."""
+    ids = list(scope.enterprise_ids)
+    cert = certificates.CertFilters
+    return [
+        Count(
+            "pending",
+            "待审核的预约",
+            await tallies.total(tallies.BOOKING, ids, BookingStatus.PENDING),
+            _href("/bookings", status=BookingStatus.PENDING.value),
+        ),
+        Count(
+            "rejected",
+            "已驳回的预约",
+            await tallies.total(tallies.BOOKING, ids, BookingStatus.REJECTED),
+            _href("/bookings", status=BookingStatus.REJECTED.value),
+        ),
+        Count(
+            "testing",
+            "检测中的器具",
+            await orders.count_items(scope, ItemStatus.TESTING),
+            _href("/query/progress", status=ItemStatus.TESTING.value),
+        ),
+        Count(
+            "ready",
+            "待取件的器具",
+            await orders.count_items(scope, ItemStatus.READY),
+            _href("/query/progress", status=ItemStatus.READY.value),
+        ),
+        Count(
+            "cert_ready",
+            "可下载的新证书",
+            await certificates.count_certificates(scope, cert(paid="paid", downloaded="no")),
+            _href("/certificates", paid="paid", downloaded="no"),
+        ),
+        Count(
+            "cert_unpaid",
+            "未缴费的证书",
+            await certificates.count_certificates(scope, cert(paid="unpaid")),
+            _href("/certificates", paid="unpaid"),
+        ),
+        Count(
+            "overdue",
+            "已超期的托管器具",
+            await instruments.count_instruments(scope, state="overdue"),
+            _href("/instruments", state="overdue"),
+        ),
+        Count(
+            "due",
+            "即将到期的托管器具",
+            await instruments.count_instruments(scope, state="due"),
+            _href("/instruments", state="due"),
+        ),
+    ]
+
+
+async def admin_counts() -> list[Count]:
+    """平台管理's work queue: reviews waiting, SMS failures of 24 h, late orders."""
+    days = get_settings().stale_order_days
+    registrations = await Enterprise.count().where(
+        (Enterprise.status == EnterpriseStatus.PENDING) & (Enterprise.is_contract == False)  # noqa: E712
+    )
+    return [
+        Count(
+            "review_registrations",
+            "待审核的注册申请",
+            tallies.Total(registrations),
+            "/admin/registrations",
+        ),
+        Count(
+            "review_bookings",
+            "待审核的预约",
+            await tallies.total(tallies.BOOKING, None, BookingStatus.PENDING),
+            _href("/admin/bookings", status=BookingStatus.PENDING.value),
+        ),
+        Count(
+            "sms_failed",
+            "近24小时发送失败的短信",
+            await sms.count_messages(
+                status=SmsStatus.FAILED, since=clock.now() - timedelta(hours=FAILED_SMS_HOURS)
+            ),
+            _href("/admin/sms", status=SmsStatus.FAILED.value, hours=FAILED_SMS_HOURS),
+        ),
+        Count(
+            "stale_orders",
+            f"超过{days}天仍未出证书的大单",
+            await orders.count_stale(orders.stale_before(days)),
+            _href("/admin/orders", stale=1),
+        ),
+    ]
+
+
+async def issued_per_week(scope: Scope, weeks: list[date]) -> list[int]:
+    """Certificates of the scope issued in each of ``weeks``: one query over the index
+    certificate (enterprise, created_at), reading only those weeks' rows."""
+    rows = await Certificate.select(Certificate.created_at).where(
+        Certificate.enterprise.is_in(list(scope.enterprise_ids)),
+        Certificate.created_at >= clock.day_start(weeks[0]),
+    )
+    return week_counts((r["created_at"] for r in rows), weeks)
 
 
 async def overview(user: CurrentUser) -> dict[str, Any]:
-    data: dict[str, Any] = {"bookings": []}
+    data: dict[str, Any] = {"bookings": [], "counts": [], "admin_counts": [], "chart": None}
     if user.enterprise_id is not None:
         scope = await scope_for(user)
         data["bookings"] = await bookings.latest(scope, 5)
         # Several units (subsidiaries): each row says whose it is.
         data["unit_names"] = dict(scope.units) if scope.has_units else {}
+        data["counts"] = await customer_counts(scope)
+        weeks = chart_weeks()
+        data["chart"] = chart(weeks, await issued_per_week(scope, weeks))
     if user.is_platform_admin:
-        data["pending_registrations"] = await Enterprise.count().where(
-            (Enterprise.status == EnterpriseStatus.PENDING) & (Enterprise.is_contract == False)  # noqa: E712
-        )
-        data["pending_bookings"] = await Booking.count().where(
-            Booking.status == BookingStatus.PENDING
-        )
+        data["admin_counts"] = await admin_counts()
     return data

@@ -97,6 +97,26 @@ def _conditions(ids: list[Any], q: str, state: str, today: Any, soon: Any) -> li
     return where
 
 
+async def count_instruments(scope: Scope, q: str = "", state: str = "all") -> tallies.Total:
+    """器具托管's total with this search and 有效期 filter (the list's, and the 首页's
+    已超期/即将到期): the tally's, or (filtered) counted up to a limit."""
+    today = clock.today()
+    values: dict[str, Any] = {"ids": list(scope.enterprise_ids)}
+    if not (q or state in ("overdue", "due", "ok")):
+        return await tallies.total(tallies.INSTRUMENT, values["ids"])
+    if state in ("overdue", "due", "ok"):
+        values.update(today=today, soon=today + timedelta(days=DUE_DAYS))
+
+    def where(p: dict[str, Any]) -> list[Any]:
+        return _conditions(p["ids"], q, state, p.get("today"), p.get("soon"))
+
+    return await tallies.bounded_count(
+        None if q else ("instruments", state, "count"),
+        lambda p: Instrument.select(Instrument.id).where(*where(p)),
+        **values,
+    )
+
+
 async def list_instruments(
     scope: Scope,
     q: str = "",
@@ -117,14 +137,7 @@ async def list_instruments(
         return _conditions(p["ids"], q, state, p.get("today"), p.get("soon"))
 
     key = None if q else ("instruments", state)
-    if q or state in ("overdue", "due", "ok"):
-        total = await tallies.bounded_count(
-            key and (*key, "count"),
-            lambda p: Instrument.select(Instrument.id).where(*where(p)),
-            **values,
-        )
-    else:
-        total = await tallies.total(tallies.INSTRUMENT, values["ids"])
+    total = await count_instruments(scope, q, state)
     found = await listing.sorted_window(
         key and (*key, sort),
         lambda p: Instrument.select().where(*where(p)),

@@ -8,17 +8,20 @@ Every write is idempotent: the same call twice changes nothing more.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
+
+from piccolo.columns.combination import WhereRaw
 
 from app import compiled
 from app.clock import now
 from app.db import row_locks, write_transaction
 from app.enums import BookingStatus, ItemStatus, NotifyKind
 from app.security.sessions import CurrentUser
-from app.services import audit, notify
+from app.services import audit, listing, notify, tallies
 from app.services.audit import Actor
 from app.services.errors import Conflict, FormError, NotFound
+from app.services.listing import Cursor, Window
 from app.services.tenancy import Scope
 from app.tables import Booking, BookingItem, Order, OrderItem
 
@@ -272,6 +275,47 @@ async def progress(scope: Scope, q: str) -> list[dict[str, Any]]:
     return rows
 
 
+# The 检测进度 states the 首页 counts and 检测进度 lists by (#12): still at the lab.
+LISTED_STATUSES = (ItemStatus.TESTING, ItemStatus.READY)
+
+
+def _of_status(p: dict[str, Any]) -> list[Any]:
+    # The scope (tenancy.in_scope); index order_item (enterprise, status, id).
+    return [OrderItem.enterprise.is_in(p["ids"]), OrderItem.status == p["status"]]
+
+
+async def count_items(scope: Scope, status: ItemStatus) -> tallies.Total:
+    """The scope's instruments at the lab in ``status`` (检测中, 待取件), counted up to a
+    limit: what 检测进度's list of that status shows."""
+    return await tallies.bounded_count(
+        ("progress", "count"),
+        lambda p: OrderItem.select(OrderItem.id).where(*_of_status(p)),
+        ids=list(scope.enterprise_ids),
+        status=str(status),
+    )
+
+
+async def items_of_status(
+    scope: Scope, status: ItemStatus, cursor: Cursor, per_page: int
+) -> Window:
+    """检测进度 of one status (the 首页's 检测中/待取件 links), newest first, a keyset page."""
+    total = await count_items(scope, status)
+    found = await listing.window(
+        ("progress", "status"),
+        lambda p: OrderItem.select(*PROGRESS_COLUMNS).where(*_of_status(p)),
+        OrderItem.id,
+        cursor,
+        per_page,
+        total,
+        ids=list(scope.enterprise_ids),
+        status=str(status),
+    )
+    for r in found.rows:
+        r["order_no"] = r.pop("order.order_no")
+        r["status"] = ItemStatus(r["status"])
+    return found
+
+
 def all_collected(rows: list[dict[str, Any]]) -> bool:
     """Nothing left to follow: the page stops refreshing itself."""
     return all(r["status"] == ItemStatus.COLLECTED for r in rows)
@@ -302,11 +346,42 @@ async def approved_without_order(page: int, per_page: int) -> tuple[list[dict[st
     return rows, total
 
 
-async def orders(page: int, per_page: int, q: str = "") -> tuple[list[dict[str, Any]], int]:
-    """Every order, newest first, with its booking and counts."""
+def stale_before(days: int) -> datetime:
+    """Orders made before this instant and still waiting for a certificate are late."""
+    return now() - timedelta(days=days)
+
+
+# Correlated, so each order is answered by the indexes on order_item.order and
+# certificate.item, not by reading every certificate.
+MISSING_CERTIFICATE = (
+    'EXISTS (SELECT 1 FROM order_item i WHERE i."order" = lab_order.id'
+    " AND NOT EXISTS (SELECT 1 FROM certificate c WHERE c.item = i.id))"
+)
+
+
+def _stale(before: datetime) -> list[Any]:
+    """Orders older than ``before`` with an instrument that has no certificate yet (index
+    lab_order (created_at), then each order's items and their certificates by index)."""
+    return [Order.created_at < before, WhereRaw(MISSING_CERTIFICATE)]
+
+
+async def count_stale(before: datetime) -> tallies.Total:
+    """平台管理's 首页: orders without a certificate past N days, counted up to a limit."""
+    return await tallies.bounded_count(
+        None, lambda p: Order.select(Order.id).where(*_stale(p["before"])), before=before
+    )
+
+
+async def orders(
+    page: int, per_page: int, q: str = "", before: datetime | None = None
+) -> tuple[list[dict[str, Any]], int]:
+    """Every order, newest first, with its booking and counts; ``before``: only those
+    still without a certificate since then (the 首页's link)."""
     where: list[Any] = []
     if q.strip():
         where.append(Order.order_no.like(f"%{q.strip()[:NO_LENGTH]}%"))
+    if before is not None:
+        where += _stale(before)
     total = await Order.count().where(*where)
     rows = (
         await Order.select(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from app import jobs
@@ -18,6 +18,7 @@ from app.enums import SmsStatus
 from app.services import listing, tallies
 from app.services.listing import Cursor, Window
 from app.services.sms_aliyun import AliyunConfig, AliyunSmsBackend
+from app.services.tallies import Total
 from app.settings import get_settings
 from app.tables import SmsMessage
 
@@ -182,20 +183,57 @@ async def requeue_waiting() -> int:
     return len(rows)
 
 
-async def list_messages(cursor: Cursor, per_page: int = 20, phone: str = "") -> Window:
-    """短信记录, newest first, a keyset page (of one phone, when given)."""
-    values = {"phone": phone} if phone else {}
+def _message_where(p: dict[str, Any]) -> list[Any]:
+    where: list[Any] = []
+    if "phone" in p:
+        where.append(SmsMessage.phone == p["phone"])
+    if "status" in p:
+        where.append(SmsMessage.status == p["status"])
+    if "since" in p:  # index sms_message (status, created_at)
+        where.append(SmsMessage.created_at >= p["since"])
+    return where
 
-    def rows(p: dict[str, Any]) -> Any:
-        query = SmsMessage.select()
-        return query.where(SmsMessage.phone == p["phone"]) if "phone" in p else query
 
+async def count_messages(phone: str = "", status: str = "", since: datetime | None = None) -> Total:
+    """短信记录's total (of one phone, one status, since an instant): the tally's, or
+    (filtered) counted up to a limit. The 首页's 发送失败 of the last 24 h is one."""
+    values = _message_values(phone, status, since)
+    if not values:
+        return await tallies.total(tallies.SMS, None)
+    return await tallies.bounded_count(
+        ("sms.count", *sorted(values)),
+        lambda p: SmsMessage.select(SmsMessage.id).where(*_message_where(p)),
+        **values,
+    )
+
+
+def _message_values(phone: str, status: str, since: datetime | None) -> dict[str, Any]:
+    values: dict[str, Any] = {}
     if phone:
-        total = await tallies.bounded_count(
-            "sms.count",
-            lambda p: SmsMessage.select(SmsMessage.id).where(SmsMessage.phone == p["phone"]),
-            **values,
-        )
-    else:
-        total = await tallies.total(tallies.SMS, None)
-    return await listing.window("sms", rows, SmsMessage.id, cursor, per_page, total, **values)
+        values["phone"] = phone
+    if status:
+        values["status"] = status
+    if since is not None:
+        values["since"] = since
+    return values
+
+
+async def list_messages(
+    cursor: Cursor,
+    per_page: int = 20,
+    phone: str = "",
+    status: str = "",
+    since: datetime | None = None,
+) -> Window:
+    """短信记录, newest first, a keyset page (of one phone, one status, since an instant)."""
+    values = _message_values(phone, status, since)
+    total = await count_messages(phone, status, since)
+    return await listing.window(
+        ("sms", *sorted(values)),
+        lambda p: SmsMessage.select().where(*_message_where(p)),
+        SmsMessage.id,
+        cursor,
+        per_page,
+        total,
+        **values,
+    )

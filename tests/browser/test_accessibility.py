@@ -441,6 +441,7 @@ async def _customer(audit: Audit, page: Any, seeded: Seeded) -> None:
     await audit.visit(page, "/query/progress", "检测进度查询")
     await audit.visit(page, "/query/progress?q=DD51", "检测进度查询 · 结果")
     await audit.visit(page, "/query/progress?q=XX99", "检测进度查询 · 未找到")
+    await audit.visit(page, "/query/progress?status=testing", "检测进度 · 检测中（首页的链接）")
     await audit.visit(page, "/query/verify", "证书防伪查询（已登录）")
     await page.get_by_label("证书文件").set_input_files(
         files=[{"name": "a.pdf", "mimeType": "application/pdf", "buffer": seeded.cert_pdf}]
@@ -511,6 +512,7 @@ async def _staff(audit: Audit, page: Any, seeded: Seeded) -> None:
         page, f"/admin/bookings/{seeded.booking_approved}", "预约审核 · 已通过的预约单"
     )
     await audit.visit(page, "/admin/orders", "检测业务")
+    await audit.visit(page, "/admin/orders?stale=1", "检测业务 · 超期未出证书（首页的链接）")
     await audit.visit(page, f"/admin/orders/{seeded.order}", "检测业务 · 大单")
     await page.locator("summary").first.click()
     await audit.check(page, "检测业务 · 大单 · 上传证书展开")
@@ -529,6 +531,7 @@ async def _staff(audit: Audit, page: Any, seeded: Seeded) -> None:
     await audit.check(page, "协议客户 · 新增的表单错误")
     await audit.visit(page, f"/admin/contracts/{seeded.contract}/edit", "协议客户 · 编辑")
     await audit.visit(page, "/admin/sms", "短信记录")
+    await audit.visit(page, "/admin/sms?status=failed&hours=24", "短信记录 · 近24小时失败")
     await audit.visit(page, "/admin/emails", "邮件记录")
     await audit.visit(page, "/admin/audit", "操作日志")
     await audit.visit(page, "/no-such-page", "404（平台管理员）", 404)

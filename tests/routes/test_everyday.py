@@ -24,6 +24,7 @@ async def test_skip_link_and_admin_home_counts_and_audit_seconds(client: AsyncTe
     await make_admin()
     await login(client, "admin", "Admin12345x")
     r = await client.get("/")
-    assert re.search(r"待审核的预约：<strong>1</strong>", r.text)
+    tile = r'data-count="review_bookings" href="[^"]+"><span class="dash-n">1</span>'
+    assert re.search(tile, r.text)
     r = await client.get("/admin/audit")
     assert re.search(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}", r.text)

@@ -45,6 +45,13 @@ CUSTOMER_PAGES = [
     "/certificates?last=1",
     "/certificates?after=1&at=2026-10-01",
     "/query/progress?q=DD",
+    # The 首页's counts (#12; "/" above) and the lists they link to.
+    "/query/progress?status=testing",
+    "/query/progress?status=ready&after={mid}",
+    "/certificates?paid=paid&downloaded=no",
+    "/certificates?paid=unpaid",
+    "/instruments?state=overdue",
+    "/instruments?state=due",
 ]
 ADMIN_PAGES = [
     "/admin/bookings",
@@ -57,6 +64,8 @@ ADMIN_PAGES = [
     "/admin/sms",
     "/admin/sms?phone=13900000001",
     "/admin/sms?last=1",
+    "/",  # 平台管理's 首页 (#12): 预约审核, SMS failures of 24 h, orders without certificates
+    "/admin/sms?status=failed&hours=24",
 ]
 
 
