@@ -366,6 +366,17 @@ HOME_COUNTS = {
     "overdue": ("instrument", "enterprise IN {ids} AND valid_until < $1"),
     "due": ("instrument", "enterprise IN {ids} AND valid_until >= $1 AND valid_until <= $2"),
 }
+# Each count's words and link, as the app's home.customer_counts gives them.
+TILES = {
+    "pending": ("待审核的预约", "/bookings?status=pending"),
+    "rejected": ("已驳回的预约", "/bookings?status=rejected"),
+    "testing": ("检测中的器具", "/query/progress?status=testing"),
+    "ready": ("待取件的器具", "/query/progress?status=ready"),
+    "cert_ready": ("可下载的新证书", "/certificates?paid=paid&downloaded=no"),
+    "cert_unpaid": ("未缴费的证书", "/certificates?paid=unpaid"),
+    "overdue": ("已超期的托管器具", "/instruments?state=overdue"),
+    "due": ("即将到期的托管器具", "/instruments?state=due"),
+}
 ISSUED = "SELECT created_at FROM certificate WHERE enterprise IN {ids} AND created_at >= $1"
 
 
@@ -394,11 +405,13 @@ async def home_counts(conn: Any, ids: list[int]) -> list[dict[str, Any]]:
     counts = []
     for key, status in (("pending", BookingStatus.PENDING), ("rejected", BookingStatus.REJECTED)):
         total = await conn.fetchval(scoped(TALLY_STATUS, 2, n), "booking", status.value, *ids)
-        counts.append({"key": key, "label": status.label, "n": Shown(total), "href": "/bookings"})
+        label, href = TILES[key]
+        counts.append({"key": key, "label": label, "n": Shown(total), "href": href})
     for key, (table, where) in HOME_COUNTS.items():
         sql = UPTO.format(table=table, where=where, limit=COUNT_LIMIT + 1, ids="{ids}")
         total = await conn.fetchval(scoped(sql, len(args[key]), n), *args[key], *ids)
-        counts.append({"key": key, "label": key, "n": Shown(total), "href": "/"})
+        label, href = TILES[key]
+        counts.append({"key": key, "label": label, "n": Shown(total), "href": href})
     return counts
 
 
