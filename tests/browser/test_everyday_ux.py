@@ -206,6 +206,22 @@ async def test_enter_adds_nothing_and_focus_returns_to_the_name(page: Any) -> No
     await expect(field(page, "送检人")).to_have_value("赵六")
 
 
+# --------------------------------------------------------------------------- item 8
+
+
+async def test_the_menu_shows_where_you_are(page: Any) -> None:
+    """Item 8: the menu marks the page the user is on (on a phone, inside the folded menu)."""
+    await company(46)
+    await log_in(page, "ux46", PASSWORD)
+    nav = page.locator("nav#sidebar")  # folded on a phone: hidden from role queries
+    for href, label in (("/bookings", "预约记录"), ("/instruments", "器具托管"), ("/", "首页")):
+        await page.goto(href)
+        marked = nav.locator('a[aria-current="page"]')
+        await expect(marked).to_have_count(1)
+        await expect(marked).to_have_text(label)
+        await expect(marked).to_have_attribute("href", href)
+
+
 # --------------------------------------------------------------------------- item 9
 
 # Records, at the moment each request leaves, which buttons are disabled and whether the

@@ -373,3 +373,26 @@ async def test_deleting_only_approved_bookings_claims_no_deletion(
     assert "已通过审核" in r.text and "已删除" not in r.text
     r = await post(client, "/bookings/delete", {}, htmx=True)
     assert "请先勾选" in r.text and "已删除" not in r.text
+
+
+# --------------------------------------------------------------------------- item 8
+
+
+def current_entries(html: str) -> list[str]:
+    """The menu entries marked as the page the user is on."""
+    return re.findall(r'<a href="([^"]+)" class="active" aria-current="page">', html)
+
+
+async def test_the_menu_marks_the_page_you_are_on(client: AsyncTestClient) -> None:
+    """#13 item 8: every menu entry, opened, is the one entry marked (also on its sub-pages)."""
+    await company_user(client)
+    r = await client.get("/")
+    entries = re.findall(r'<li><a href="(/[^"]*)" class="[^"]*"', r.text)
+    assert "/bookings" in entries and "/instruments" in entries and len(entries) >= 8
+    for href in entries:
+        r = await client.get(href)
+        assert r.status_code == 200, href
+        assert current_entries(r.text) == [href], href
+    booking = await submitted_booking(client)
+    r = await client.get(f"/bookings/{booking['id']}")
+    assert current_entries(r.text) == ["/bookings"]  # a record belongs to 预约记录
