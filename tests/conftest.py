@@ -28,6 +28,7 @@ os.environ.setdefault("ADMIN_PASSWORD", "Admin12345x")
 os.environ.setdefault("LAB_API_TOKENS", "lab-token-1,lab-token-2")
 os.environ.setdefault("PICCOLO_CONF", "piccolo_conf")
 
+from argon2 import PasswordHasher  # noqa: E402
 from litestar.testing import AsyncTestClient  # noqa: E402
 from piccolo.engine import engine_finder  # noqa: E402
 from redis.asyncio import Redis  # noqa: E402
@@ -35,6 +36,7 @@ from redis.asyncio import Redis  # noqa: E402
 from app import tables  # noqa: E402
 from app.cli import migrate  # noqa: E402
 from app.main import create_app  # noqa: E402
+from app.security import passwords  # noqa: E402
 from tests.helpers import PRODUCTION, SETTINGS  # noqa: E402
 
 if SETTINGS.is_postgres and "test" not in SETTINGS.database_url.rsplit("/", 1)[-1]:
@@ -66,6 +68,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         for item in items:
             item.add_marker(pytest.mark.skip(reason=UNREACHABLE))
 
+
+# Argon2 at its defaults costs ~0.25 s of CPU per hash and check here, and the suite makes
+# hundreds of accounts: the tests hash with the cheapest Argon2 (the same code path; a hash
+# carries its own parameters, so checking one is as cheap). The app's own processes (the
+# browser tests' server, the workers) keep the defaults.
+passwords._hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
 
 ALL_TABLES = [
     t
