@@ -108,22 +108,32 @@ BOOKINGS_PAGE = (
 INSTRUMENTS_PAGE = (
     "SELECT * FROM instrument WHERE enterprise IN {ids} ORDER BY valid_until, id LIMIT $1 OFFSET $2"
 )
-CERTIFICATES_PAGE = """
+# The app's two parts (dated newest first, then undated), in one statement.
+_CERT_COLUMNS = """
 SELECT c.id, c.cert_no, c.completed_on, c.paid, c.version, c.downloaded_at, c.enterprise,
        i.unique_no, i.name, i.serial_no, i.model, i.equipment_no, o.order_no, b.client_name
 FROM certificate c
 LEFT JOIN order_item i ON i.id = c.item
 LEFT JOIN lab_order o ON o.id = i."order"
 LEFT JOIN booking b ON b.id = o.booking
-WHERE c.enterprise IN {ids}
-ORDER BY c.completed_on DESC NULLS LAST, c.id DESC LIMIT $1 OFFSET $2
+WHERE c.enterprise IN {ids}"""
+CERTIFICATES_PAGE = f"""
+({_CERT_COLUMNS} AND c.completed_on IS NOT NULL ORDER BY c.completed_on DESC, c.id DESC LIMIT $1)
+UNION ALL
+({_CERT_COLUMNS} AND c.completed_on IS NULL ORDER BY c.id DESC LIMIT $1)
 """
-PROGRESS = """
-SELECT i.id, i.unique_no, i.name, i.serial_no, i.model, i.status, i.status_at, o.order_no
-FROM order_item i LEFT JOIN lab_order o ON o.id = i."order"
-WHERE i.enterprise IN {ids} AND (o.order_no LIKE $1 OR i.unique_no LIKE $1)
-ORDER BY o.order_no, i.unique_no LIMIT $2
-"""
+# As the app: a 唯一性号 prefix and a 大单号 prefix, each by its index, merged.
+_PROGRESS_PART = """
+(SELECT i.id, i.unique_no, i.name, i.serial_no, i.model, i.status, i.status_at, o.order_no
+ FROM order_item i JOIN lab_order o ON o.id = i."order"
+ WHERE i.enterprise IN {ids} AND {column} LIKE $1 ORDER BY o.order_no, i.unique_no LIMIT $2)"""
+PROGRESS = (
+    "SELECT * FROM ("
+    + _PROGRESS_PART.replace("{column}", "i.unique_no")
+    + " UNION "
+    + _PROGRESS_PART.replace("{column}", "o.order_no")
+    + ") t ORDER BY order_no, unique_no LIMIT $2"
+)
 ITEM_KEYS = [f.key for f in INSTRUMENT_FIELDS]
 BOOKING_KEYS = [
     "client_name", "client_address", "contact_name", "phone", "cert_name", "cert_address",
@@ -523,7 +533,8 @@ async def certificates(request: Request) -> Response[str]:
             return REFUSED
         ids = user.ids
         total = await conn.fetchval(scoped(TALLY, 1, len(ids)), "certificate", *ids)
-        found = await conn.fetch(scoped(CERTIFICATES_PAGE, 2, len(ids)), PER_PAGE + 1, 0, *ids)
+        found = await conn.fetch(scoped(CERTIFICATES_PAGE, 1, len(ids)), PER_PAGE + 1, *ids)
+        found = found[: PER_PAGE + 1]
     rows = []
     for r in found[:PER_PAGE]:
         row = dict(r)
