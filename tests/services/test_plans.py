@@ -4,7 +4,7 @@ The pages are opened as a customer and as the platform admin while every query t
 sends is recorded; each is then explained with sequential scans made a last resort
 (``enable_seqscan = off``): a plan that still scans a table sequentially has no index to
 use, and at 1,000,000 rows it would read them all. The plans at 1,000,000 rows themselves
-are measured by bench/booking.py --explain-lists into bench/plans/.
+are saved by bench/scale.py --plans into bench/plans/.
 """
 
 from __future__ import annotations
