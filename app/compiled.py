@@ -17,12 +17,16 @@ must include them).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Hashable, Mapping
-from typing import Any
+from collections.abc import Callable, Hashable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 from piccolo.engine import engine_finder
+from piccolo.engine.postgres import PostgresEngine
 from piccolo.query import Query
 from piccolo.table import Table
+
+from app.db import fetch
 
 MARK = "\x00param:"
 # How many compiled shapes are kept (pages of a list each make one).
@@ -46,7 +50,16 @@ class Param(str):
 
 # Each SQL argument: (value name, list index or None), or (None, a constant).
 Slot = tuple[str | None, Any]
-_shapes: dict[Hashable, tuple[type[Table], str, list[Slot]]] = {}
+
+
+class Compiled(NamedTuple):
+    table: type[Table]
+    template: str  # for Piccolo's raw (SQLite): "{}" where each value goes
+    sql: str  # the SQL with the engine's own placeholders ($1 on PostgreSQL)
+    slots: list[Slot]
+
+
+_shapes: dict[Hashable, Compiled] = {}
 
 
 def _placeholders(values: Mapping[str, Any]) -> dict[str, Any]:
@@ -60,7 +73,7 @@ def _placeholders(values: Mapping[str, Any]) -> dict[str, Any]:
 
 def _compile(
     build: Callable[[dict[str, Any]], Query], values: Mapping[str, Any], outer: str
-) -> Any:
+) -> Compiled:
     query = build(_placeholders(values))
     engine = engine_finder()
     assert engine is not None
@@ -75,7 +88,49 @@ def _compile(
         else:
             slots.append((None, arg))
     template = PLACEHOLDERS[engine.engine_type].sub("{}", sql.replace("{", "{{").replace("}", "}}"))
-    return query.table, template, slots
+    return Compiled(query.table, template, sql, slots)
+
+
+def _shape(key: Hashable | None, values: Mapping[str, Any], outer: str) -> Hashable:
+    return (
+        key,
+        outer,
+        tuple((n, len(v) if isinstance(v, list | tuple) else None) for n, v in values.items()),
+    )
+
+
+def _shape_of(
+    key: Hashable | None,
+    build: Callable[[dict[str, Any]], Query],
+    values: Mapping[str, Any],
+    outer: str,
+) -> Compiled:
+    shape = _shape(key, values, outer)
+    compiled = _shapes.get(shape) if key is not None else None
+    if compiled is None:
+        compiled = _compile(build, values, outer)
+        if key is not None:
+            if len(_shapes) >= MAX_SHAPES:
+                _shapes.clear()
+            _shapes[shape] = compiled
+    return compiled
+
+
+def _args(slots: list[Slot], values: Mapping[str, Any]) -> list[Any]:
+    args = []
+    for name, extra in slots:
+        if name is None:
+            args.append(extra)  # a constant the builder gave
+        else:
+            args.append(values[name] if extra is None else values[name][extra])
+    return args
+
+
+async def _send(compiled: Compiled, args: list[Any]) -> list[dict[str, Any]]:
+    engine = compiled.table._meta.db
+    if isinstance(engine, PostgresEngine):
+        return await fetch(engine, compiled.sql, args)
+    return await compiled.table.raw(compiled.template, *args)  # type: ignore[no-any-return]
 
 
 async def _run(
@@ -84,26 +139,53 @@ async def _run(
     values: Mapping[str, Any],
     outer: str = "{query}",
 ) -> list[dict[str, Any]]:
-    shape = (
-        key,
-        outer,
-        tuple((n, len(v) if isinstance(v, list | tuple) else None) for n, v in values.items()),
-    )
-    compiled = _shapes.get(shape) if key is not None else None
+    compiled = _shape_of(key, build, values, outer)
+    return await _send(compiled, _args(compiled.slots, values))
+
+
+@dataclass(frozen=True)
+class Part:
+    """A query of one row and one column (a count, a sum) not yet sent: :func:`scalars`
+    sends several of them as one statement."""
+
+    key: Hashable | None
+    build: Callable[[dict[str, Any]], Query]
+    values: Mapping[str, Any]
+    outer: str = "{query}"
+
+
+_together: dict[Hashable, Compiled] = {}
+
+
+async def scalars(parts: Sequence[Part]) -> list[Any]:
+    """The value of each part, in order, from one statement ``SELECT (part 1), (part 2), ...``
+    (one round trip instead of one per part: the 首页's counts)."""
+    if not parts:
+        return []
+    shapes = [_shape_of(p.key, p.build, p.values, p.outer) for p in parts]
+    args = [a for p, c in zip(parts, shapes, strict=True) for a in _args(c.slots, p.values)]
+    if len(parts) == 1:
+        rows = await _send(shapes[0], args)
+        return [next(iter(rows[0].values())) if rows else None]
+    cacheable = all(p.key is not None for p in parts)
+    together_key = tuple(_shape(p.key, p.values, p.outer) for p in parts)
+    compiled = _together.get(together_key) if cacheable else None
     if compiled is None:
-        compiled = _compile(build, values, outer)
-        if key is not None:
-            if len(_shapes) >= MAX_SHAPES:
-                _shapes.clear()
-            _shapes[shape] = compiled
-    table, template, slots = compiled
-    args = []
-    for name, extra in slots:
-        if name is None:
-            args.append(extra)  # a constant the builder gave
-        else:
-            args.append(values[name] if extra is None else values[name][extra])
-    return await table.raw(template, *args)  # type: ignore[no-any-return]
+        template = "SELECT " + ", ".join(f"({c.template}) AS v{i}" for i, c in enumerate(shapes))
+        engine = engine_finder()
+        assert engine is not None
+        marks = (
+            f"${i}" if engine.engine_type == "postgres" else "?" for i in range(1, 1 + len(args))
+        )
+        sql = template.format(*marks)
+        slots = [slot for c in shapes for slot in c.slots]
+        compiled = Compiled(shapes[0].table, template, sql, slots)
+        if cacheable:
+            if len(_together) >= MAX_SHAPES:
+                _together.clear()
+            _together[together_key] = compiled
+    rows = await _send(compiled, args)
+    return [rows[0][f"v{i}"] for i in range(len(parts))]
 
 
 async def select(
@@ -120,12 +202,19 @@ async def count(key: Hashable, build: Callable[[dict[str, Any]], Query], **value
     return int(rows[0]["count"]) if rows else 0
 
 
-async def count_upto(
+def counting_upto(
     key: Hashable | None, build: Callable[[dict[str, Any]], Query], limit: int, **values: Any
-) -> int:
+) -> Part:
     """How many rows ``build(placeholders)`` (a Piccolo select, unordered) gives, counting
     no further than ``limit + 1``. ``key`` None: compiled for this call only (a query whose
     values Piccolo changes, such as a search's LIKE patterns, built with them as they are)."""
     outer = f"SELECT COUNT(*) AS count FROM ({{query}} LIMIT {int(limit) + 1}) AS counted"
-    rows = await _run(key, build, values, outer)
-    return int(rows[0]["count"]) if rows else 0
+    return Part(key, build, values, outer)
+
+
+async def count_upto(
+    key: Hashable | None, build: Callable[[dict[str, Any]], Query], limit: int, **values: Any
+) -> int:
+    """:func:`counting_upto`, sent at once."""
+    (n,) = await scalars([counting_upto(key, build, limit, **values)])
+    return int(n or 0)

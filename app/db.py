@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import asyncpg
@@ -67,6 +68,25 @@ async def on_acquire(connection: Any) -> None:
     """A pool's ``setup``, run in the acquiring task: the current deadline's request holds
     the connection (the pool's proxy, which stops working once released)."""
     deadline.hold(connection)
+
+
+async def fetch(engine: PostgresEngine, sql: str, args: Sequence[Any]) -> list[dict[str, Any]]:
+    """Rows of ``sql`` (``$1`` placeholders) as dicts, on the connection Piccolo itself would
+    use (the current transaction's, else one from the pool, else a new one): what
+    ``Table.raw`` does, without parsing and compiling the SQL again (app/compiled.py)."""
+    tx = engine.current_transaction.get()
+    if tx is not None:
+        rows = await tx.connection.fetch(sql, *args)
+    elif engine.pool is not None:
+        async with engine.pool.acquire() as connection:
+            rows = await connection.fetch(sql, *args)
+    else:
+        connection = await engine.get_new_connection()
+        try:
+            rows = await connection.fetch(sql, *args)
+        finally:
+            await connection.close()
+    return [dict(r) for r in rows]
 
 
 async def start_pool() -> None:

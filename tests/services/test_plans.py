@@ -19,6 +19,7 @@ import pytest
 from litestar.testing import AsyncTestClient
 from piccolo.engine.postgres import PostgresEngine
 
+from app import compiled
 from app.services import audit
 from app.tables import Enterprise, SmsMessage
 from tests.factories import make_booking, make_enterprise, make_instrument
@@ -88,7 +89,16 @@ def recorded(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, tuple[Any, ...]
             sent.append((sql, tuple(args)))
         return await run(self, querystring, in_pool)
 
+    fetch = compiled.fetch
+
+    async def recording_compiled(engine: PostgresEngine, sql: str, args: Any) -> Any:
+        if sql.lstrip().upper().startswith(("SELECT", "WITH")):
+            sent.append((sql, tuple(args)))
+        return await fetch(engine, sql, args)
+
     monkeypatch.setattr(PostgresEngine, "run_querystring", recording)
+    # app/compiled.py's queries go to the connection without Piccolo.
+    monkeypatch.setattr(compiled, "fetch", recording_compiled)
     return sent
 
 
