@@ -371,15 +371,15 @@ def _compiled_where(scope: Scope, f: CertFilters) -> Callable[[dict[str, Any]], 
     return where
 
 
-async def count_certificates(scope: Scope, f: CertFilters) -> tallies.Total:
+def count_certificates(scope: Scope, f: CertFilters) -> tallies.Counting:
     """电子证书's total with these filters (the list's, and the 首页's counts): the tally's,
     or (filtered) counted up to a limit over an indexed condition."""
     values = _values(scope, f)
     if not (f.q or f.paid or f.downloaded or f.start or f.end):
-        return await tallies.total(tallies.CERTIFICATE, values["ids"])
+        return tallies.total(tallies.CERTIFICATE, values["ids"])
     key = None if f.q else ("certificates", f.paid, f.downloaded, "count")
     where = _compiled_where(scope, f)
-    return await tallies.bounded_count(
+    return tallies.bounded_count(
         key, lambda p: Certificate.select(Certificate.id).where(*where(p)), **values
     )
 

@@ -97,20 +97,20 @@ def _conditions(ids: list[Any], q: str, state: str, today: Any, soon: Any) -> li
     return where
 
 
-async def count_instruments(scope: Scope, q: str = "", state: str = "all") -> tallies.Total:
+def count_instruments(scope: Scope, q: str = "", state: str = "all") -> tallies.Counting:
     """器具托管's total with this search and 有效期 filter (the list's, and the 首页's
     已超期/即将到期): the tally's, or (filtered) counted up to a limit."""
     today = clock.today()
     values: dict[str, Any] = {"ids": list(scope.enterprise_ids)}
     if not (q or state in ("overdue", "due", "ok")):
-        return await tallies.total(tallies.INSTRUMENT, values["ids"])
+        return tallies.total(tallies.INSTRUMENT, values["ids"])
     if state in ("overdue", "due", "ok"):
         values.update(today=today, soon=today + timedelta(days=DUE_DAYS))
 
     def where(p: dict[str, Any]) -> list[Any]:
         return _conditions(p["ids"], q, state, p.get("today"), p.get("soon"))
 
-    return await tallies.bounded_count(
+    return tallies.bounded_count(
         None if q else ("instruments", state, "count"),
         lambda p: Instrument.select(Instrument.id).where(*where(p)),
         **values,

@@ -284,10 +284,10 @@ def _of_status(p: dict[str, Any]) -> list[Any]:
     return [OrderItem.enterprise.is_in(p["ids"]), OrderItem.status == p["status"]]
 
 
-async def count_items(scope: Scope, status: ItemStatus) -> tallies.Total:
+def count_items(scope: Scope, status: ItemStatus) -> tallies.Counting:
     """The scope's instruments at the lab in ``status`` (检测中, 待取件), counted up to a
     limit: what 检测进度's list of that status shows."""
-    return await tallies.bounded_count(
+    return tallies.bounded_count(
         ("progress", "count"),
         lambda p: OrderItem.select(OrderItem.id).where(*_of_status(p)),
         ids=list(scope.enterprise_ids),
@@ -365,9 +365,9 @@ def _stale(before: datetime) -> list[Any]:
     return [Order.created_at < before, WhereRaw(MISSING_CERTIFICATE)]
 
 
-async def count_stale(before: datetime) -> tallies.Total:
+def count_stale(before: datetime) -> tallies.Counting:
     """平台管理's 首页: orders without a certificate past N days, counted up to a limit."""
-    return await tallies.bounded_count(
+    return tallies.bounded_count(
         None, lambda p: Order.select(Order.id).where(*_stale(p["before"])), before=before
     )
 

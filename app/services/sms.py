@@ -18,7 +18,7 @@ from app.enums import SmsStatus
 from app.services import listing, tallies
 from app.services.listing import Cursor, Window
 from app.services.sms_aliyun import AliyunConfig, AliyunSmsBackend
-from app.services.tallies import Total
+from app.services.tallies import Counting
 from app.settings import get_settings
 from app.tables import SmsMessage
 
@@ -194,13 +194,13 @@ def _message_where(p: dict[str, Any]) -> list[Any]:
     return where
 
 
-async def count_messages(phone: str = "", status: str = "", since: datetime | None = None) -> Total:
+def count_messages(phone: str = "", status: str = "", since: datetime | None = None) -> Counting:
     """短信记录's total (of one phone, one status, since an instant): the tally's, or
     (filtered) counted up to a limit. The 首页's 发送失败 of the last 24 h is one."""
     values = _message_values(phone, status, since)
     if not values:
-        return await tallies.total(tallies.SMS, None)
-    return await tallies.bounded_count(
+        return tallies.total(tallies.SMS, None)
+    return tallies.bounded_count(
         ("sms.count", *sorted(values)),
         lambda p: SmsMessage.select(SmsMessage.id).where(*_message_where(p)),
         **values,

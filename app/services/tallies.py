@@ -13,7 +13,7 @@ Totals of a filtered list (a date range, a search) cannot come from a tally:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Callable, Generator, Hashable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,16 +45,45 @@ class Total:
         return str(self.n) if self.exact else f"{self.n}+"
 
 
-async def total(
+class Counting:
+    """A total not yet asked for: ``await`` it, or hand several to :func:`together`, which
+    asks for them in one statement (the 首页's counts)."""
+
+    def __init__(self, part: compiled.Part | None, bounded: bool) -> None:
+        self.part = part  # None: nothing to count (no enterprise)
+        self.bounded = bounded
+
+    def of(self, value: Any) -> Total:
+        n = int(value or 0)
+        if self.bounded and n > COUNT_LIMIT:
+            return Total(COUNT_LIMIT, exact=False)
+        return Total(n)
+
+    def __await__(self) -> Generator[Any, None, Total]:
+        return self._alone().__await__()
+
+    async def _alone(self) -> Total:
+        (total,) = await together(self)
+        return total
+
+
+async def together(*countings: Counting) -> list[Total]:
+    """The totals of ``countings``, in order, from one statement."""
+    parts = [c.part for c in countings if c.part is not None]
+    values = iter(await compiled.scalars(parts))
+    return [Total(0) if c.part is None else c.of(next(values)) for c in countings]
+
+
+def total(
     kind: str, enterprise_ids: Iterable[int] | None, status: str | Iterable[str] = ""
-) -> Total:
+) -> Counting:
     """The rows of list ``kind`` of these enterprises (None: every enterprise, or a list
     without enterprises), of one status, of several, or ("") of all."""
     values: dict[str, Any] = {"kind": kind}
     if enterprise_ids is not None:
         values["ids"] = list(enterprise_ids)
         if not values["ids"]:
-            return Total(0)
+            return Counting(None, bounded=False)
     if isinstance(status, str):
         if status:
             values["status"] = status
@@ -71,20 +100,17 @@ async def total(
             where.append(Tally.status.is_in(p["statuses"]))
         return Tally.select(Sum(Tally.d).as_alias("n")).where(*where)
 
-    rows = await compiled.select(("tally", kind), build, **values)
-    return Total(int(rows[0]["n"] or 0) if rows else 0)
+    return Counting(compiled.Part(("tally", kind), build, values), bounded=False)
 
 
-async def bounded_count(
+def bounded_count(
     key: Hashable | None,
     build: Callable[[dict[str, Any]], Query],
     **values: Any,
-) -> Total:
+) -> Counting:
     """How many rows ``build`` (app.compiled's builder of an unordered select of one
     column) gives, counting no further than COUNT_LIMIT."""
-    limit = COUNT_LIMIT
-    n = await compiled.count_upto(key, build, limit, **values)
-    return Total(limit, exact=False) if n > limit else Total(n)
+    return Counting(compiled.counting_upto(key, build, COUNT_LIMIT, **values), bounded=True)
 
 
 # Every key with more than one row becomes one row (its sum; none when it is 0). Rows the

@@ -8,6 +8,7 @@ import asyncio
 import random
 from typing import Any
 
+from app import compiled
 from app.enums import BookingStatus
 from app.services import audit, tallies
 from app.tables import AuditLog, Booking, SmsMessage, Tally
@@ -95,6 +96,49 @@ async def test_a_filtered_total_is_counted_up_to_its_limit(monkeypatch: Any) -> 
     assert total == tallies.Total(3, exact=False) and str(total) == "3+"
     monkeypatch.setattr(tallies, "COUNT_LIMIT", 4)
     assert str(await tallies.bounded_count("test", build, ent=ent.id)) == "4"
+
+
+async def test_totals_asked_together_are_one_statement_and_the_same(monkeypatch: Any) -> None:
+    """The 首页 asks for its counts together: one statement, each total what it is alone
+    (a tally, a bounded count past its limit, a scope with no enterprise)."""
+    ent, other = await make_enterprise(1), await make_enterprise(2)
+    for status in ("pending", "pending", "rejected"):
+        await make_booking(ent, items=1, status=status)
+    await make_booking(other, items=1, status="pending")
+
+    def build(p: dict[str, Any]) -> Any:
+        return Booking.select(Booking.id).where(Booking.enterprise == p["ent"])
+
+    monkeypatch.setattr(tallies, "COUNT_LIMIT", 2)
+
+    def countings() -> list[tallies.Counting]:
+        return [
+            tallies.total(tallies.BOOKING, [ent.id], "pending"),
+            tallies.bounded_count("together", build, ent=ent.id),
+            tallies.total(tallies.BOOKING, [], "pending"),
+            tallies.total(tallies.BOOKING, [ent.id, other.id], "pending"),
+            tallies.bounded_count("together", build, ent=other.id),
+        ]
+
+    alone = [await c for c in countings()]
+    assert alone == [
+        tallies.Total(2),
+        tallies.Total(2, exact=False),
+        tallies.Total(0),
+        tallies.Total(3),
+        tallies.Total(1),
+    ]
+    sent: list[str] = []
+    send = compiled._send
+
+    async def counting_send(c: Any, args: list[Any]) -> Any:
+        sent.append(c.sql)
+        return await send(c, args)
+
+    monkeypatch.setattr(compiled, "_send", counting_send)
+    assert await tallies.together(*countings()) == alone
+    assert len(sent) == 1
+    assert await tallies.together() == []
 
 
 async def test_audit_and_sms_tallies_follow_parallel_inserts_and_deletes() -> None:
