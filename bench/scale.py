@@ -259,6 +259,7 @@ async def plans_child() -> None:
     """The SQL each list sends (recorded from the app's services), explained into PLANS."""
     from piccolo.engine.postgres import PostgresEngine
 
+    from app import compiled
     from app.services import audit, bookings, certificates, home, instruments, sms, weekly
     from app.services.listing import Cursor
     from app.services.tenancy import Scope
@@ -272,6 +273,13 @@ async def plans_child() -> None:
         return await run_querystring(self, querystring, in_pool)
 
     PostgresEngine.run_querystring = recording  # type: ignore[method-assign]
+    fetch = compiled.fetch
+
+    async def recording_compiled(engine: PostgresEngine, sql: str, args: Any) -> Any:
+        sent.append((sql, tuple(args)))
+        return await fetch(engine, sql, args)
+
+    compiled.fetch = recording_compiled  # type: ignore[assignment]  # (app/compiled.py's)
     scope = Scope(user_id=100 + MEASURED_ENTERPRISE, enterprise_id=MEASURED_ENTERPRISE,
                   enterprise_ids=(MEASURED_ENTERPRISE,))  # fmt: skip
     calls = {
