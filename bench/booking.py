@@ -839,6 +839,8 @@ def run(args: argparse.Namespace, tmp: Path) -> None:
         f"({time.perf_counter() - t:.1f} s)")  # fmt: skip
 
     async def seed(first: int, last: int, accounts: bool) -> None:
+        from app.services.tallies import FOLD_POSTGRES  # not at the top: the app's settings
+
         conn = await asyncpg.connect(DATABASE_URL)
         try:
             if accounts:
@@ -848,6 +850,9 @@ def run(args: argparse.Namespace, tmp: Path) -> None:
             orders = (first - 1) // ITEMS_PER_ORDER + 1, last // ITEMS_PER_ORDER
             if orders[1] >= orders[0]:
                 await seed_orders(conn, *orders, args.enterprises, every)
+            # The worker folds the tallies every minute; the seed's +1 rows, folded.
+            await conn.execute(FOLD_POSTGRES)
+            await conn.execute("VACUUM ANALYZE tally")
             if accounts:
                 # What the app makes (the draft, its row, import drafts) gets ids above
                 # every seeded one, so seeding on later does not collide with it.

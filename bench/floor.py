@@ -363,19 +363,26 @@ def healthz() -> str:
     return "ok"
 
 
-# The 首页's counts (#12), as the app sends them: tallies where a list has one, otherwise
-# a count that stops past COUNT_LIMIT over an indexed condition; then the chart's weeks.
-TALLY_STATUS = TALLY + " AND status = $2"
+# The 首页's counts (#12), as the app sends them: one statement of eight scalar subqueries,
+# tallies where a list has one, otherwise a count that stops past COUNT_LIMIT over an
+# indexed condition; then the chart's weeks. $1.. are the scope's ids, then $a.. the values.
 COUNT_LIMIT = 10_000
-UPTO = "SELECT COUNT(*) FROM (SELECT 1 FROM {table} WHERE {where} LIMIT {limit}) t"
+UPTO = "(SELECT COUNT(*) FROM (SELECT 1 FROM {table} WHERE {where} LIMIT {limit}) t)"
+TALLY_OF = (
+    "(SELECT SUM(d) FROM tally WHERE kind = 'booking' AND enterprise IN {ids} AND status = {a})"
+)
 HOME_COUNTS = {
-    "testing": ("order_item", "enterprise IN {ids} AND status = $1"),
-    "ready": ("order_item", "enterprise IN {ids} AND status = $1"),
+    "pending": (None, "{a}"),
+    "rejected": (None, "{a}"),
+    "testing": ("order_item", "enterprise IN {ids} AND status = {a}"),
+    "ready": ("order_item", "enterprise IN {ids} AND status = {a}"),
     "cert_ready": ("certificate", "enterprise IN {ids} AND paid AND downloaded_at IS NULL"),
     "cert_unpaid": ("certificate", "enterprise IN {ids} AND NOT paid"),
-    "overdue": ("instrument", "enterprise IN {ids} AND valid_until < $1"),
-    "due": ("instrument", "enterprise IN {ids} AND valid_until >= $1 AND valid_until <= $2"),
+    "overdue": ("instrument", "enterprise IN {ids} AND valid_until < {a}"),
+    "due": ("instrument", "enterprise IN {ids} AND valid_until >= {a} AND valid_until <= {b}"),
 }
+
+
 # Each count's words and link, as the app's home.customer_counts gives them.
 TILES = {
     "pending": ("待审核的预约", "/bookings?status=pending"),
@@ -401,27 +408,37 @@ class Shown:
         return str(self.n) if self.exact else f"{self.n}+"
 
 
+def home_counts_sql(n: int) -> str:
+    ids = "(" + ", ".join(f"${i + 1}" for i in range(n)) + ")"
+    k = n
+    parts = []
+    for table, where in HOME_COUNTS.values():
+        a, b = f"${k + 1}", f"${k + 2}"
+        k += where.count("{a}") + where.count("{b}")
+        if table is None:
+            parts.append(TALLY_OF.format(ids=ids, a=a))
+        else:
+            cond = where.format(ids=ids, a=a, b=b)
+            parts.append(UPTO.format(table=table, where=cond, limit=COUNT_LIMIT + 1))
+    return "SELECT " + ", ".join(parts)
+
+
 async def home_counts(conn: Any, ids: list[int]) -> list[dict[str, Any]]:
-    n = len(ids)
     today = datetime.now(TZ).date()
-    args: dict[str, tuple[Any, ...]] = {
-        "testing": (ItemStatus.TESTING.value,),
-        "ready": (ItemStatus.READY.value,),
-        "cert_ready": (),
-        "cert_unpaid": (),
-        "overdue": (today,),
-        "due": (today, today + timedelta(days=30)),
-    }
+    args = [
+        BookingStatus.PENDING.value,
+        BookingStatus.REJECTED.value,
+        ItemStatus.TESTING.value,
+        ItemStatus.READY.value,
+        today,
+        today,
+        today + timedelta(days=30),
+    ]
+    row = await conn.fetchrow(home_counts_sql(len(ids)), *ids, *args)
     counts = []
-    for key, status in (("pending", BookingStatus.PENDING), ("rejected", BookingStatus.REJECTED)):
-        total = await conn.fetchval(scoped(TALLY_STATUS, 2, n), "booking", status.value, *ids)
+    for key, total in zip(HOME_COUNTS, row, strict=True):
         label, href = TILES[key]
-        counts.append({"key": key, "label": label, "n": Shown(total), "href": href})
-    for key, (table, where) in HOME_COUNTS.items():
-        sql = UPTO.format(table=table, where=where, limit=COUNT_LIMIT + 1, ids="{ids}")
-        total = await conn.fetchval(scoped(sql, len(args[key]), n), *args[key], *ids)
-        label, href = TILES[key]
-        counts.append({"key": key, "label": label, "n": Shown(total), "href": href})
+        counts.append({"key": key, "label": label, "n": Shown(total or 0), "href": href})
     return counts
 
 
