@@ -26,6 +26,25 @@ async def _company_with_register(n: int) -> None:
     )
 
 
+async def _search_keeps_ticks_and_adds(page: Any, picker: Any, text: str, ticked: str) -> None:
+    """With 3 ticked, a search for ``text`` finds the one row ``ticked`` names, still ticked,
+    and the 3 ticks; 【确定】 adds the 3."""
+    # Typing a moment after a swap: htmx wires the new search box once the swap settles,
+    # so wait for that (no request in flight), then type; Enter searches at once as well.
+    await expect(page.locator(".htmx-request")).to_have_count(0)
+    search = picker.get_by_label("搜索")
+    await search.fill(text)
+    await search.press("Enter")
+    await expect(picker.get_by_text("共 1 条")).to_be_visible(timeout=10_000)
+    await expect(picker.get_by_role("checkbox", name=ticked)).to_be_checked()
+    await expect(picker.get_by_text("已选 3 项")).to_be_visible()
+
+    await picker.get_by_role("button", name="确定", exact=True).click()
+    await expect(picker).to_be_hidden()
+    await expect(notice(page, "已添加3个器具")).to_be_visible()
+    await expect(instrument_rows(page)).to_have_count(3)
+
+
 async def test_custody_picker_keeps_ticks_across_pages(page: Any) -> None:
     await _company_with_register(60)
     await log_in(page, USERNAME, PASSWORD)
@@ -50,20 +69,7 @@ async def test_custody_picker_keeps_ticks_across_pages(page: Any) -> None:
     # Back on page 1 the two ticks are still there; a search keeps them too.
     await picker.get_by_role("link", name="上一页").click()
     await expect(picker.get_by_role("checkbox", name="选择 器具01 S01")).to_be_checked()
-    # Typing a moment after a swap: htmx wires the new search box once the swap settles,
-    # so wait for that (no request in flight), then type; Enter searches at once as well.
-    await expect(page.locator(".htmx-request")).to_have_count(0)
-    search = picker.get_by_label("搜索")
-    await search.fill("器具02")
-    await search.press("Enter")
-    await expect(picker.get_by_text("共 1 条")).to_be_visible(timeout=10_000)
-    await expect(picker.get_by_role("checkbox", name="选择 器具02 S02")).to_be_checked()
-    await expect(picker.get_by_text("已选 3 项")).to_be_visible()
-
-    await picker.get_by_role("button", name="确定", exact=True).click()
-    await expect(picker).to_be_hidden()
-    await expect(notice(page, "已添加3个器具")).to_be_visible()
-    await expect(instrument_rows(page)).to_have_count(3)
+    await _search_keeps_ticks_and_adds(page, picker, "器具02", "选择 器具02 S02")
 
 
 async def test_history_picker_keeps_ticks_across_pages(page: Any) -> None:
@@ -96,16 +102,4 @@ async def test_history_picker_keeps_ticks_across_pages(page: Any) -> None:
     await picker.get_by_role("link", name="末页").click()
     await expect(picker.get_by_role("checkbox", name="选择 历史05 H05")).to_be_checked()
     await expect(picker.get_by_text("已选 3 项")).to_be_visible()
-    # A search keeps them too (typed once the swap has settled: see the test above).
-    await expect(page.locator(".htmx-request")).to_have_count(0)
-    search = picker.get_by_label("搜索")
-    await search.fill("H59")
-    await search.press("Enter")
-    await expect(picker.get_by_text("共 1 条")).to_be_visible(timeout=10_000)
-    await expect(picker.get_by_role("checkbox", name="选择 历史59 H59")).to_be_checked()
-    await expect(picker.get_by_text("已选 3 项")).to_be_visible()
-
-    await picker.get_by_role("button", name="确定", exact=True).click()
-    await expect(picker).to_be_hidden()
-    await expect(notice(page, "已添加3个器具")).to_be_visible()
-    await expect(instrument_rows(page)).to_have_count(3)
+    await _search_keeps_ticks_and_adds(page, picker, "H59", "选择 历史59 H59")
