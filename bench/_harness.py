@@ -269,6 +269,13 @@ def app_env(
 # ------------------------------------------------------------------------------ database
 
 
+def own_databases(name: str, redis_db: int) -> tuple[str, str]:
+    """--db, --redis-db: the PostgreSQL and Redis URLs a bench uses; never CI's."""
+    if name == "test" or redis_db == 15:
+        raise SystemExit("the database 'test' and Redis db 15 are CI's: give another")
+    return database_url(name), f"redis://127.0.0.1:6379/{redis_db}"
+
+
 async def recreate_database(name: str) -> None:
     conn = await asyncpg.connect(PG_ADMIN_DSN)
     try:
