@@ -269,6 +269,13 @@ def app_env(
 # ------------------------------------------------------------------------------ database
 
 
+def own_databases(name: str, redis_db: int) -> tuple[str, str]:
+    """--db, --redis-db: the PostgreSQL and Redis URLs a bench uses; never CI's."""
+    if name == "test" or redis_db == 15:
+        raise SystemExit("the database 'test' and Redis db 15 are CI's: give another")
+    return database_url(name), f"redis://127.0.0.1:6379/{redis_db}"
+
+
 async def recreate_database(name: str) -> None:
     conn = await asyncpg.connect(PG_ADMIN_DSN)
     try:
@@ -444,7 +451,7 @@ def item_columns() -> list[str]:
     """booking_item's columns in the order booking_rows gives them."""
     from app.fields import INSTRUMENT_FIELDS  # not at the top: see the module docstring
 
-    return ["id", "booking", "enterprise", *(f.key for f in INSTRUMENT_FIELDS)]
+    return ["id", "booking", "enterprise", *(f.key for f in INSTRUMENT_FIELDS), "item_key"]
 
 
 def user_id_of(enterprise: int) -> int:
@@ -510,6 +517,7 @@ def booking_rows(
     """Bookings ``first..last`` (ids) with their instruments, deterministic. Booking ``i``
     belongs to ``owner(i)`` if given, else to ``enterprise_of(i, n_enterprises, every)``."""
     from app.enums import BookingStatus  # not at the top: see the module docstring
+    from app.services.bookings import key_hash
 
     rng = random.Random(first)
     item_id = 1 + sum(ITEMS_PER_BOOKING[i % 5] for i in range(1, first))
@@ -529,12 +537,15 @@ def booking_rows(
         for k in range(ITEMS_PER_BOOKING[i % 5]):
             qty = 2 if (item_id % 7) == 0 else 1
             total += qty
+            name, serial = NAMES[(i + k) % len(NAMES)], f"{rng.randrange(10**9):09d}"
+            model = f"M-{(i * 31 + k) % 500}"
             items.append(
                 (
-                    item_id, i, ent, NAMES[(i + k) % len(NAMES)], f"SB-{i}-{k}",
-                    f"{rng.randrange(10**9):09d}", f"M-{(i * 31 + k) % 500}",
+                    item_id, i, ent, name, f"SB-{i}-{k}", serial, model,
                     "0-100", "0.5级", "AC 220 V", MAKERS[(i + k) % len(MAKERS)], "",
                     "检定证书" if k % 3 else "校准证书", qty, "",
+                    # as the app writes it (the history picker tells instruments apart by it)
+                    key_hash({"name": name, "serial_no": serial, "model": model}),
                 )
             )  # fmt: skip
             item_id += 1

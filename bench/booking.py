@@ -89,6 +89,7 @@ from _harness import (
     log,
     login_session,
     migrate,
+    own_databases,
     pin,
     print_profile,
     print_table,
@@ -150,10 +151,8 @@ def use_databases(name: str, redis_db: int) -> None:
     """--db, --redis-db: the databases every function here uses (module globals, set once
     before anything runs)."""
     global DB_NAME, DATABASE_URL, REDIS_URL
-    if name == "test" or redis_db == 15:
-        raise SystemExit("the database 'test' and Redis db 15 are CI's: give another")
-    DB_NAME, DATABASE_URL = name, database_url(name)
-    REDIS_URL = f"redis://127.0.0.1:6379/{redis_db}"
+    DB_NAME = name
+    DATABASE_URL, REDIS_URL = own_databases(name, redis_db)
 
 
 # ------------------------------------------------------------------------------ processes

@@ -7,7 +7,8 @@
 What it does:
 
 1. Re-creates its own PostgreSQL database ``jlkf_bench_scale`` (the ``test`` database is
-   never touched), flushes Redis db 13, migrates with ``python -m app.cli setup``.
+   never touched), flushes Redis db 13, migrates with ``python -m app.cli setup``. On a
+   shared machine give your own: ``--db jlkf_bench_<you> --redis-db <n>``.
 2. For each size n, seeds on by COPY (as bench/booking.py does: the triggers keep the
    tallies as they do for the app's own writes) to n bookings (5 instruments each on
    average: 5,000,000 at 1M), n 器具托管 rows, n certificates, n 操作日志 rows and n 短信记录
@@ -17,7 +18,9 @@ What it does:
 3. Serves the app (``uvicorn app.asgi:app --workers 1``, sessions in Redis, pinned to CPU
    0) and measures each list with wrk from a separate process (20 connections, 2 s
    warm-up + 6 s): as the customer 预约记录 (first page, 末页, a status), the 首页,
-   器具托管, 电子证书; as the platform admin 预约审核, 操作日志, 短信记录.
+   器具托管, 电子证书, 预约送检's pickers 【从历史预约数据选择】 (first page, 末页) and
+   【从托管器具选择】, 检测进度 (the customer's first order by its 大单号: the same answer at
+   every size); as the platform admin 预约审核, 操作日志, 短信记录.
 4. Prints one table: each list's requests/s and CPU per request (server + PostgreSQL and
    Redis) at each size, and the ratio of the largest to the first: PASS when requests/s
    is ≥ 0.8 of the first size's and CPU per request ≤ 1.25× (within 20 %).
@@ -59,6 +62,7 @@ from _harness import (
     log,
     login_session,
     migrate,
+    own_databases,
     print_table,
     recreate_database,
     run_cleanly,
@@ -78,19 +82,33 @@ ADMIN_PASSWORD = "Bench-Admin-2026!"  # app_env's
 RPS_KEPT = 0.8  # requests/s at the largest size, at least this share of the first size's
 CPU_GROWTH = 1.25  # CPU per request at the largest size, at most this many times the first's
 
-# (label, path, who): the customer (bench_admin) or the platform admin.
+# (label, path, who, htmx): the customer (bench_admin) or the platform admin; htmx: sent
+# as the page sends it (HX-Request), answered with the fragment. {order_no}: the measured
+# customer's first 大单号 (order_no()).
 PAGES = [
-    ("预约记录", "/bookings", "customer"),
-    ("预约记录 末页", "/bookings?last=1", "customer"),
-    ("预约记录 待审核", "/bookings?status=pending", "customer"),
-    ("首页", "/", "customer"),
-    ("器具托管", "/instruments", "customer"),
-    ("电子证书", "/certificates", "customer"),
-    ("预约审核", "/admin/bookings", "admin"),
-    ("操作日志", "/admin/audit", "admin"),
-    ("短信记录", "/admin/sms", "admin"),
+    ("预约记录", "/bookings", "customer", False),
+    ("预约记录 末页", "/bookings?last=1", "customer", False),
+    ("预约记录 待审核", "/bookings?status=pending", "customer", False),
+    ("首页", "/", "customer", False),
+    ("器具托管", "/instruments", "customer", False),
+    ("电子证书", "/certificates", "customer", False),
+    ("从历史预约数据选择", "/bookings/new/history", "customer", True),
+    ("从历史预约数据选择 末页", "/bookings/new/history?last=1", "customer", True),
+    ("从托管器具选择", "/bookings/new/custody", "customer", True),
+    ("检测进度", "/query/progress?q={order_no}", "customer", True),
+    ("预约审核", "/admin/bookings", "admin", False),
+    ("操作日志", "/admin/audit", "admin", False),
+    ("短信记录", "/admin/sms", "admin", False),
 ]
 EVENTS = ("登录", "提交预约", "预约审核", "证书下载", "修改密码")
+
+
+def use_databases(name: str, redis_db: int) -> None:
+    """--db, --redis-db: the databases every function here uses (module globals, set once
+    before anything runs)."""
+    global DB_NAME, DATABASE_URL, REDIS_URL
+    DB_NAME = name
+    DATABASE_URL, REDIS_URL = own_databases(name, redis_db)
 
 
 def audit_rows(first: int, last: int, n_enterprises: int, every: int) -> Iterator[tuple[Any, ...]]:
@@ -165,20 +183,36 @@ async def counts() -> dict[str, int]:
         await conn.close()
 
 
+async def order_no(dsn: str) -> str:
+    """The measured customer's first 大单号 (seeded at every size: 检测进度 answers the same)."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        return str(
+            await conn.fetchval(
+                "SELECT order_no FROM lab_order WHERE enterprise = $1 ORDER BY id LIMIT 1",
+                MEASURED_ENTERPRISE,
+            )
+        )
+    finally:
+        await conn.close()
+
+
 def measure(runner: LoadRunner, env: dict[str, str], tmp: Path, size: str,
             only: set[str]) -> dict[str, Load]:  # fmt: skip
     app = start_server(PROCS, f"app-{size}", ["app.asgi:app"], env, tmp)
     loads = {}
+    number = asyncio.run(order_no(DATABASE_URL))
     try:
         sessions = {
             "customer": login_session(app.base),
             "admin": login_session(app.base, "admin", ADMIN_PASSWORD),
         }
-        for label, path, who in PAGES:
+        for label, path, who, htmx in PAGES:
             if only and label not in only:
                 continue
-            headers = {**sessions[who].headers(), "Accept-Encoding": "gzip"}
-            loads[label] = runner.measure(f"{label} @{size}", app, path, headers)
+            headers = {**sessions[who].headers(htmx=htmx), "Accept-Encoding": "gzip"}
+            url = path.format(order_no=number)
+            loads[label] = runner.measure(f"{label} @{size}", app, url, headers)
     finally:
         PROCS.stop(app.proc)
     return loads
@@ -191,7 +225,7 @@ def size_name(n: int) -> str:
 def report(sizes: list[int], results: dict[int, dict[str, Load]]) -> None:
     first = sizes[0]
     rows = []
-    for label, _, _ in PAGES:
+    for label, *_ in PAGES:
         if label not in results[first]:
             continue
         loads = [results[n][label] for n in sizes]
@@ -232,7 +266,7 @@ def run(args: argparse.Namespace, tmp: Path) -> None:
     env = app_env(DATABASE_URL, SECRET_KEY, tmp, REDIS_URL=REDIS_URL)
     runner = LoadRunner(PROCS, DB_NAME, tmp, args.connections, args.warmup, args.duration)
     asyncio.run(recreate_database(DB_NAME))
-    flush_redis()
+    flush_redis(REDIS_URL)
     migrate(env)
     only = set(args.only.split(",")) if args.only else set()
     results: dict[int, dict[str, Load]] = {}
@@ -260,7 +294,16 @@ async def plans_child() -> None:
     from piccolo.engine.postgres import PostgresEngine
 
     from app import compiled
-    from app.services import audit, bookings, certificates, home, instruments, sms, weekly
+    from app.services import (
+        audit,
+        bookings,
+        certificates,
+        home,
+        instruments,
+        orders,
+        sms,
+        weekly,
+    )
     from app.services.listing import Cursor
     from app.services.tenancy import Scope
 
@@ -282,6 +325,11 @@ async def plans_child() -> None:
     compiled.fetch = recording_compiled  # type: ignore[assignment]  # (app/compiled.py's)
     scope = Scope(user_id=100 + MEASURED_ENTERPRISE, enterprise_id=MEASURED_ENTERPRISE,
                   enterprise_ids=(MEASURED_ENTERPRISE,))  # fmt: skip
+    # Where the pickers' 下一页 start: after their first page's last row.
+    history_next = Cursor(after=(await bookings.history(scope)).rows[-1]["id"])
+    custody = await instruments.picker(scope)
+    custody_next = Cursor(after=custody.rows[-1]["id"], at=custody.at(custody.rows[-1]))
+    number = await order_no(os.environ["DATABASE_URL"])
     calls = {
         "预约记录": lambda: bookings.list_bookings(scope),
         "预约记录-末页": lambda: bookings.list_bookings(scope, cursor=Cursor(last=True)),
@@ -296,6 +344,15 @@ async def plans_child() -> None:
         "电子证书": lambda: certificates.list_certificates(
             scope, certificates.CertFilters(), Cursor(), 20
         ),
+        "从历史预约数据选择": lambda: bookings.history(scope),
+        "从历史预约数据选择-下一页": lambda: bookings.history(scope, cursor=history_next),
+        "从历史预约数据选择-末页": lambda: bookings.history(scope, cursor=Cursor(last=True)),
+        "从历史预约数据选择-搜索": lambda: bookings.history(scope, q="温度计"),
+        "从托管器具选择": lambda: instruments.picker(scope),
+        "从托管器具选择-下一页": lambda: instruments.picker(scope, cursor=custody_next),
+        "从托管器具选择-末页": lambda: instruments.picker(scope, cursor=Cursor(last=True)),
+        "从托管器具选择-搜索": lambda: instruments.picker(scope, q="QJ-0000"),
+        "检测进度": lambda: orders.progress(scope, number),
         "预约审核": lambda: bookings.admin_list(),
         "操作日志": lambda: audit.search(),
         "短信记录": lambda: sms.list_messages(Cursor()),
@@ -329,11 +386,14 @@ def main() -> None:
     parser.add_argument("--plans", action="store_true", help="EXPLAIN each list at the largest")
     parser.add_argument("--pin", choices=("server", "both", "none"), default="server")
     parser.add_argument("--keep-db", action="store_true")
+    parser.add_argument("--db", default=DB_NAME, help=f"the database to (re-)create ({DB_NAME})")
+    parser.add_argument("--redis-db", type=int, default=13, help="the Redis db to flush (13)")
     parser.add_argument("--plans-child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.plans_child:
+    if args.plans_child:  # the databases come from its environment
         asyncio.run(plans_child())
         return
+    use_databases(args.db, args.redis_db)
     set_pinning(args.pin)
     run_cleanly(PROCS, lambda tmp: run(args, tmp), db_name=DB_NAME, keep_db=args.keep_db,
                 tmp_prefix="jlkf-scale-")  # fmt: skip

@@ -23,12 +23,14 @@ from app.services.instrument_xlsx import (
     ImportRefused,
     build_template,
 )
+from app.services.listing import Cursor, Window
 from app.services.tenancy import Scope
 from app.web.cards import card_columns
 from app.web.downloads import xlsx_download
 from app.web.errors import field_errors, message, on_error
 from app.web.lists import (
     MAX_Q,
+    PickerSearch,
     cursor,
     history_picker,
     keyset_pager,
@@ -402,18 +404,15 @@ async def _submit_again(request: Request, exc: FormError | Conflict) -> Template
     )
 
 
-Search = Callable[[str, int, int], Awaitable[tuple[list[dict[str, Any]], int]]]
-
-
-def _marking_listed(booking_id: int | str, search: Search) -> Search:
+def _marking_listed(booking_id: int | str, search: PickerSearch) -> PickerSearch:
     """A picker's search whose rows say whether the booking's 器具列表 has them already
     (``in_list``): the picker marks them and offers no tick box. A blank form (no draft
     yet, ``NEW``) lists nothing."""
 
-    async def marked(q: str, p: int, size: int) -> tuple[list[dict[str, Any]], int]:
-        rows, total = await search(q, p, size)
-        await bookings.mark_listed(None if booking_id == NEW else int(booking_id), rows)
-        return rows, total
+    async def marked(q: str, at: Cursor, size: int) -> Window:
+        found = await search(q, at, size)
+        await bookings.mark_listed(None if booking_id == NEW else int(booking_id), found.rows)
+        return found
 
     return marked
 

@@ -28,6 +28,7 @@ from app.services.instrument_xlsx import read_upload, validate_fields
 from app.services.listing import Cursor, Window
 from app.services.tenancy import Scope, get_scoped, in_scope
 from app.services.validators import mobile_error, normalize_phone, review_reason_error
+from app.settings import get_settings
 from app.tables import BasicInfo, Booking, BookingItem, Enterprise
 
 STATUSES = tuple(BookingStatus)
@@ -645,37 +646,115 @@ async def import_items(scope: Scope, booking_id: int, data: bytes) -> RowsAdded:
     return await add_rows(scope, booking_id, rows)
 
 
+# How many of a customer's booked instruments one page of 【从历史预约数据选择】 looks at, at
+# most (listing.walked_window): a page is one indexed walk whatever the customer's history
+# and however many rows the newest-of-each-instrument rule passes over (a customer who
+# books the same instruments every year: ~11 ms at 2,000 rows, PostgreSQL, 1.6M rows). A
+# search reads each row too (~3 µs a row): it looks further, ~4,000 bookings back, so an
+# instrument booked in the last year or two of a large customer is found at once.
+HISTORY_LOOK = 2000
+HISTORY_SEARCH_LOOK = 20000
+
+
+def _history_walk(scope: Scope, q: str) -> listing.Walk:
+    """The walk behind :func:`history`: the booked instruments of the scope's bookings but
+    drafts, by id, from the index on (enterprise, id, booking) alone; of those matching the
+    search, a row is kept when no later one (of the same rows) is the same instrument
+    (``item_key``: the identity the 器具列表 itself refuses twice), asked of the index on
+    (enterprise, item_key, id, booking) alone."""
+    ids = list(scope.enterprise_ids)
+    marks = ", ".join("{}" for _ in ids)
+    draft = BookingStatus.DRAFT.value
+    op = like_operator()
+    postgres = get_settings().is_postgres
+
+    def booked(alias: str) -> tuple[str, list[Any]]:
+        """The scope's booked instruments but drafts' (rows of ``alias``)."""
+        drafts = f"SELECT d.id FROM booking d WHERE d.enterprise IN ({marks}) AND d.status = {{}}"
+        where = f"{alias}.enterprise IN ({marks}) AND {alias}.booking NOT IN ({drafts})"
+        return where, [*ids, *ids, draft]
+
+    def matching(alias: str) -> tuple[str, list[Any]]:
+        """The search on the rows of ``alias`` (nothing without one)."""
+        if not q:
+            return "", []
+        ors = " OR ".join(f"{alias}.{f.key} {op} {{}}" for f in HISTORY_SEARCH)
+        return f" AND ({ors})", [f"%{q}%"] * len(HISTORY_SEARCH)
+
+    def kept(alias: str) -> tuple[str, list[Any]]:
+        """Rows of ``alias`` matching the search, and no later one of them the same
+        instrument: asked per row (LIMIT 1 OFFSET 0 keeps PostgreSQL from making it a join,
+        which on a small table read every row of the customer's for each row shown)."""
+        later, later_args = booked("j")
+        j_match, j_args = matching("j")
+        match, match_args = matching(alias)
+        return (
+            f"{match} AND NOT EXISTS (SELECT 1 FROM booking_item j WHERE {later}"
+            f" AND j.item_key = {alias}.item_key AND j.id > {alias}.id{j_match}"
+            " LIMIT 1 OFFSET 0)",
+            [*match_args, *later_args, *j_args],
+        )
+
+    async def walk(cut: int | None, ascending: bool, limit: int, look: int) -> listing.Walked:
+        where, args = booked("k")
+        if cut is not None:
+            where += f" AND k.id {'>' if ascending else '<'} {{}}"
+            args.append(cut)
+        order = "ASC" if ascending else "DESC"
+        # The rows looked at, read from the index alone (booking_item_history).
+        looked = f"SELECT k.id FROM booking_item k WHERE {where} ORDER BY k.id {order}"
+
+        async def stop() -> tuple[int | None, int | None]:
+            """The last row looked at, and whether the walk stopped there (more past it)."""
+            past = await BookingItem.raw(f"{looked} LIMIT 2 OFFSET {int(look) - 1}", *args)
+            return (past[0]["id"] if past else None), (past[0]["id"] if len(past) == 2 else None)
+
+        if postgres:
+            # Each row looked at, read by its id in turn: PostgreSQL is told so (a subquery
+            # it may not flatten, OFFSET 0); taking a rare search's rows for few, it would
+            # rather read the whole table and sort it (1.1 s at 1,600,000 rows).
+            condition, condition_args = kept("i")
+            rows = await BookingItem.raw(
+                f"SELECT i.* FROM ({looked} LIMIT {int(look)}) w CROSS JOIN LATERAL"
+                " (SELECT * FROM booking_item x WHERE x.id = w.id OFFSET 0) i"
+                f" WHERE TRUE{condition} ORDER BY w.id {order} LIMIT {int(limit)}",
+                *args,
+                *condition_args,
+            )
+            reach = (await stop())[1] if len(rows) < limit else None
+            return listing.Walked(rows, reach)
+        # SQLite sorts a subquery's rows again when joined: the rows looked at are those
+        # up to the last one (an id range of the same index), read in its order.
+        last, reach = await stop()
+        where, args = booked("i")
+        if cut is not None:
+            where += f" AND i.id {'>' if ascending else '<'} {{}}"
+            args.append(cut)
+        if last is not None:
+            where += f" AND i.id {'<=' if ascending else '>='} {{}}"
+            args.append(last)
+        condition, condition_args = kept("i")
+        rows = await BookingItem.raw(
+            f"SELECT i.* FROM booking_item i WHERE {where}{condition}"
+            f" ORDER BY i.id {order} LIMIT {int(limit)}",
+            *args,
+            *condition_args,
+        )
+        return listing.Walked(rows, reach)
+
+    return walk
+
+
 async def history(
-    scope: Scope, q: str = "", page: int = 1, per_page: int = 10
-) -> tuple[list[dict[str, Any]], int]:
-    """【从历史预约数据选择】: instruments of earlier bookings, one row per instrument."""
-    ids = ",".join(str(int(i)) for i in scope.enterprise_ids)
-    where = (
-        f"i.enterprise IN ({ids}) AND i.booking IN "
-        f"(SELECT b.id FROM booking b WHERE b.enterprise IN ({ids}) AND b.status <> {{}})"
-    )
-    args: list[Any] = [BookingStatus.DRAFT.value]
-    if q:
-        op = like_operator()
-        where += " AND (" + " OR ".join(f"i.{f.key} {op} {{}}" for f in HISTORY_SEARCH) + ")"
-        args += [f"%{q}%"] * len(HISTORY_SEARCH)
-    grouped = (
-        f"SELECT MAX(i.id) AS id FROM booking_item i WHERE {where} "
-        "GROUP BY i.name, i.serial_no, i.model"
-    )
-    total = (await BookingItem.raw(f"SELECT COUNT(*) AS n FROM ({grouped}) g", *args))[0]["n"]
-    page_ids = await BookingItem.raw(
-        f"{grouped} ORDER BY id DESC LIMIT {int(per_page)} OFFSET {int((page - 1) * per_page)}",
-        *args,
-    )
-    if not page_ids:
-        return [], total
-    rows = (
-        await BookingItem.select()
-        .where(BookingItem.id.is_in([r["id"] for r in page_ids]))
-        .order_by(BookingItem.id, ascending=False)
-    )
-    return rows, total
+    scope: Scope, q: str = "", cursor: Cursor = Cursor(), per_page: int = 50
+) -> Window:
+    """【从历史预约数据选择】: the instruments of the scope's bookings (drafts aside), each
+    once, as its newest booking has it (of those matching the search), newest first; a
+    keyset page that looks at no more than HISTORY_LOOK rows (HISTORY_SEARCH_LOOK with a
+    search). No total unless one page shows them all: counting the instruments would mean
+    reading the whole history, and a picker is searched rather than counted."""
+    look = HISTORY_SEARCH_LOOK if q else HISTORY_LOOK
+    return await listing.walked_window(_history_walk(scope, q), cursor, per_page, look)
 
 
 async def history_items(scope: Scope, item_ids: Iterable[int]) -> list[dict[str, Any]]:

@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import calendar
-import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -408,26 +407,11 @@ async def copy_to_booking(scope: Scope, booking_id: int, ids: Iterable[int]) -> 
 
 
 async def picker(
-    scope: Scope, q: str = "", page: int = 1, per_page: int = 10
-) -> tuple[list[dict[str, Any]], int]:
-    """【从托管器具选择】 in 预约送检: the register, searchable and paged by number (a
-    picker is searched rather than paged far; its count stops at tallies.COUNT_LIMIT)."""
-    where = _where(scope, q, "all")
-    total = await tallies.bounded_count(
-        None, lambda p: Instrument.select(Instrument.id).where(*where)
-    )
-    pages = max(1, math.ceil(total.n / per_page))
-    rows = (
-        await Instrument.select()
-        .where(*where)
-        .order_by(Instrument.valid_until)
-        .order_by(Instrument.id)
-        .limit(per_page)
-        .offset((min(page, pages) - 1) * per_page)
-    )
-    for r in rows:
-        r["due_state"] = due_state(r["valid_until"])
-    return rows, total.n
+    scope: Scope, q: str = "", cursor: Cursor = Cursor(), per_page: int = 50
+) -> Window:
+    """【从托管器具选择】 in 预约送检: the register as 器具托管 lists it (有效期至 soonest
+    first, none last; keyset pages), searchable."""
+    return await list_instruments(scope, q, "all", "valid_until", cursor, per_page)
 
 
 async def remind_due(today: date | None = None) -> int:

@@ -60,16 +60,28 @@ def _edge(found: Window, row: dict[str, Any], side: str) -> dict[str, Any]:
     return {side: row["id"], **({"at": at} if at is not None else {})}
 
 
+def _links(found: Window, link: Callable[..., str]) -> dict[str, str]:
+    """首页, 上一页, 下一页, 末页 of a keyset page, each ``link(**cursor parameters)``."""
+    links: dict[str, str] = {}
+    if found.newer:
+        links["首页"] = link()
+        if found.newer_cut is not None:  # a page that stopped looking (listing.walked_window)
+            links["上一页"] = link(before=found.newer_cut)
+        else:
+            links["上一页"] = link(**_edge(found, found.rows[0], "before"))
+    if found.older:
+        if found.older_cut is not None:
+            links["下一页"] = link(after=found.older_cut)
+        else:
+            links["下一页"] = link(**_edge(found, found.rows[-1], "after"))
+        links["末页"] = link(last=1)
+    return links
+
+
 def keyset_pager(request: Request, found: Window) -> dict[str, Any]:
     """The pager of a keyset page (common/_pager.html): 首页, 上一页, 下一页, 末页 as links
     keeping the list's filters; no page numbers (finding page n would mean counting)."""
-    links: dict[str, str] = {}
-    if found.newer:
-        links["首页"] = with_params(request)
-        links["上一页"] = with_params(request, **_edge(found, found.rows[0], "before"))
-    if found.older:
-        links["下一页"] = with_params(request, **_edge(found, found.rows[-1], "after"))
-        links["末页"] = with_params(request, last=1)
+    links = _links(found, lambda **params: with_params(request, **params))
     return {"keyset": True, "total": found.total, "links": links}
 
 
@@ -122,12 +134,18 @@ def with_page(request: Request, n: int) -> str:
     return with_params(request, page=n)
 
 
+# A picker's search: ``search(q, cursor, per_page)`` gives a keyset page.
+PickerSearch = Callable[[str, Cursor, int], Awaitable[Window]]
+
+
 async def picker(
     request: Request,
-    search: Search,
+    search: PickerSearch,
     **context: Any,
 ) -> Template:
-    """A picker dialog's body (common/_picker.html): ``search(q, page, size)`` gives the rows.
+    """A picker dialog's body (common/_picker.html): ``search(q, cursor, size)`` gives a
+    keyset page of the rows (首页, 上一页, 下一页, 末页: a picker's list can be a customer's
+    whole history, so no page numbers, which would mean counting it).
 
     Paging and searching send the ticks made so far (the form's ``name`` values): they stay
     ticked on their rows, and ride along as hidden inputs while their rows are not shown,
@@ -136,12 +154,28 @@ async def picker(
     for raw in request.query_params.getall(context["name"], []):
         if raw.isdecimal() and len(picked) < MAX_PICKED:
             picked[int(raw)] = None
-    found = await searched(request, search, PICKER_SIZE)
-    shown = {r["id"] for r in found["rows"]}
+    query = dict(request.query_params)
+    q = query.get("q", "").strip()[:MAX_Q]
+    found = await search(q, cursor(query), PICKER_SIZE)
+    shown = {r["id"] for r in found.rows}
+    # The links carry the search and the cursor only: the ticks come from the form
+    # (hx-include), not from the URL, which 5,000 of them would make too long.
+    base = context["get_url"]
+
+    def link(**params: Any) -> str:
+        return f"{base}?{urlencode({'q': q, **params})}"
+
     return page(
         "common/_picker.html",
         request,
-        **found,
+        rows=found.rows,
+        q=q,
+        pager={
+            "keyset": True,
+            "total": found.total,
+            "links": _links(found, link),
+            "stopped": found.stopped,  # it looked at part of the list only (walked_window)
+        },
         picked=picked,
         hidden_picked=[i for i in picked if i not in shown],
         **context,

@@ -1,6 +1,8 @@
 """Keyset pages (issue #15): 预约记录 pages by where a page starts, newest first, with
 首页 / 上一页 / 下一页 / 末页 keeping the filters; its total comes from the tally (or a
-bounded count when filtered); hostile cursors give a page, never a 500."""
+bounded count when filtered); hostile cursors give a page, never a 500. The pickers of
+预约送检 page the same way (【从历史预约数据选择】: each instrument once, as its newest
+booking has it; 【从托管器具选择】: the register in 有效期至 order)."""
 
 from __future__ import annotations
 
@@ -12,8 +14,18 @@ from typing import Any
 import pytest
 from litestar.testing import AsyncTestClient
 
-from app.services import audit, tallies
-from app.tables import AuditLog, Booking, Certificate, Enterprise, OrderItem, SmsMessage
+from app.services import audit, bookings, tallies
+from app.tables import (
+    AuditLog,
+    Booking,
+    BookingItem,
+    Certificate,
+    Enterprise,
+    Instrument,
+    OrderItem,
+    SmsMessage,
+    User,
+)
 from tests.factories import make_booking, make_enterprise, make_instrument
 from tests.helpers import approved_booking, company_user, lab_order, login, make_admin
 
@@ -227,3 +239,217 @@ async def test_certificates_page_by_completion_newest_first(client: AsyncTestCli
     assert down == expected and up == expected
     assert "共 26 条" in (await client.get("/certificates")).text
     assert "共 6 条" in (await client.get("/certificates?start=2026-10-04")).text  # k % 4 == 3
+
+
+# --------------------------------------------------------------------------- pickers
+
+HX = {"HX-Request": "true"}
+
+
+def picker_links(html: str) -> dict[str, str]:
+    """A picker's pager: its links are htmx GETs (the dialog's body is swapped)."""
+    pager = html[html.index('class="pager"') :]
+    pager = pager[: pager.index("</nav>")]
+    return {
+        label: unescape(href)
+        for href, label in re.findall(r'<a href="#" hx-get="([^"]+)"[^>]*>([^<]+)</a>', pager)
+    }
+
+
+def picker_ids(html: str, body: str) -> list[int]:
+    """The rows a picker shows, by id (each row's tick box, ticked or not)."""
+    return [int(i) for i in re.findall(rf'id="{body}-(\d+)"', html)]
+
+
+async def walk_picker(client: AsyncTestClient, url: str, body: str) -> tuple[list[int], list[int]]:
+    """A picker's rows page by page with 下一页 from its first page, and with 上一页 from
+    末页 (each way in the list's order); no row twice either way."""
+    down: list[int] = []
+    r = await client.get(url, headers=HX)
+    first = picker_links(r.text)
+    while True:
+        assert r.status_code == 200 and "<html" not in r.text
+        down += picker_ids(r.text, body)
+        if "下一页" not in picker_links(r.text):
+            break
+        r = await client.get(picker_links(r.text)["下一页"], headers=HX)
+    up: list[int] = []
+    r = await client.get(first.get("末页", url), headers=HX)
+    while True:
+        up = picker_ids(r.text, body) + up
+        if "上一页" not in picker_links(r.text):
+            break
+        r = await client.get(picker_links(r.text)["上一页"], headers=HX)
+    assert len(set(down)) == len(down) and len(set(up)) == len(up)
+    return down, up
+
+
+def tool(serial: str, name: str = "") -> dict[str, Any]:
+    return {"name": name or f"器具{serial}", "serial_no": serial, "model": "M-1"}
+
+
+async def history_company(client: AsyncTestClient) -> Enterprise:
+    """A logged-in company whose bookings repeat instruments: 旧名S000..旧名S059 (approved),
+    then S030..S089 again under new names (pending), then S090..S119 and S000 again
+    (rejected); the user's draft has D000..D004 and S010; another company booked S001..S005
+    and X000..X009."""
+    form = await company_user(client)
+    ent = await Enterprise.objects().get(Enterprise.uscc == form["uscc"])
+    user = await User.select(User.id).where(User.enterprise == ent.id).first()
+    await make_booking(ent, [tool(f"S{k:03d}", f"旧名S{k:03d}") for k in range(60)], "approved")
+    await make_booking(ent, [tool(f"S{k:03d}") for k in range(30, 90)], "pending")
+    await make_booking(ent, [tool(f"S{k:03d}") for k in [*range(90, 120), 0]], "rejected")
+    drafted = [tool(f"D{k:03d}") for k in range(5)] + [tool("S010")]
+    await make_booking(ent, drafted, "draft", created_by=user["id"])
+    other = await make_enterprise(9)
+    await make_booking(other, [tool(f"S{k:03d}") for k in range(1, 6)], "approved")
+    await make_booking(other, [tool(f"X{k:03d}") for k in range(10)], "approved")
+    return ent
+
+
+async def newest_of_each(ent: Enterprise) -> list[int]:
+    """The truth: the company's booked rows but its drafts', newest first, each serial once."""
+    rows = await BookingItem.raw(
+        "SELECT i.id, i.serial_no FROM booking_item i JOIN booking b ON b.id = i.booking"
+        " WHERE i.enterprise = {} AND b.status <> 'draft' ORDER BY i.id DESC",
+        ent.id,
+    )
+    seen: dict[str, int] = {}
+    for r in rows:
+        seen.setdefault(r["serial_no"], r["id"])
+    return list(seen.values())
+
+
+async def test_the_history_picker_pages_each_instrument_once_newest_first(
+    client: AsyncTestClient,
+) -> None:
+    ent = await history_company(client)
+    expected = await newest_of_each(ent)
+    assert len(expected) == 120
+    down, up = await walk_picker(client, "/bookings/new/history", "history-body")
+    assert down == expected and up == expected
+    items = {r["id"]: r for r in await BookingItem.select()}
+    names = {items[i]["serial_no"]: items[i]["name"] for i in down}
+    # A repeated instrument is shown as its newest booking has it.
+    assert names["S030"] == "器具S030" and names["S000"] == "器具S000"
+    assert names["S060"] == "器具S060" and names["S029"] == "旧名S029"
+    assert all(items[i]["enterprise"] == ent.id for i in down)  # never another company's
+    assert not any(items[i]["serial_no"].startswith("D") for i in down)  # nor a draft's
+
+    r = await client.get("/bookings/new/history", headers=HX)
+    assert set(picker_links(r.text)) == {"下一页", "末页"}
+    assert "共" not in r.text  # 120 instruments on 3 pages: no count (it would read them all)
+    # S010 is in the draft: shown from history (the draft's row does not hide it), marked.
+    r = await client.get(picker_links(r.text)["末页"], headers=HX)
+    s010 = next(i for i in down if items[i]["serial_no"] == "S010")
+    assert re.search(rf'disabled id="history-body-{s010}"[^>]*（已在列表中）', r.text)
+
+
+async def test_history_pages_that_stop_looking_still_walk_every_instrument(
+    client: AsyncTestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A page looks at no more than HISTORY_LOOK rows: where repeats or a search leave
+    fewer than a page, it says so, and 上一页 / 下一页 go on from where it stopped."""
+    ent = await history_company(client)
+    monkeypatch.setattr(bookings, "HISTORY_LOOK", 7)
+    expected = await newest_of_each(ent)
+    down, up = await walk_picker(client, "/bookings/new/history", "history-body")
+    assert down == expected and up == expected
+    r = await client.get("/bookings/new/history", headers=HX)
+    assert len(picker_ids(r.text, "history-body")) == 7  # the draft's 6 rows not looked at
+    # The third booking's 31 rows, then the second's 60: 30 of them S030..S059 again.
+    r = await client.get(picker_links(r.text)["下一页"], headers=HX)
+    while len(picker_ids(r.text, "history-body")) == 7:
+        r = await client.get(picker_links(r.text)["下一页"], headers=HX)
+    assert "本页只查看了一部分历史记录，点【下一页】继续查找更早的" in r.text
+
+
+async def test_the_history_picker_searches_the_newest_matching_row(
+    client: AsyncTestClient,
+) -> None:
+    await history_company(client)
+    r = await client.get("/bookings/new/history?q=S03", headers=HX)
+    ids = picker_ids(r.text, "history-body")
+    rows = await BookingItem.select().where(BookingItem.id.is_in(ids))
+    assert sorted(row["name"] for row in rows) == [f"器具S03{k}" for k in range(10)]
+    assert "共 10 条" in r.text and not picker_links(r.text)  # one page: counted for free
+    r = await client.get("/bookings/new/history?q=S0", headers=HX)  # S000..S099: 2 pages
+    assert set(picker_links(r.text)) == {"下一页", "末页"}
+    r = await client.get(picker_links(r.text)["下一页"], headers=HX)  # the search kept
+    assert len(picker_ids(r.text, "history-body")) == 50 and "S1" not in r.text
+    # An earlier name finds the instrument as it was booked under that name.
+    r = await client.get("/bookings/new/history?q=旧名S03", headers=HX)
+    assert "共 10 条" in r.text and "旧名S035" in r.text and "器具S035" not in r.text
+    for q in ("X00", "D00"):  # another company's, the draft's
+        r = await client.get(f"/bookings/new/history?q={q}", headers=HX)
+        assert not picker_ids(r.text, "history-body") and "暂无历史预约器具" in r.text
+
+
+async def custody_company(client: AsyncTestClient) -> list[str]:
+    """A logged-in company with 57 register rows (ties on a date, every fifth without
+    有效期至), another company's beside; its serials in the picker's order."""
+    form = await company_user(client)
+    ent = await Enterprise.objects().get(Enterprise.uscc == form["uscc"])
+    made = []
+    for k in range(57):
+        due = None if k % 5 == 0 else date(2027, 1, 1) + timedelta(days=k % 7)
+        made.append(await make_instrument(ent, serial_no=f"S{k:03d}", valid_until=due))
+    other = await make_enterprise(9)
+    for k in range(5):
+        await make_instrument(other, serial_no=f"X{k:03d}", valid_until=date(2026, 1, 1))
+    dated = sorted((m for m in made if m.valid_until), key=lambda m: (m.valid_until, m.id))
+    return [m.serial_no for m in dated + [m for m in made if not m.valid_until]]
+
+
+async def test_the_custody_picker_pages_the_register_by_due_date(
+    client: AsyncTestClient,
+) -> None:
+    soonest = await custody_company(client)
+    down, up = await walk_picker(client, "/bookings/new/custody", "custody-body")
+    serials = {r["id"]: r["serial_no"] for r in await Instrument.select()}
+    assert [serials[i] for i in down] == soonest and [serials[i] for i in up] == soonest
+    r = await client.get("/bookings/new/custody", headers=HX)
+    assert "共 57 条" in r.text and set(picker_links(r.text)) == {"下一页", "末页"}
+    r = await client.get("/bookings/new/custody?q=S00", headers=HX)
+    assert "共 10 条" in r.text and "X00" not in r.text
+
+    # Ticks ride along: one made on page 1 stays (hidden) on page 2, one of page 2 shows.
+    first = picker_ids((await client.get("/bookings/new/custody", headers=HX)).text, "custody-body")
+    page2 = picker_links((await client.get("/bookings/new/custody", headers=HX)).text)["下一页"]
+    second = picker_ids((await client.get(page2, headers=HX)).text, "custody-body")
+    r = await client.get(f"{page2}&custody_ids={first[0]}&custody_ids={second[0]}", headers=HX)
+    assert f'<input type="hidden" name="custody_ids" value="{first[0]}">' in r.text
+    assert re.search(rf'value="{second[0]}" id="custody-body-{second[0]}" checked', r.text)
+    assert "已选 2 项" in r.text
+
+
+@pytest.mark.parametrize("picker", ["history", "custody"])
+@pytest.mark.parametrize(
+    "query",
+    [
+        "after=abc",
+        "before=-1",
+        "after=99999999999999999999",
+        "before=99999999999999999999",
+        "after=0",
+        "before=999999999",
+        "last=yes",
+        "after=1&before=2&last=1",
+        "after=%00",
+        "after=5&at=not-a-date",
+        "page=99999999999999999999",
+    ],
+)
+async def test_hostile_picker_cursors_give_the_nearest_end(
+    client: AsyncTestClient, picker: str, query: str
+) -> None:
+    form = await company_user(client)
+    ent = await Enterprise.objects().get(Enterprise.uscc == form["uscc"])
+    if picker == "history":
+        await make_booking(ent, [tool(f"S{k:03d}") for k in range(3)], "approved")
+    else:
+        for k in range(3):
+            await make_instrument(ent, serial_no=f"S{k:03d}", valid_until=date(2027, 1, 1 + k))
+    r = await client.get(f"/bookings/new/{picker}?{query}", headers=HX)
+    assert r.status_code == 200
+    assert len(picker_ids(r.text, f"{picker}-body")) == 3
