@@ -53,11 +53,13 @@ async def _counted(tiles: list[Tile]) -> list[Count]:
     return [Count(k, label, n, href) for (k, label, _, href), n in zip(tiles, totals, strict=True)]
 
 
-async def customer_counts(scope: Scope) -> list[Count]:
+async def customer_counts(scope: Scope, contract: bool = False) -> list[Count]:
     """What needs the customer: eight counts, each its list's total, asked for in one
-    statement."""
+    statement. A 协议用户 (``contract``) downloads unpaid certificates too (SPEC §6): every
+    certificate not yet downloaded is one it can download."""
     ids = list(scope.enterprise_ids)
     cert = certificates.CertFilters
+    ready = {"downloaded": "no"} if contract else {"paid": "paid", "downloaded": "no"}
     tiles: list[Tile] = [
         (
             "pending",
@@ -86,8 +88,8 @@ async def customer_counts(scope: Scope) -> list[Count]:
         (
             "cert_ready",
             "可下载的新证书",
-            certificates.count_certificates(scope, cert(paid="paid", downloaded="no")),
-            _href("/certificates", paid="paid", downloaded="no"),
+            certificates.count_certificates(scope, cert(**ready)),
+            _href("/certificates", **ready),
         ),
         (
             "cert_unpaid",
@@ -175,7 +177,7 @@ async def overview(user: CurrentUser) -> dict[str, Any]:
         data["bookings"] = await bookings.latest(scope, 5)
         # Several units (subsidiaries): each row says whose it is.
         data["unit_names"] = dict(scope.units) if scope.has_units else {}
-        data["counts"] = await customer_counts(scope)
+        data["counts"] = await customer_counts(scope, contract=user.is_contract)
         weeks = chart_weeks()
         data["chart"] = chart(weeks, await issued_per_week(scope, weeks))
     if user.is_platform_admin:

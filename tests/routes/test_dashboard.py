@@ -12,6 +12,7 @@ from litestar.testing import AsyncTestClient
 
 from app import clock
 from app.clock import now, today
+from app.security.sessions import auth_changed
 from app.services import weekly
 from app.tables import Certificate, Enterprise, Order, OrderItem, User
 from tests.factories import (
@@ -117,6 +118,21 @@ async def test_every_count_is_the_rows_its_link_shows(client: AsyncTestClient) -
         assert listed.status_code == 200, href
         assert shown_rows(listed.text) == EXPECTED[key], (key, href)
     assert "预约记录" in r.text  # the latest bookings stay
+
+
+async def test_a_contract_customer_can_download_its_unpaid_new_certificates(
+    client: AsyncTestClient,
+) -> None:
+    """A 协议用户 downloads unpaid certificates too: 可下载的新证书 counts every certificate
+    not yet downloaded (ZS-1 paid, ZS-2 unpaid), and links to exactly those."""
+    ent = await _customer_rows(client)
+    await Enterprise.update({Enterprise.is_contract: True}).where(Enterprise.id == ent.id)
+    await auth_changed()  # made behind the app's back: its cached users are read again
+    found = tiles((await client.get("/")).text)
+    href, n = found["cert_ready"]
+    assert n == "2" and href == "/certificates?downloaded=no"
+    assert shown_rows((await client.get(href)).text) == 2
+    assert found["cert_unpaid"][1] == "1"  # still theirs to pay
 
 
 async def test_a_parent_counts_its_subsidiaries(client: AsyncTestClient) -> None:
