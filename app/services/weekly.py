@@ -12,6 +12,9 @@ from app import clock
 CHART_WEEKS = 12
 # The chart's drawing box (SVG user units; the CSS scales it to the card's width).
 CHART_W, CHART_H, CHART_TOP, CHART_BOTTOM = 360, 150, 16, 22
+# Room on each side for the first and last weeks' labels, centred under their bars: on a
+# phone the CSS draws them larger and the last one ran past the box.
+CHART_PAD = 16
 
 
 def chart_weeks(today: date | None = None) -> list[date]:
@@ -56,6 +59,7 @@ def chart(weeks: list[date], counts: list[int]) -> dict[str, Any]:
     return {
         "bars": bars,
         "width": CHART_W,
+        "pad": CHART_PAD,
         "height": CHART_H,
         "base": CHART_H - CHART_BOTTOM,
         "label_y": CHART_H - 6,
