@@ -30,6 +30,7 @@ AUDIT = "audit"  # 操作日志, by event (enterprise 0)
 SMS = "sms"  # 短信记录 (enterprise 0, status "")
 INSTRUMENT = "instrument"  # 器具托管 (status "")
 CERTIFICATE = "certificate"  # 电子证书 (status "")
+CERT_WEEK = "cert_week"  # certificates issued, by China-time week (status: its Monday)
 # A filtered list counts at most this many rows; more show as "10000+".
 COUNT_LIMIT = 10_000
 

@@ -13,7 +13,8 @@ from litestar.testing import AsyncTestClient
 from app import clock
 from app.clock import now, today
 from app.security.sessions import auth_changed
-from app.services import weekly
+from app.services import home, weekly
+from app.services.tenancy import Scope
 from app.tables import Certificate, Enterprise, Order, OrderItem, User
 from tests.factories import (
     make_booking,
@@ -212,6 +213,24 @@ async def test_the_chart_counts_certificates_of_the_scope_per_week(
     assert "style=" not in html.split("<svg", 1)[1].split("</svg>", 1)[0]
 
 
+async def test_the_chart_tally_files_each_certificate_under_its_china_week() -> None:
+    """The triggers that keep the chart's tally put a certificate in the China-time week
+    of its created_at (Monday 00:00 +08:00 is Sunday 16:00 UTC), on insert, when moved
+    and when deleted, on both databases."""
+    ent = await make_enterprise(1)
+    sunday_night = datetime(2026, 11, 29, 15, 59, tzinfo=UTC)  # Sunday 23:59 in China
+    monday = datetime(2026, 11, 29, 16, 0, tzinfo=UTC)  # Monday 00:00 in China
+    a, b = await make_certificate(ent, 1), await make_certificate(ent, 2)
+    for cert, at in ((a, sunday_night), (b, monday)):
+        await Certificate.update({Certificate.created_at: at}).where(Certificate.id == cert.id)
+    weeks = [date(2026, 11, 23), date(2026, 11, 30)]
+    assert await home.issued_per_week(Scope(1, ent.id, (ent.id,)), weeks) == [1, 1]
+    await Certificate.update({Certificate.created_at: monday}).where(Certificate.id == a.id)
+    assert await home.issued_per_week(Scope(1, ent.id, (ent.id,)), weeks) == [0, 2]
+    await Certificate.delete().where(Certificate.id == b.id)
+    assert await home.issued_per_week(Scope(1, ent.id, (ent.id,)), weeks) == [0, 1]
+
+
 @pytest.mark.parametrize(
     "at",
     [
@@ -233,3 +252,13 @@ def test_weeks_are_china_weeks_at_any_hour(monkeypatch: pytest.MonkeyPatch, at: 
     start = clock.day_start(monday)
     counts = weekly.week_counts([start - timedelta(seconds=1), start], weeks)
     assert counts[-1] == 1 and counts[-2] == 1
+
+
+async def test_a_status_list_does_not_promise_to_refresh(client: AsyncTestClient) -> None:
+    """The 首页's 检测中/待取件 lists are not polled: they do not say they refresh (the
+    lookup by 大单号 does)."""
+    await company_user(client)
+    listed = await client.get("/query/progress?status=testing")
+    assert listed.status_code == 200 and "检测中的器具" in listed.text
+    assert "自动刷新" not in listed.text and "data-poll" not in listed.text
+    assert "自动刷新" in (await client.get("/query/progress")).text
