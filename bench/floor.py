@@ -363,23 +363,20 @@ def healthz() -> str:
     return "ok"
 
 
-# The 首页's counts (#12), as the app sends them: one statement of eight scalar subqueries,
-# tallies where a list has one, otherwise a count that stops past COUNT_LIMIT over an
-# indexed condition; then the chart's weeks. $1.. are the scope's ids, then $a.. the values.
+# The 首页's counts (#12), as the app sends them: one statement of eight sums over the
+# tallies the triggers keep (per enterprise and status; 有效期至 dates as YYYY-MM-DD);
+# then the chart's weeks. $1.. are the scope's ids, then {a}, {b} the values.
 COUNT_LIMIT = 10_000
-UPTO = "(SELECT COUNT(*) FROM (SELECT 1 FROM {table} WHERE {where} LIMIT {limit}) t)"
-TALLY_OF = (
-    "(SELECT SUM(d) FROM tally WHERE kind = 'booking' AND enterprise IN {ids} AND status = {a})"
-)
+TALLY_SUM = "(SELECT SUM(d) FROM tally WHERE kind = '{kind}' AND enterprise IN {ids} AND {where})"
 HOME_COUNTS = {
-    "pending": (None, "{a}"),
-    "rejected": (None, "{a}"),
-    "testing": ("order_item", "enterprise IN {ids} AND status = {a}"),
-    "ready": ("order_item", "enterprise IN {ids} AND status = {a}"),
-    "cert_ready": ("certificate", "enterprise IN {ids} AND paid AND downloaded_at IS NULL"),
-    "cert_unpaid": ("certificate", "enterprise IN {ids} AND NOT paid"),
-    "overdue": ("instrument", "enterprise IN {ids} AND valid_until < {a}"),
-    "due": ("instrument", "enterprise IN {ids} AND valid_until >= {a} AND valid_until <= {b}"),
+    "pending": ("booking", "status = {a}"),
+    "rejected": ("booking", "status = {a}"),
+    "testing": ("item_status", "status = {a}"),
+    "ready": ("item_status", "status = {a}"),
+    "cert_ready": ("cert_state", "status = 'paid-new'"),
+    "cert_unpaid": ("cert_state", "status IN ('unpaid-new', 'unpaid-done')"),
+    "overdue": ("instrument_due", "status >= '0' AND status < {a}"),
+    "due": ("instrument_due", "status >= {a} AND status <= {b}"),
 }
 
 
@@ -404,9 +401,9 @@ ISSUED = (
 class Shown:
     """A count as the template shows it (tallies.Total's face)."""
 
-    def __init__(self, n: int) -> None:
-        self.n = min(n, COUNT_LIMIT)
-        self.exact = n <= COUNT_LIMIT
+    def __init__(self, n: int, bounded: bool = True) -> None:
+        self.n = min(n, COUNT_LIMIT) if bounded else n
+        self.exact = n <= COUNT_LIMIT or not bounded
 
     def __str__(self) -> str:
         return str(self.n) if self.exact else f"{self.n}+"
@@ -416,33 +413,31 @@ def home_counts_sql(n: int) -> str:
     ids = "(" + ", ".join(f"${i + 1}" for i in range(n)) + ")"
     k = n
     parts = []
-    for table, where in HOME_COUNTS.values():
+    for kind, where in HOME_COUNTS.values():
         a, b = f"${k + 1}", f"${k + 2}"
         k += where.count("{a}") + where.count("{b}")
-        if table is None:
-            parts.append(TALLY_OF.format(ids=ids, a=a))
-        else:
-            cond = where.format(ids=ids, a=a, b=b)
-            parts.append(UPTO.format(table=table, where=cond, limit=COUNT_LIMIT + 1))
+        parts.append(TALLY_SUM.format(kind=kind, ids=ids, where=where.format(a=a, b=b)))
     return "SELECT " + ", ".join(parts)
 
 
 async def home_counts(conn: Any, ids: list[int]) -> list[dict[str, Any]]:
     today = datetime.now(TZ).date()
+    day = f"{today:%Y-%m-%d}"
     args = [
         BookingStatus.PENDING.value,
         BookingStatus.REJECTED.value,
         ItemStatus.TESTING.value,
         ItemStatus.READY.value,
-        today,
-        today,
-        today + timedelta(days=30),
+        day,
+        day,
+        f"{today + timedelta(days=30):%Y-%m-%d}",
     ]
     row = await conn.fetchrow(home_counts_sql(len(ids)), *ids, *args)
     counts = []
     for key, total in zip(HOME_COUNTS, row, strict=True):
         label, href = TILES[key]
-        counts.append({"key": key, "label": label, "n": Shown(total or 0), "href": href})
+        shown = Shown(total or 0, bounded=False)
+        counts.append({"key": key, "label": label, "n": shown, "href": href})
     return counts
 
 

@@ -371,12 +371,22 @@ def _compiled_where(scope: Scope, f: CertFilters) -> Callable[[dict[str, Any]], 
     return where
 
 
+def _states(f: CertFilters) -> list[str]:
+    """The cert_state tally's statuses (paid|unpaid-new|done) these filters keep, as
+    _compiled_where reads the filters."""
+    paid = [f.paid] if f.paid in ("paid", "unpaid") else ["paid", "unpaid"]
+    ways = {"yes": ["done"], "no": ["new"]}.get(f.downloaded, ["new", "done"])
+    return [f"{p}-{d}" for p in paid for d in ways]
+
+
 def count_certificates(scope: Scope, f: CertFilters) -> tallies.Counting:
     """电子证书's total with these filters (the list's, and the 首页's counts): the tally's,
     or (filtered) counted up to a limit over an indexed condition."""
     values = _values(scope, f)
     if not (f.q or f.paid or f.downloaded or f.start or f.end):
         return tallies.total(tallies.CERTIFICATE, values["ids"])
+    if not (f.q or f.start or f.end):  # paid / downloaded only: the tally of those states
+        return tallies.total(tallies.CERT_STATE, values["ids"], _states(f))
     key = None if f.q else ("certificates", f.paid, f.downloaded, "count")
     where = _compiled_where(scope, f)
     return tallies.bounded_count(

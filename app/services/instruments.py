@@ -103,8 +103,17 @@ def count_instruments(scope: Scope, q: str = "", state: str = "all") -> tallies.
     values: dict[str, Any] = {"ids": list(scope.enterprise_ids)}
     if not (q or state in ("overdue", "due", "ok")):
         return tallies.total(tallies.INSTRUMENT, values["ids"])
+    soon = today + timedelta(days=DUE_DAYS)
+    if not q and state == "overdue":  # the tally by 有效期至 ("" for none sorts first)
+        return tallies.total_between(
+            tallies.INSTRUMENT_DUE, values["ids"], "0", f"{today:%Y-%m-%d}", upto=False
+        )
+    if not q and state == "due":
+        return tallies.total_between(
+            tallies.INSTRUMENT_DUE, values["ids"], f"{today:%Y-%m-%d}", f"{soon:%Y-%m-%d}"
+        )
     if state in ("overdue", "due", "ok"):
-        values.update(today=today, soon=today + timedelta(days=DUE_DAYS))
+        values.update(today=today, soon=soon)
 
     def where(p: dict[str, Any]) -> list[Any]:
         return _conditions(p["ids"], q, state, p.get("today"), p.get("soon"))

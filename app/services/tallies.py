@@ -31,6 +31,9 @@ SMS = "sms"  # 短信记录 (enterprise 0, status "")
 INSTRUMENT = "instrument"  # 器具托管 (status "")
 CERTIFICATE = "certificate"  # 电子证书 (status "")
 CERT_WEEK = "cert_week"  # certificates issued, by China-time week (status: its Monday)
+ITEM_STATUS = "item_status"  # instruments at the lab (order_item), by status
+CERT_STATE = "cert_state"  # certificates: paid|unpaid-new|done (downloaded or not)
+INSTRUMENT_DUE = "instrument_due"  # 器具托管 rows by 有效期至 (YYYY-MM-DD; "" for none)
 # A filtered list counts at most this many rows; more show as "10000+".
 COUNT_LIMIT = 10_000
 
@@ -102,6 +105,28 @@ def total(
         return Tally.select(Sum(Tally.d).as_alias("n")).where(*where)
 
     return Counting(compiled.Part(("tally", kind), build, values), bounded=False)
+
+
+def total_between(
+    kind: str, enterprise_ids: Iterable[int], low: str, high: str, *, upto: bool = True
+) -> Counting:
+    """The rows of list ``kind`` of these enterprises whose status is from ``low`` up to
+    ``high`` (``upto`` False: below it): a range of dates kept as YYYY-MM-DD."""
+    ids = list(enterprise_ids)
+    if not ids:
+        return Counting(None, bounded=False)
+
+    def build(p: dict[str, Any]) -> Query:
+        below = Tally.status <= p["high"] if upto else Tally.status < p["high"]
+        return Tally.select(Sum(Tally.d).as_alias("n")).where(
+            Tally.kind == p["kind"],
+            Tally.enterprise.is_in(p["ids"]),
+            Tally.status >= p["low"],
+            below,
+        )
+
+    values = {"kind": kind, "ids": ids, "low": low, "high": high}
+    return Counting(compiled.Part(("tally-between", kind, upto), build, values), bounded=False)
 
 
 def bounded_count(

@@ -6,13 +6,17 @@ from __future__ import annotations
 
 import asyncio
 import random
+from datetime import timedelta
 from typing import Any
 
-from app import compiled
-from app.enums import BookingStatus
+from app import clock, compiled
+from app.clock import today
+from app.enums import BookingStatus, ItemStatus
 from app.services import audit, tallies
-from app.tables import AuditLog, Booking, SmsMessage, Tally
-from tests.factories import make_booking, make_enterprise
+from app.services import instruments as instruments_service
+from app.services.tenancy import Scope
+from app.tables import AuditLog, Booking, Certificate, Instrument, OrderItem, SmsMessage, Tally
+from tests.factories import make_booking, make_certificate, make_enterprise, make_instrument
 
 STATUSES = [s.value for s in BookingStatus]
 
@@ -159,3 +163,82 @@ async def test_audit_and_sms_tallies_follow_parallel_inserts_and_deletes() -> No
         assert (await tallies.total(tallies.AUDIT, None, event)).n == want
     assert (await tallies.total(tallies.AUDIT, None)).n == await AuditLog.count() == 27
     assert (await tallies.total(tallies.SMS, None)).n == await SmsMessage.count() == 28
+
+
+async def test_the_dashboard_tallies_follow_parallel_writes() -> None:
+    """The 首页's tallies (lab instruments by status, certificates by paid/downloaded,
+    器具托管 by 有效期至) equal a fresh COUNT after parallel inserts, changes both ways,
+    deletes and folds, for every status and range the 首页 and the lists ask."""
+    rng = random.Random(12)
+    ents = [await make_enterprise(1), await make_enterprise(2)]
+    certs = [await make_certificate(ents[k % 2], k, paid=k % 3 != 0) for k in range(1, 13)]
+    start = today()
+    days = [None, *(start + timedelta(days=d) for d in (-40, -1, 0, 1, 30, 31, 400))]
+    instruments = [
+        await make_instrument(ents[k % 2], serial_no=f"T{k}", valid_until=rng.choice(days))
+        for k in range(16)
+    ]
+    statuses = [s.value for s in ItemStatus]
+
+    async def item(c: Any) -> None:
+        await OrderItem.update({OrderItem.status: rng.choice(statuses)}).where(
+            OrderItem.id == c.item
+        )
+
+    async def cert(c: Any) -> None:
+        await Certificate.update(
+            {
+                Certificate.paid: rng.random() < 0.5,
+                Certificate.downloaded_at: rng.choice([None, clock.now()]),
+            }
+        ).where(Certificate.id == c.id)
+
+    async def due(i: Any) -> None:
+        await Instrument.update({Instrument.valid_until: rng.choice(days)}).where(
+            Instrument.id == i.id
+        )
+
+    for _ in range(3):
+        await asyncio.gather(
+            *[f(c) for c in certs for f in (item, cert)],
+            *[due(i) for i in instruments],
+            tallies.fold(),
+        )
+    await asyncio.gather(
+        Certificate.delete().where(Certificate.id == certs[0].id),
+        OrderItem.delete().where(OrderItem.id == certs[1].item),
+        Instrument.delete().where(Instrument.id == instruments[0].id),
+        tallies.fold(),
+    )
+    soon = start + timedelta(days=instruments_service.DUE_DAYS)
+    for ent in ents:
+        for s in statuses:
+            want = await OrderItem.count().where(
+                (OrderItem.enterprise == ent.id) & (OrderItem.status == s)
+            )
+            assert (await tallies.total(tallies.ITEM_STATUS, [ent.id], s)).n == want, s
+        for paid in (True, False):
+            for done in (True, False):
+                got = await tallies.total(
+                    tallies.CERT_STATE,
+                    [ent.id],
+                    f"{'paid' if paid else 'unpaid'}-{'done' if done else 'new'}",
+                )
+                downloaded = (
+                    Certificate.downloaded_at.is_not_null()
+                    if done
+                    else Certificate.downloaded_at.is_null()
+                )
+                want = await Certificate.count().where(
+                    (Certificate.enterprise == ent.id) & (Certificate.paid == paid) & downloaded
+                )
+                assert got.n == want, (paid, done)
+        scope = Scope(1, ent.id, (ent.id,))
+        mine = Instrument.enterprise == ent.id
+        overdue = await Instrument.count().where(mine & (Instrument.valid_until < start))
+        due_soon = await Instrument.count().where(
+            mine & (Instrument.valid_until >= start) & (Instrument.valid_until <= soon)
+        )
+        assert (await instruments_service.count_instruments(scope, state="overdue")).n == overdue
+        assert (await instruments_service.count_instruments(scope, state="due")).n == due_soon
+    assert overdue + due_soon > 0  # the ranges were not empty
