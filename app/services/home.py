@@ -168,13 +168,15 @@ async def issued_per_week(scope: Scope, weeks: list[date]) -> list[int]:
             .where(
                 Tally.kind == p["kind"],
                 Tally.enterprise.is_in(p["ids"]),
-                Tally.status.is_in(p["weeks"]),
+                Tally.status >= p["first"],
+                Tally.status <= p["last"],
             )
             .group_by(Tally.status)
         ),
         kind=tallies.CERT_WEEK,
         ids=list(scope.enterprise_ids),
-        weeks=[f"{w:%Y-%m-%d}" for w in weeks],
+        first=f"{weeks[0]:%Y-%m-%d}",
+        last=f"{weeks[-1]:%Y-%m-%d}",
     )
     issued = {r["status"]: int(r["n"] or 0) for r in rows}
     return [issued.get(f"{w:%Y-%m-%d}", 0) for w in weeks]
