@@ -23,6 +23,7 @@ from app.services.audit import Actor
 from app.services.errors import Conflict, FormError, NotFound
 from app.services.listing import Cursor, Window
 from app.services.tenancy import Scope
+from app.settings import get_settings
 from app.tables import Booking, BookingItem, Order, OrderItem
 
 MAX_LINES = 2000
@@ -238,33 +239,62 @@ async def tell_status(order_id: int, items: list[dict[str, Any]]) -> None:
         )
 
 
+def prefix_range(prefix: str) -> tuple[str, str] | None:
+    """The strings that start with ``prefix`` are those from ``prefix`` up to (not
+    including) the returned end, in code point order (UTF-8 byte order); None when every
+    string from ``prefix`` on does."""
+    chars = list(prefix)
+    while chars:
+        last = ord(chars.pop()) + 1
+        if 0xD800 <= last <= 0xDFFF:  # surrogates are not characters: past them
+            last = 0xE000
+        if last <= 0x10FFFF:
+            return prefix, "".join(chars) + chr(last)
+    return None
+
+
+def _starting_with(column: str) -> str:
+    """SQL: ``column`` starts with the prefix whose range [lo, hi) fills its two ``{}``,
+    compared byte by byte whatever the database's collation: PostgreSQL's pattern operators
+    (read by the varchar_pattern_ops indexes of migration 07:40), SQLite's BINARY
+    comparison (its plain indexes). Unlike LIKE, a ``%`` or ``_`` typed in is a character
+    (LIKE took "DD%1" for every number starting "DD" with a 1 further on)."""
+    ge, lt = ("~>=~", "~<~") if get_settings().is_postgres else (">=", "<")
+    return f"{column} {ge} {{}} AND {column} {lt} {{}}"
+
+
 async def progress(scope: Scope, q: str) -> list[dict[str, Any]]:
     """检测进度查询: the instruments whose 大单号 or 唯一性号 starts with ``q`` (at least 2
     characters), inside the scope."""
     q = q.strip()
-    if len(q) < 2 or len(q) > NO_LENGTH:
+    if len(q) < 2 or len(q) > NO_LENGTH or not q.isprintable():
+        return []  # numbers are 2–50 visible characters (_number): nothing else matches
+    bounds = prefix_range(q)
+    if bounds is None:  # only U+10FFFF…: not printable, never in a number
         return []
-    # LIKE's own wildcards in q only widen a search inside the scope. Two queries, each
-    # answered by an index (唯一性号's, or 大单号's then the order's items), merged here: one
-    # query with an OR of the two reads every instrument of the scope (issue #15).
-    # Compiled once each (the pattern is a value: app/compiled.py).
+    # Two queries, each answered by an index (唯一性号's, or 大单号's then the order's
+    # items), merged here: one query with an OR of the two reads every instrument of the
+    # scope (issue #15). Compiled once each (the bounds are values: app/compiled.py).
     found: dict[int, dict[str, Any]] = {}
-    for by, column in (("unique_no", OrderItem.unique_no), ("order_no", OrderItem.order.order_no)):
+    for by in ("unique_no", "order_no"):
 
-        def matching(p: dict[str, Any], column: Any = column) -> Any:
+        def matching(p: dict[str, Any], by: str = by) -> Any:
+            if by == "unique_no":
+                sql = _starting_with('"order_item"."unique_no"')
+            else:  # the orders of that 大单号 prefix (index lab_order_number_prefix)
+                orders = f"SELECT id FROM lab_order WHERE {_starting_with('order_no')}"
+                sql = f'"order_item"."order" IN ({orders})'
+            match = WhereRaw(sql, p["lo"], p["hi"])
             return (
                 OrderItem.select(*PROGRESS_COLUMNS)
-                .where(
-                    OrderItem.enterprise.is_in(p["ids"]),  # the scope (tenancy.in_scope)
-                    column.like(p["pattern"]),
-                )
+                .where(OrderItem.enterprise.is_in(p["ids"]), match)  # the scope (tenancy)
                 .order_by(OrderItem.order.order_no)
                 .order_by(OrderItem.unique_no)
                 .limit(PROGRESS_LIMIT)
             )
 
         for row in await compiled.select(
-            ("progress", by), matching, ids=list(scope.enterprise_ids), pattern=q + "%"
+            ("progress", by), matching, ids=list(scope.enterprise_ids), lo=bounds[0], hi=bounds[1]
         ):
             found[row["id"]] = row
     rows = sorted(found.values(), key=lambda r: (r["order.order_no"], r["unique_no"]))

@@ -61,6 +61,28 @@ async def test_progress_lookup_as_typed(client: AsyncTestClient) -> None:
     assert "未找到" in r.text
 
 
+async def test_progress_lookup_takes_wildcards_as_characters(client: AsyncTestClient) -> None:
+    """A number starts with exactly what was typed: ``%`` and ``_`` are characters (LIKE took
+    them as wildcards); the whole number and a prefix of the 大单号 still find it."""
+    unique = await _issued(client)  # DD100-001, DD100-002
+    other = await approved_booking(client)
+    await lab_order(client, other["booking_no"], "DX1_0", n=1)  # a _ in a real number
+
+    async def found(q: str) -> str:
+        r = await client.get("/query/progress", params={"q": q}, headers={"HX-Request": "true"})
+        assert r.status_code == 200, r.text
+        return r.text
+
+    for q in ("DD%", "D_100", "%%", "__", "DD1%0", "DD100-00_", "DX1%"):
+        text = await found(q)
+        assert "未找到" in text and unique[0] not in text and "DX1_0" not in text, q
+    text = await found("DX1_")  # the _ typed is the number's own
+    assert "DX1_0-001" in text and unique[0] not in text
+    assert unique[0] in await found(unique[0]) and unique[1] not in await found(unique[0])
+    text = await found("DD100-")
+    assert unique[0] in text and unique[1] in text and "DX1_0" not in text
+
+
 async def test_list_unpaid_red_and_refused(client: AsyncTestClient) -> None:
     await _issued(client, paid=False)
     r = await client.get("/certificates")
