@@ -800,7 +800,9 @@ class CpuMeter:
         self.resource = resource
         self.server_pids = process_tree(server_pid) if server_pid else []
         self.db_pids = _pids_of(
-            lambda c: (c.startswith("postgres:") and db_name in c) or "redis-server" in c
+            # " name ": a backend's title names its database between spaces; not a
+            # database whose name contains this one (scale.py's copies).
+            lambda c: (c.startswith("postgres:") and f" {db_name} " in c) or "redis-server" in c
         )
         self.t = time.monotonic()
         self.busy = _machine_busy()

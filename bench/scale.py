@@ -1,8 +1,9 @@
 """The lists that grow without bound, at 1,000, 100,000 and 1,000,000 rows (issue #15).
 
-    .venv/bin/python bench/scale.py                          (1k, 100k, 1M: ~25 minutes)
+    .venv/bin/python bench/scale.py                          (1k, 100k, 1M: ~30 minutes)
     .venv/bin/python bench/scale.py --sizes 1000,100000      (quicker)
     .venv/bin/python bench/scale.py --plans                  (and EXPLAIN at the largest)
+    .venv/bin/python bench/scale.py --keep-db …, then --reuse (measure again, no seeding)
 
 What it does:
 
@@ -14,16 +15,28 @@ What it does:
    average: 5,000,000 at 1M), n 器具托管 rows, n certificates, n 操作日志 rows and n 短信记录
    rows; enterprise 1 (user ``bench_admin``) owns ``--share`` (10 %) of each customer
    list, so 100,000 of them at 1M. Then folds the tallies (the worker does it every
-   minute) and VACUUM ANALYZEs.
-3. Serves the app (``uvicorn app.asgi:app --workers 1``, sessions in Redis, pinned to CPU
-   0) and measures each list with wrk from a separate process (20 connections, 2 s
-   warm-up + 6 s): as the customer 预约记录 (first page, 末页, a status), the 首页,
-   器具托管, 电子证书, 预约送检's pickers 【从历史预约数据选择】 (first page, 末页) and
-   【从托管器具选择】, 检测进度 (the customer's first order by its 大单号: the same answer at
-   every size); as the platform admin 预约审核, 操作日志, 短信记录.
-4. Prints one table: each list's requests/s and CPU per request (server + PostgreSQL and
-   Redis) at each size, and the ratio of the largest to the first: PASS when requests/s
-   is ≥ 0.8 of the first size's and CPU per request ≤ 1.25× (within 20 %).
+   minute), VACUUM ANALYZEs, and keeps a copy of the database at that size
+   (``jlkf_bench_scale_1k``, ``…_100k``; the largest is the seeded database itself).
+3. Serves the app on each size's database at once (``uvicorn app.asgi:app --workers 1``
+   each, sessions in Redis, all pinned to CPU 0: only the measured one is busy) and
+   measures each list with wrk from a separate process (20 connections, 1 s warm-up + 4 s),
+   ``--rounds`` (3) times at every size, the sizes in turn (1k, 100k, 1M, then 1M, 100k,
+   1k, …), so that a slow minute of the host falls on every size alike. As the customer:
+   预约记录 (first page, 末页, a status), the 首页, 器具托管, 电子证书, 预约送检's pickers
+   【从历史预约数据选择】 (first page, 末页) and 【从托管器具选择】, 检测进度 (the customer's first
+   order by its 大单号: the same answer at every size); as the platform admin 预约审核,
+   操作日志, 短信记录.
+4. Prints one table: each list's median requests/s and CPU per request (server +
+   PostgreSQL and Redis) at each size, the ratio of the largest to the first, and the
+   spread of the rounds (how much one size's CPU per request moved between its own
+   rounds: the noise the ratios are read against). PASS when requests/s is ≥ 0.8 of the
+   first size's and CPU per request ≤ 1.2× (both within 20 %).
+
+Why interleaved medians: on this shared host the server's CPU per request for identical
+work drifted by up to 45 % between measurements minutes apart with nothing else running
+(the three sequential runs of stop 5), which decided PASS or MISS more than the data did.
+Hardware instruction counters, which would not drift, are not available in this VM
+(``perf stat -e instructions`` says <not supported>).
 
 ``--plans`` saves EXPLAIN (ANALYZE, BUFFERS) of every query each list sends, at the
 largest size, under bench/plans/ (one file per list): the queries are recorded from the
@@ -39,13 +52,16 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from statistics import median
 from typing import Any
 
 import asyncpg
 from _harness import (
     MEASURED_ENTERPRISE,
+    PG_ADMIN_DSN,
     PY,
     REDIS_URL,
     ROOT,
@@ -55,8 +71,10 @@ from _harness import (
     Load,
     LoadRunner,
     Procs,
+    Server,
     app_env,
     database_url,
+    drop_database,
     enterprise_of,
     flush_redis,
     log,
@@ -80,7 +98,7 @@ PROCS = Procs()
 PLANS = Path(__file__).resolve().parent / "plans"
 ADMIN_PASSWORD = "Bench-Admin-2026!"  # app_env's
 RPS_KEPT = 0.8  # requests/s at the largest size, at least this share of the first size's
-CPU_GROWTH = 1.25  # CPU per request at the largest size, at most this many times the first's
+CPU_GROWTH = 1.2  # CPU per request at the largest size, at most this many times the first's
 
 # (label, path, who, htmx): the customer (bench_admin) or the platform admin; htmx: sent
 # as the page sends it (HX-Request), answered with the fragment. {order_no}: the measured
@@ -197,54 +215,93 @@ async def order_no(dsn: str) -> str:
         await conn.close()
 
 
-def measure(runner: LoadRunner, env: dict[str, str], tmp: Path, size: str,
-            only: set[str]) -> dict[str, Load]:  # fmt: skip
-    app = start_server(PROCS, f"app-{size}", ["app.asgi:app"], env, tmp)
-    loads = {}
-    number = asyncio.run(order_no(DATABASE_URL))
-    try:
-        sessions = {
-            "customer": login_session(app.base),
-            "admin": login_session(app.base, "admin", ADMIN_PASSWORD),
-        }
-        for label, path, who, htmx in PAGES:
-            if only and label not in only:
-                continue
-            headers = {**sessions[who].headers(htmx=htmx), "Accept-Encoding": "gzip"}
-            url = path.format(order_no=number)
-            loads[label] = runner.measure(f"{label} @{size}", app, url, headers)
-    finally:
-        PROCS.stop(app.proc)
-    return loads
-
-
 def size_name(n: int) -> str:
     return f"{n // 1_000_000}M" if n % 1_000_000 == 0 else f"{n // 1000}k"
 
 
-def report(sizes: list[int], results: dict[int, dict[str, Load]]) -> None:
-    first = sizes[0]
+def size_db(n: int) -> str:
+    """The database a size is measured on: a copy of the seeded one taken at that size
+    (the largest is the seeded database itself)."""
+    return f"{DB_NAME}_{size_name(n).lower()}"
+
+
+async def copy_database(source: str, target: str) -> None:
+    conn = await asyncpg.connect(PG_ADMIN_DSN)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{target}" WITH (FORCE)')
+        await conn.execute(f'CREATE DATABASE "{target}" TEMPLATE "{source}"')
+    finally:
+        await conn.close()
+
+
+async def database_exists(name: str) -> bool:
+    conn = await asyncpg.connect(PG_ADMIN_DSN)
+    try:
+        return bool(await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name))
+    finally:
+        await conn.close()
+
+
+@dataclass
+class Target:
+    """One size's server, its database and its logged-in sessions."""
+
+    n: int
+    db: str
+    server: Server
+    headers: dict[str, dict[str, str]]  # by PAGES' "who" and htmx: the request's headers
+    order_no: str
+
+
+def start_target(n: int, db: str, tmp: Path) -> Target:
+    dsn = database_url(db)
+    env = app_env(dsn, SECRET_KEY, tmp / size_name(n), REDIS_URL=REDIS_URL)
+    (tmp / size_name(n)).mkdir(exist_ok=True)
+    server = start_server(PROCS, f"app-{size_name(n)}", ["app.asgi:app"], env, tmp)
+    sessions = {
+        "customer": login_session(server.base),
+        "admin": login_session(server.base, "admin", ADMIN_PASSWORD),
+    }
+    headers = {
+        f"{who}{htmx}": {**session.headers(htmx=htmx), "Accept-Encoding": "gzip"}
+        for who, session in sessions.items()
+        for htmx in (False, True)
+    }
+    return Target(n, db, server, headers, asyncio.run(order_no(dsn)))
+
+
+def report(sizes: list[int], results: dict[str, dict[int, list[Load]]], rounds: int) -> None:
+    first, last = sizes[0], sizes[-1]
     rows = []
     for label, *_ in PAGES:
-        if label not in results[first]:
+        if label not in results:
             continue
-        loads = [results[n][label] for n in sizes]
-        cpu = [x.server_ms + x.db_ms for x in loads]
-        rps_r = loads[-1].rps / loads[0].rps if loads[0].rps else 0.0
-        cpu_r = cpu[-1] / cpu[0] if cpu[0] else 0.0
-        errors = sum(x.errors for x in loads)
+        by_size = results[label]
+        rps = {n: median([x.rps for x in by_size[n]]) for n in sizes}
+        cpu = {n: median([x.server_ms + x.db_ms for x in by_size[n]]) for n in sizes}
+        p99 = {n: median([x.p99_ms for x in by_size[n]]) for n in sizes}
+        # How far apart the rounds of one size were: the measurement's own noise.
+        spread = max(
+            (max(c) - min(c)) / median(c)
+            for c in ([x.server_ms + x.db_ms for x in by_size[n]] for n in sizes)
+        )
+        rps_r = rps[last] / rps[first] if rps[first] else 0.0
+        cpu_r = cpu[last] / cpu[first] if cpu[first] else 0.0
+        errors = sum(x.errors for n in sizes for x in by_size[n])
         ok = rps_r >= RPS_KEPT and cpu_r <= CPU_GROWTH and not errors
         rows.append(
-            [label, *(f"{x.rps:,.0f}" for x in loads), *(f"{c:.2f}" for c in cpu),
-             *(f"{x.p99_ms:.1f}" for x in loads), f"{rps_r:.2f}", f"{cpu_r:.2f}×",
-             "PASS" if ok else "MISS" + (f" ({errors} errors)" if errors else "")]
+            [label, *(f"{rps[n]:,.0f}" for n in sizes), *(f"{cpu[n]:.2f}" for n in sizes),
+             *(f"{p99[n]:.1f}" for n in sizes), f"{rps_r:.2f}", f"{cpu_r:.2f}×",
+             f"{spread:.0%}", "PASS" if ok else "MISS" + (f" ({errors} errors)" if errors else "")]
         )  # fmt: skip
     names = [size_name(n) for n in sizes]
     log("")
     log(
-        f"rps = requests/s, cpu = server + PostgreSQL/Redis CPU ms per request, p99 in ms; "
-        f"rps-r = rps at {names[-1]} / at {names[0]} (≥ {RPS_KEPT}), cpu-r = cpu at "
-        f"{names[-1]} / at {names[0]} (≤ {CPU_GROWTH}×)."
+        f"Medians of {rounds} rounds, the sizes measured in turn within each list. rps = "
+        f"requests/s, cpu = server + PostgreSQL/Redis CPU ms per request, p99 in ms; rps-r = "
+        f"rps at {names[-1]} / at {names[0]} (≥ {RPS_KEPT}), cpu-r = cpu at {names[-1]} / "
+        f"at {names[0]} (≤ {CPU_GROWTH}×); spread = the widest (max − min) / median of one "
+        f"size's cpu over its rounds."
     )
     print_table(
         rows,
@@ -255,21 +312,29 @@ def report(sizes: list[int], results: dict[int, dict[str, Load]]) -> None:
             *(f"p99 {n}" for n in names),
             "rps-r",
             "cpu-r",
+            "spread",
             "result",
         ],  # fmt: skip
-        right=set(range(1, 3 * len(sizes) + 3)),
+        right=set(range(1, 3 * len(sizes) + 4)),
     )
 
 
-def run(args: argparse.Namespace, tmp: Path) -> None:
-    sizes = [int(s) for s in args.sizes.split(",")]
+def prepare(sizes: list[int], args: argparse.Namespace, tmp: Path) -> dict[int, str]:
+    """Seeds the database up to each size in turn and keeps a copy at each but the last
+    (the last is the seeded database); with --reuse, takes the copies a --keep-db run
+    left, migrated to the current code."""
+    dbs = {n: size_db(n) for n in sizes[:-1]} | {sizes[-1]: DB_NAME}
+    if args.reuse:
+        for db in dbs.values():
+            if not asyncio.run(database_exists(db)):
+                raise SystemExit(f"--reuse: no database {db} (run once with --keep-db)")
+            migrate(app_env(database_url(db), SECRET_KEY, tmp, REDIS_URL=REDIS_URL))
+        flush_redis(REDIS_URL)
+        return dbs
     env = app_env(DATABASE_URL, SECRET_KEY, tmp, REDIS_URL=REDIS_URL)
-    runner = LoadRunner(PROCS, DB_NAME, tmp, args.connections, args.warmup, args.duration)
     asyncio.run(recreate_database(DB_NAME))
     flush_redis(REDIS_URL)
     migrate(env)
-    only = set(args.only.split(",")) if args.only else set()
-    results: dict[int, dict[str, Load]] = {}
     seeded = 0
     for n in sizes:
         t = time.perf_counter()
@@ -283,10 +348,46 @@ def run(args: argparse.Namespace, tmp: Path) -> None:
             f"{c['sms_message']:,} 短信记录; {c['tally']:,} tally rows "
             f"({time.perf_counter() - t:.0f} s)"
         )
-        results[n] = measure(runner, env, tmp, size_name(n), only)
-    if args.plans:
-        subprocess.run([PY, __file__, "--plans-child"], cwd=ROOT, env=env, check=True)
-    report(sizes, results)
+        if n != sizes[-1]:
+            asyncio.run(copy_database(DB_NAME, dbs[n]))
+    return dbs
+
+
+def run(args: argparse.Namespace, tmp: Path) -> None:
+    """Every size's server runs at once (each pinned to the same CPU, idle while another is
+    measured). Each list is measured ``--rounds`` times at every size, the sizes in turn
+    (first to last, then last to first, …): a slow minute of the host falls on every size
+    alike, and the medians are compared."""
+    sizes = [int(s) for s in args.sizes.split(",")]
+    runner = LoadRunner(PROCS, DB_NAME, tmp, args.connections, args.warmup, args.duration)
+    dbs = prepare(sizes, args, tmp)
+    only = set(args.only.split(",")) if args.only else set()
+    results: dict[str, dict[int, list[Load]]] = {}
+    try:
+        targets = {n: start_target(n, db, tmp) for n, db in dbs.items()}
+        for label, path, who, htmx in PAGES:
+            if only and label not in only:
+                continue
+            results[label] = {n: [] for n in sizes}
+            for r in range(args.rounds):
+                for n in sizes if r % 2 == 0 else reversed(sizes):
+                    t = targets[n]
+                    runner.db_name = t.db
+                    url = path.format(order_no=t.order_no)
+                    results[label][n].append(
+                        runner.measure(f"{label} @{size_name(n)} #{r + 1}", t.server, url,
+                                       t.headers[f"{who}{htmx}"])
+                    )  # fmt: skip
+        PROCS.stop_all()
+        if args.plans:
+            env = app_env(DATABASE_URL, SECRET_KEY, tmp, REDIS_URL=REDIS_URL)
+            subprocess.run([PY, __file__, "--plans-child"], cwd=ROOT, env=env, check=True)
+        report(sizes, results, args.rounds)
+    finally:
+        PROCS.stop_all()
+        if not args.keep_db:
+            for db in set(dbs.values()) - {DB_NAME}:  # DB_NAME: run_cleanly's
+                asyncio.run(drop_database(db))
 
 
 async def plans_child() -> None:
@@ -380,8 +481,14 @@ def main() -> None:
     parser.add_argument("--enterprises", type=int, default=1000)
     parser.add_argument("--share", type=float, default=0.1)
     parser.add_argument("--connections", type=int, default=20)
-    parser.add_argument("--duration", type=int, default=6)
-    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--duration", type=int, default=4, help="seconds per measurement (4)")
+    parser.add_argument("--warmup", type=int, default=1, help="seconds before each (1)")
+    parser.add_argument("--rounds", type=int, default=3, help="measurements per list and size (3)")
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="measure the databases a --keep-db run left (migrated), no seeding",
+    )
     parser.add_argument("--only", metavar="LISTS", help="only these lists, by label")
     parser.add_argument("--plans", action="store_true", help="EXPLAIN each list at the largest")
     parser.add_argument("--pin", choices=("server", "both", "none"), default="server")
@@ -394,6 +501,7 @@ def main() -> None:
         asyncio.run(plans_child())
         return
     use_databases(args.db, args.redis_db)
+    args.keep_db = args.keep_db or args.reuse  # measured again: kept again
     set_pinning(args.pin)
     run_cleanly(PROCS, lambda tmp: run(args, tmp), db_name=DB_NAME, keep_db=args.keep_db,
                 tmp_prefix="jlkf-scale-")  # fmt: skip
