@@ -12,9 +12,10 @@ What it does:
    shared machine give your own: ``--db jlkf_bench_<you> --redis-db <n>``.
 2. For each size n, seeds on by COPY (as bench/booking.py does: the triggers keep the
    tallies as they do for the app's own writes) to n bookings (5 instruments each on
-   average: 5,000,000 at 1M), n 器具托管 rows, n certificates, n 操作日志 rows and n 短信记录
-   rows; enterprise 1 (user ``bench_admin``) owns ``--share`` (10 %) of each customer
-   list, so 100,000 of them at 1M. Then folds the tallies (the worker does it every
+   average: 5,000,000 at 1M), ``--register`` × n 器具托管 rows (5: 5,000,000 at 1M), n
+   certificates, n 操作日志 rows and n 短信记录 rows; enterprise 1 (user ``bench_admin``)
+   owns ``--share`` (10 %) of each customer list, so 100,000 of its bookings at 1M and
+   500,000 of its 器具托管 rows. Then folds the tallies (the worker does it every
    minute), VACUUM ANALYZEs, and keeps a copy of the database at that size
    (``jlkf_bench_scale_1k``, ``…_100k``; the largest is the seeded database itself).
 3. Serves the app on each size's database at once (``uvicorn app.asgi:app --workers 1``
@@ -173,7 +174,8 @@ async def seed(first: int, last: int, args: argparse.Namespace, accounts: bool) 
         if accounts:
             await seed_accounts(conn, args.enterprises)
         await seed_bookings(conn, first, last, args.enterprises, every)
-        await seed_instruments(conn, first, last, args.enterprises, every)
+        k = args.register  # 器具托管 rows per booking
+        await seed_instruments(conn, (first - 1) * k + 1, last * k, args.enterprises, every)
         orders = (first - 1) // 5 + 1, last // 5
         if orders[1] >= orders[0]:
             await seed_orders(conn, *orders, args.enterprises, every)
@@ -480,6 +482,12 @@ def main() -> None:
     parser.add_argument("--sizes", default="1000,100000,1000000")
     parser.add_argument("--enterprises", type=int, default=1000)
     parser.add_argument("--share", type=float, default=0.1)
+    parser.add_argument(
+        "--register",
+        type=int,
+        default=5,
+        help="器具托管 rows per booking (5: 5,000,000 at 1M, as #15 asks)",
+    )
     parser.add_argument("--connections", type=int, default=20)
     parser.add_argument("--duration", type=int, default=4, help="seconds per measurement (4)")
     parser.add_argument("--warmup", type=int, default=1, help="seconds before each (1)")
