@@ -9,7 +9,9 @@ import random
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from piccolo.columns.combination import WhereRaw
+from piccolo.engine.postgres import PostgresEngine
 
 from app import clock, compiled
 from app.clock import today
@@ -28,6 +30,7 @@ from app.tables import (
     Tally,
 )
 from tests.factories import make_booking, make_certificate, make_enterprise, make_instrument
+from tests.helpers import SETTINGS
 
 STATUSES = [s.value for s in BookingStatus]
 
@@ -375,3 +378,44 @@ async def _check_waiting(stamp: Any) -> None:
         assert (await orders.count_stale(before)).n == len(want), days
         rows, total = await orders.orders(1, 100, before=before)
         assert total == len(want) and sorted(r["id"] for r in rows) == want, days
+
+
+@pytest.mark.skipif(not SETTINGS.is_postgres, reason="SQLite serialises writers: no row locks")
+async def test_a_certificate_arriving_while_its_order_is_resent_does_not_deadlock(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The lab re-sends an order, changing an instrument and adding one, while the changed
+    instrument's first certificate arrives. The certificate's triggers lock the instrument,
+    then its order; put_order must take them in the same order (its changes before its
+    inserts, which lock the order), or each waits for the other until PostgreSQL ends one."""
+    ent = await make_enterprise(1)
+    booking = await make_booking(ent, items=1, status=BookingStatus.APPROVED)
+    lab = audit.Actor("lab", "127.0.0.1")
+    await orders.put_order("DD-L1", booking.booking_no, [orders.OrderLine("W-1", "表")], by=lab)
+    item = await OrderItem.select().where(OrderItem.unique_no == "W-1").first()
+    wrote = asyncio.Event()
+    run = PostgresEngine.run_querystring
+
+    async def pausing(self: PostgresEngine, querystring: Any, in_pool: bool = True) -> Any:
+        result = await run(self, querystring, in_pool)
+        sql = querystring.compile_string(engine_type=self.engine_type)[0].lstrip()
+        writes = sql.startswith(('INSERT INTO "order_item"', 'UPDATE "order_item"'))
+        if writes and not wrote.is_set():
+            wrote.set()  # put_order's first write: the certificate arrives meanwhile
+            await asyncio.sleep(0.5)
+        return result
+
+    monkeypatch.setattr(PostgresEngine, "run_querystring", pausing)
+
+    async def certificate_arrives() -> None:
+        await wrote.wait()
+        await Certificate.insert(Certificate(cert_no="ZS-L1", item=item["id"], enterprise=ent.id))
+
+    lines = [orders.OrderLine("W-2", "表"), orders.OrderLine("W-1", "压力表")]  # new first
+    results = await asyncio.gather(
+        orders.put_order("DD-L1", booking.booking_no, lines, by=lab),
+        certificate_arrives(),
+        return_exceptions=True,
+    )
+    assert not [r for r in results if isinstance(r, BaseException)], results
+    assert await Order.select(Order.waiting).first() == {"waiting": 1}  # W-2
