@@ -419,3 +419,68 @@ async def test_a_certificate_arriving_while_its_order_is_resent_does_not_deadloc
     )
     assert not [r for r in results if isinstance(r, BaseException)], results
     assert await Order.select(Order.waiting).first() == {"waiting": 1}  # W-2
+
+
+async def test_bookings_awaiting_their_order_follow_parallel_writes() -> None:
+    """检测业务's 待生成大单的预约 come from each booking's count of lab orders, kept by
+    triggers: after parallel orders made, deleted and moved between bookings (some to none),
+    every count equals a fresh COUNT and the list is what the old NOT IN found, oldest
+    review first."""
+    rng = random.Random(12)
+    ent = await make_enterprise(1)
+    stamp = clock.now()
+    bookings = []
+    for k in range(12):
+        status = (BookingStatus.APPROVED, BookingStatus.PENDING)[k % 4 == 3]
+        booking = await make_booking(ent, items=1, status=status)
+        at = stamp - timedelta(hours=k)
+        await Booking.update({Booking.reviewed_at: at}).where(Booking.id == booking.id)
+        bookings.append(booking)
+    numbers = iter(range(10**6))
+
+    async def make_order(booking: Any | None) -> None:
+        await Order.insert(
+            Order(
+                order_no=f"DD-B{next(numbers)}",
+                booking=None if booking is None else booking.id,
+                enterprise=ent.id,
+            )
+        )
+
+    async def drop_order(order: dict[str, Any]) -> None:
+        await Order.delete().where(Order.id == order["id"])
+
+    async def move_order(order: dict[str, Any]) -> None:
+        to = rng.choice([*bookings, None])
+        await Order.update({Order.booking: None if to is None else to.id}).where(
+            Order.id == order["id"]
+        )
+
+    for booking in bookings[::3]:
+        await make_order(booking)
+    for _ in range(4):
+        existing = await Order.select(Order.id)
+        pool = rng.sample(existing, len(existing))
+        writes: list[Any] = [make_order(rng.choice([*bookings, None])) for _ in range(5)]
+        # several orders for one booking at once
+        writes += [make_order(bookings[1]) for _ in range(3)]
+        writes += [drop_order(o) for o in pool[:3]] + [move_order(o) for o in pool[3:6]]
+        rng.shuffle(writes)
+        results = await asyncio.gather(*writes, return_exceptions=True)
+        assert not [r for r in results if isinstance(r, BaseException)], results
+        await _check_awaiting_order()
+    # Every order gone: every approved booking waits again.
+    await Order.delete().where(Order.id > 0)
+    assert len(await _check_awaiting_order()) == 9
+
+
+async def _check_awaiting_order() -> list[int]:
+    for booking in await Booking.select(Booking.id, Booking.order_count):
+        n = await Order.count().where(Order.booking == booking["id"])
+        assert booking["order_count"] == n, booking
+    taken = Order.select(Order.booking).where(Order.booking.is_not_null())
+    old = (Booking.status == BookingStatus.APPROVED) & Booking.id.not_in(taken)
+    want = await Booking.select(Booking.id).where(old).order_by(Booking.reviewed_at)
+    rows, total = await orders.approved_without_order(1, 50)
+    assert [r["id"] for r in rows] == [r["id"] for r in want] and total == len(want)
+    return [r["id"] for r in rows]
