@@ -36,8 +36,16 @@ def pager(total: int, page: int, per_page: int) -> dict[str, int]:
     return {"total": total, "page": min(page, pages), "pages": pages, "per_page": per_page}
 
 
+# Row ids are PostgreSQL integers (serial): a larger cursor would be refused by the
+# driver (a 500), so it is no cursor at all.
+MAX_ID = 2**31 - 1
+
+
 def _id(raw: str | None) -> int | None:
-    return int(raw) if raw and raw.isdecimal() and len(raw) <= 18 else None
+    if not raw or not raw.isascii() or not raw.isdecimal() or len(raw) > 10:
+        return None
+    n = int(raw)
+    return n if n <= MAX_ID else None
 
 
 def cursor(query: dict[str, str]) -> Cursor:
