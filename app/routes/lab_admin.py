@@ -19,7 +19,7 @@ from app.services.certpdf import MAX_PDF_BYTES
 from app.services.errors import Conflict, FormError
 from app.settings import get_settings
 from app.web.errors import field_errors, message, on_error
-from app.web.lists import page_number, pager, searched
+from app.web.lists import MAX_Q, cursor, keyset_pager, keyset_searched, list_query
 from app.web.pages import go, page
 from app.web.requests import actor, client_ip, current_user, form_data
 
@@ -56,24 +56,25 @@ async def _orders_again(request: Request, exc: FormError | Conflict) -> Template
 
 
 async def _orders_page(request: Request, **extra: Any) -> Template:
-    qp = request.query_params
-    p = page_number(qp.get("page"))
+    # After a POST (【生成大单】 refused) the list is the one the user was on.
+    query = list_query(request)
+    q = query.get("q", "").strip()[:MAX_Q]
     waiting, waiting_total = await orders.approved_without_order(1, 50)
     # ?stale=1 (the 首页's link, #12): only orders still without a certificate N days on.
-    stale = qp.get("stale") == "1"
+    stale = query.get("stale") == "1"
     days = get_settings().stale_order_days
     before = orders.stale_before(days) if stale else None
-    rows, total = await orders.orders(p, PER_PAGE, qp.get("q", ""), before)
+    found = await orders.orders(cursor(query), PER_PAGE, q, before)
     return page(
         "admin/orders.html",
         request,
         waiting=waiting,
         waiting_total=waiting_total,
-        rows=rows,
-        q=qp.get("q", ""),
+        rows=found.rows,
+        q=q,
         stale=stale,
         stale_days=days,
-        pager=pager(total, p, PER_PAGE),
+        pager=keyset_pager(request, found),
         **{"error": "", **extra},
     )
 
@@ -82,7 +83,7 @@ async def _certificates_page(request: Request, **extra: Any) -> Template:
     return page(
         "admin/certificates.html",
         request,
-        **await searched(request, certificates.admin_list, PER_PAGE),
+        **await keyset_searched(request, certificates.admin_list, PER_PAGE),
         **{"notice": "", **extra},
     )
 

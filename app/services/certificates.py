@@ -710,25 +710,40 @@ async def verify_link(cert_no: str, code: str) -> Verdict:
 # ------------------------------------------------------------------ 证书管理 (平台管理)
 
 
-async def admin_list(q: str, page: int, per_page: int) -> tuple[list[dict[str, Any]], int]:
-    """Every certificate, newest first (证书管理)."""
-    where: list[Any] = []
-    if q.strip():
-        where.append(
-            any_matches(
-                [Certificate.cert_no, Certificate.item.unique_no, Certificate.item.name],
-                q.strip()[:100],
-            )
+def _admin_where(q: str) -> list[Any]:
+    if not q:
+        return []
+    return [
+        any_matches([Certificate.cert_no, Certificate.item.unique_no, Certificate.item.name], q)
+    ]
+
+
+async def admin_list(q: str, cursor: Cursor, per_page: int) -> Window:
+    """Every certificate, newest first, a keyset page (证书管理). The total is the
+    certificate tally's over every enterprise, or (a search) counted up to a limit."""
+    q = q.strip()[:100]
+    where = _admin_where(q)
+
+    def filtered(query: Any) -> Any:
+        return query.where(*where) if where else query
+
+    if q:
+        total = await tallies.bounded_count(
+            None, lambda p: filtered(Certificate.select(Certificate.id))
         )
-    total = await Certificate.count().where(*where)
-    rows = (
-        await Certificate.select(*_COLUMNS, Certificate.enterprise.name)
-        .where(*where)
-        .order_by(Certificate.id, ascending=False)
-        .limit(per_page)
-        .offset((page - 1) * per_page)
+    else:
+        total = await tallies.total(tallies.CERTIFICATE, None)
+    # A search's LIKE patterns are made from q: its SQL is built as it comes (key None).
+    found = await listing.window(
+        None if q else "certificates.admin",
+        lambda p: filtered(Certificate.select(*_COLUMNS, Certificate.enterprise.name)),
+        Certificate.id,
+        cursor,
+        per_page,
+        total,
     )
-    return [_flat(r) for r in rows], total
+    found.rows = [_flat(r) for r in found.rows]
+    return found
 
 
 async def for_items(item_ids: list[int]) -> dict[int, dict[str, Any]]:

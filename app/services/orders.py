@@ -411,31 +411,62 @@ def count_stale(before: datetime) -> tallies.Counting:
     )
 
 
-async def orders(
-    page: int, per_page: int, q: str = "", before: datetime | None = None
-) -> tuple[list[dict[str, Any]], int]:
-    """Every order, newest first, with its booking and counts; ``before``: only those
-    still without a certificate since then (the 首页's link)."""
+def _listed(p: dict[str, Any], q: str) -> list[Any]:
+    """检测业务's list: the orders whose 大单号 contains ``q``, and (``before`` given) only
+    those still without a certificate since then."""
     where: list[Any] = []
-    if q.strip():
-        where.append(Order.order_no.like(f"%{q.strip()[:NO_LENGTH]}%"))
-    if before is not None:
-        where += _stale(before)
-    total = await Order.count().where(*where)
-    rows = (
-        await Order.select(
-            Order.id,
-            Order.order_no,
-            Order.created_at,
-            Order.booking.booking_no,
-            Order.booking.client_name,
-        )
-        .where(*where)
-        .order_by(Order.id, ascending=False)
-        .limit(per_page)
-        .offset((page - 1) * per_page)
+    if q:
+        where.append(Order.order_no.like(f"%{q}%"))
+    if "before" in p:
+        where += _stale(p["before"])
+    return where
+
+
+def _filtered(query: Any, where: list[Any]) -> Any:
+    return query.where(*where) if where else query
+
+
+def count_orders(q: str = "", before: datetime | None = None) -> tallies.Counting:
+    """检测业务's total, counted up to a limit (no tally counts orders; staff read
+    "10000+" well enough). ?stale=1 alone is the 首页's own count."""
+    q = q.strip()[:NO_LENGTH]
+    if before is not None and not q:
+        return count_stale(before)
+    values = {} if before is None else {"before": before}
+    return tallies.bounded_count(
+        None if q else "orders.count",
+        lambda p: _filtered(Order.select(Order.id), _listed(p, q)),
+        **values,
     )
-    return rows, total
+
+
+async def orders(
+    cursor: Cursor, per_page: int, q: str = "", before: datetime | None = None
+) -> Window:
+    """Every order, newest first, a keyset page, with its booking; ``q``: 大单号 contains
+    it; ``before``: only those still without a certificate since then (the 首页's link)."""
+    q = q.strip()[:NO_LENGTH]
+    values = {} if before is None else {"before": before}
+    total = await count_orders(q, before)
+    # A search's LIKE pattern is made from q: its SQL is built as it comes (key None).
+    return await listing.window(
+        None if q else ("orders", before is not None),
+        lambda p: _filtered(
+            Order.select(
+                Order.id,
+                Order.order_no,
+                Order.created_at,
+                Order.booking.booking_no,
+                Order.booking.client_name,
+            ),
+            _listed(p, q),
+        ),
+        Order.id,
+        cursor,
+        per_page,
+        total,
+        **values,
+    )
 
 
 async def order_items(order_id: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:

@@ -137,13 +137,27 @@ async def searched(request: Request, search: Search, per_page: int) -> dict[str,
     return {"rows": rows, "q": q, "pager": pager(total, p, per_page)}
 
 
+# A list searched by its one box, paged by keyset: ``search(q, cursor, per_page)``.
+KeysetSearch = Callable[[str, Cursor, int], Awaitable[Window]]
+
+
+async def keyset_searched(request: Request, search: KeysetSearch, per_page: int) -> dict[str, Any]:
+    """:func:`searched` for a list that grows without bound: a keyset page (首页, 上一页,
+    下一页, 末页) of ``search(q, cursor, per_page)``; page()'s ``rows``, ``q`` and ``pager``.
+    After a POST the cursor is the page's the user was on (list_query)."""
+    query = list_query(request)
+    q = query.get("q", "").strip()[:MAX_Q]
+    found = await search(q, cursor(query), per_page)
+    return {"rows": found.rows, "q": q, "pager": keyset_pager(request, found)}
+
+
 def with_page(request: Request, n: int) -> str:
     """A pager link keeping the list's filters."""
     return with_params(request, page=n)
 
 
 # A picker's search: ``search(q, cursor, per_page)`` gives a keyset page.
-PickerSearch = Callable[[str, Cursor, int], Awaitable[Window]]
+PickerSearch = KeysetSearch
 
 
 async def picker(

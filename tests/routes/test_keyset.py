@@ -14,6 +14,8 @@ from typing import Any
 import pytest
 from litestar.testing import AsyncTestClient
 
+from app import clock
+from app.routes import lab_admin
 from app.services import audit, bookings, tallies
 from app.tables import (
     AuditLog,
@@ -22,12 +24,13 @@ from app.tables import (
     Certificate,
     Enterprise,
     Instrument,
+    Order,
     OrderItem,
     SmsMessage,
     User,
 )
-from tests.factories import make_booking, make_enterprise, make_instrument
-from tests.helpers import approved_booking, company_user, lab_order, login, make_admin
+from tests.factories import make_booking, make_certificate, make_enterprise, make_instrument
+from tests.helpers import approved_booking, company_user, lab_order, login, make_admin, post
 
 PER_PAGE = 20
 
@@ -171,6 +174,135 @@ async def test_audit_and_sms_lists_page_with_their_tallies(client: AsyncTestClie
     assert "共 25 条" in (await client.get("/admin/sms")).text
     r = await client.get("/admin/sms?phone=13900000001")
     assert "共 12 条" in r.text and "下一页" not in r.text
+
+
+# 检测业务 and 证书管理: every order and certificate the institute ever made
+STAFF_LISTS = [
+    ("/admin/orders", r">(DD\d{5})</a>", "DD"),
+    ("/admin/certificates", r'data-label="证书编号"[^>]*>(ZS\d{5})<', "ZS"),
+]
+
+
+async def staff_records(n: int) -> list[int]:
+    """``n`` orders DD00000.. each with a certificate ZS00000.. (made oldest first, by
+    two enterprises); their numbers ``k``, newest first."""
+    first, second = await make_enterprise(1), await make_enterprise(2)
+    for k in range(n):
+        await make_certificate((first, second)[k % 2], k)
+    return list(range(n))[::-1]
+
+
+@pytest.mark.parametrize(("url", "pattern", "prefix"), STAFF_LISTS)
+async def test_staff_lists_page_by_keyset_both_ways_and_searched(
+    client: AsyncTestClient, monkeypatch: pytest.MonkeyPatch, url: str, pattern: str, prefix: str
+) -> None:
+    newest = await staff_records(23)
+    await admin_client(client)
+    expected = [f"{prefix}{k:05d}" for k in newest]
+    r = await client.get(url)
+    assert re.findall(pattern, r.text) == expected[:20] and "共 23 条" in r.text
+    assert set(links(r.text)) == {"下一页", "末页"} and "page=" not in r.text
+    monkeypatch.setattr(lab_admin, "PER_PAGE", 4)
+    down, up = await walk(client, url, pattern)
+    assert down == expected and up == expected
+    r = await client.get(links((await client.get(url)).text)["末页"])
+    assert re.findall(pattern, r.text) == expected[-4:]  # 末页: the oldest four
+    # A search keeps to its rows on every page, both ways; its total is counted.
+    found = [f"{prefix}{k:05d}" for k in newest if f"{k:05d}".startswith("0001")]
+    down, up = await walk(client, f"{url}?q={prefix}0001", pattern)
+    assert down == found and up == found and len(found) == 10
+    r = await client.get(f"{url}?q={prefix}0001")
+    assert "共 10 条" in r.text and all("q=" in href for href in links(r.text).values())
+    assert "暂无" in (await client.get(f"{url}?q=nothing")).text
+
+
+async def test_staff_list_totals_are_bounded_or_from_the_tally(
+    client: AsyncTestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await staff_records(8)
+    await admin_client(client)
+    monkeypatch.setattr(tallies, "COUNT_LIMIT", 5)
+    assert "共 5+ 条" in (await client.get("/admin/orders")).text  # counted up to a limit
+    assert "共 5+ 条" in (await client.get("/admin/orders?q=DD")).text
+    assert "共 8 条" in (await client.get("/admin/certificates")).text  # the tally: exact
+    assert "共 5+ 条" in (await client.get("/admin/certificates?q=ZS")).text
+    assert "共 1 条" in (await client.get("/admin/certificates?q=ZS00003")).text
+
+
+async def test_stale_orders_page_by_keyset(
+    client: AsyncTestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """?stale=1 (the 首页's link): orders past N days with an instrument still without a
+    certificate, paged the same way, the filter kept by every link."""
+    newest = await staff_records(12)
+    ent = await make_enterprise(3)
+    old = clock.now() - timedelta(days=400)
+    for k in range(12, 21):  # without certificates: stale once old
+        order = Order(order_no=f"DD{k:05d}", enterprise=ent.id)
+        await order.save()
+        await OrderItem(order=order.id, enterprise=ent.id, unique_no=f"WY{k:05d}", name="表").save()
+    await Order.update({Order.created_at: old}).where(Order.order_no != "DD00020")
+    await admin_client(client)
+    monkeypatch.setattr(lab_admin, "PER_PAGE", 4)
+    stale = [f"DD{k:05d}" for k in range(19, 11, -1)]  # DD00020 is new, DD00000.. certified
+    down, up = await walk(client, "/admin/orders?stale=1", r">(DD\d{5})</a>")
+    assert down == stale and up == stale
+    r = await client.get("/admin/orders?stale=1")
+    assert "共 8 条" in r.text and all("stale=1" in h for h in links(r.text).values())
+    down, _ = await walk(client, "/admin/orders?stale=1&q=DD0001", r">(DD\d{5})</a>")
+    assert down == stale and "共 8 条" in (await client.get("/admin/orders?stale=1&q=DD0001")).text
+    assert "共 10 条" in (await client.get("/admin/orders?q=DD0001")).text  # DD00010..19
+    r = await client.get("/admin/orders?stale=1&q=DD0000")  # certified, none stale
+    assert not re.findall(r">(DD\d{5})</a>", r.text) and "共 0 条" in r.text
+    assert len(newest) == 12
+
+
+async def test_a_payment_set_on_page_two_shows_page_two_again(client: AsyncTestClient) -> None:
+    """证书管理's 【设为已缴费】 re-renders the list the user was on (its cursor from the
+    page's address), not the first page."""
+    await staff_records(25)
+    await admin_client(client)
+    r = await client.get("/admin/certificates")
+    second = "http://testserver.local" + links(r.text)["下一页"]
+    r = await post(
+        client, "/admin/certificates/ZS00002/payment", {"paid": "1"}, headers={"Referer": second}
+    )
+    assert "证书 ZS00002 已设为已缴费" in r.text
+    assert re.findall(STAFF_LISTS[1][1], r.text) == [f"ZS{k:05d}" for k in range(4, -1, -1)]
+
+
+@pytest.mark.parametrize(("url", "pattern", "prefix"), STAFF_LISTS)
+@pytest.mark.parametrize(
+    "query",
+    [
+        "after=abc",
+        "before=-1",
+        "after=99999999999999999999999",
+        "before=999999999999999999",
+        "after=999999999999999999",
+        "after=0",
+        "last=yes",
+        "after=1&before=2&last=1",
+        "after=%00",
+        "page=99999999999999999999",
+        "page=3",
+        "q=%25&after=1",
+        "stale=1&before=abc",
+    ],
+)
+async def test_hostile_staff_list_cursors_give_a_page(
+    client: AsyncTestClient, url: str, pattern: str, prefix: str, query: str
+) -> None:
+    newest = await staff_records(3)
+    await admin_client(client)
+    r = await client.get(f"{url}?{query}")
+    assert r.status_code == 200 and 'class="pager"' in r.text
+    shown = re.findall(pattern, r.text)
+    everything = [f"{prefix}{k:05d}" for k in newest]
+    if "q=" in query or "stale" in query:  # "%" is a LIKE wildcard; none is stale
+        assert shown in ([], everything)
+    else:
+        assert shown == everything  # the nearest end
 
 
 # --------------------------------------------------------------------------- sorted lists
