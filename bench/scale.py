@@ -444,7 +444,7 @@ async def plans_child() -> None:
         "平台首页-计数": lambda: home.admin_counts(),
         # 检测业务: approved bookings still without an order, and the 首页's late orders.
         "检测业务-待生成大单": lambda: orders.approved_without_order(1, 50),
-        "检测业务-超期": lambda: orders.orders(1, 20, before=orders.stale_before(14)),
+        "检测业务-超期": lambda: orders.orders(Cursor(), 20, before=orders.stale_before(14)),
         "器具托管": lambda: instruments.list_instruments(scope),
         "器具托管-末页": lambda: instruments.list_instruments(scope, cursor=Cursor(last=True)),
         "电子证书": lambda: certificates.list_certificates(

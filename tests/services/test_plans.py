@@ -20,8 +20,9 @@ from litestar.testing import AsyncTestClient
 from piccolo.engine.postgres import PostgresEngine
 
 from app import clock, compiled
-from app.services import audit, orders
-from app.tables import Enterprise, Order, OrderItem, SmsMessage
+from app.services import audit, orders, tallies
+from app.services.listing import Cursor
+from app.tables import Certificate, Enterprise, Order, OrderItem, SmsMessage
 from tests.factories import make_booking, make_certificate, make_enterprise, make_instrument
 from tests.helpers import PRODUCTION, SETTINGS, company_user, login, make_admin
 
@@ -80,6 +81,18 @@ ADMIN_PAGES = [
     "/admin/sms?status=failed&hours=24",
     "/admin/orders",  # 检测业务: 待生成大单的预约 (booking_awaiting_order), the orders
     "/admin/orders?stale=1",  # the 首页's late orders
+    # 检测业务's orders and 证书管理: keyset pages over every order and certificate made.
+    "/admin/orders?after={order}",
+    "/admin/orders?before={order}",
+    "/admin/orders?last=1",
+    "/admin/orders?q=DD0003",
+    "/admin/orders?stale=1&after={order}",
+    "/admin/orders?stale=1&last=1",
+    "/admin/certificates",
+    "/admin/certificates?after={certificate}",
+    "/admin/certificates?before={certificate}",
+    "/admin/certificates?last=1",
+    "/admin/certificates?q=ZS0003",
 ]
 
 
@@ -179,13 +192,16 @@ async def test_the_growing_lists_read_through_indexes(
                 Order(order_no=f"DB{k:05d}", booking=booking.id, enterprise=booking.enterprise)
             )
     mid = made[30].id
+    cert = (await Certificate.objects().get(Certificate.cert_no == "ZS00021")).id
+    order = (await Order.objects().get(Order.order_no == "DD00021")).id
     instrument = item = mid  # any id: the cursor's query is what is explained
     pages: list[tuple[str, tuple[Any, ...]]] = []  # the pages' queries (not the set-up's)
 
     async def open_pages(urls: list[str]) -> None:
         for url in urls:
             start = len(recorded)
-            r = await client.get(url.format(mid=mid, instrument=instrument, item=item))
+            ids = {"instrument": instrument, "item": item, "order": order, "certificate": cert}
+            r = await client.get(url.format(mid=mid, **ids))
             assert r.status_code == 200, url
             pages.extend(recorded[start:])
 
@@ -195,7 +211,8 @@ async def test_the_growing_lists_read_through_indexes(
     await open_pages(ADMIN_PAGES)
     # The list the 首页's late orders link to, with its total checked.
     start = len(recorded)
-    assert (await orders.orders(1, 20, before=orders.stale_before(14)))[1] == 10
+    late_list = await orders.orders(Cursor(), 20, before=orders.stale_before(14))
+    assert late_list.total == tallies.Total(10)
     assert (await orders.approved_without_order(1, 50))[1] == 4  # made[k], k % 3 == 1
     pages.extend(recorded[start:])
     assert any("tally" in sql for sql, _ in pages) and any("booking" in sql for sql, _ in pages)
