@@ -381,10 +381,10 @@ def run(args: argparse.Namespace, tmp: Path) -> None:
                                        t.headers[f"{who}{htmx}"])
                     )  # fmt: skip
         PROCS.stop_all()
+        report(sizes, results, args.rounds)  # first: a failing --plans keeps the table
         if args.plans:
             env = app_env(DATABASE_URL, SECRET_KEY, tmp, REDIS_URL=REDIS_URL)
             subprocess.run([PY, __file__, "--plans-child"], cwd=ROOT, env=env, check=True)
-        report(sizes, results, args.rounds)
     finally:
         PROCS.stop_all()
         if not args.keep_db:
