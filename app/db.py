@@ -6,6 +6,8 @@ from collections.abc import Sequence
 from typing import Any
 
 import asyncpg
+from piccolo.columns.combination import Where
+from piccolo.columns.operators.comparison import ComparisonOperator
 from piccolo.engine import engine_finder
 from piccolo.engine.base import Engine
 from piccolo.engine.postgres import PostgresEngine
@@ -153,11 +155,32 @@ def row_locks() -> bool:
 MAX_SEARCH = 100
 
 
+# LIKE's own wildcards and its escape character, as typed in a search: characters.
+LIKE_ESCAPE = "\\"
+_LIKE_SPECIAL = str.maketrans({c: LIKE_ESCAPE + c for c in ("\\", "%", "_")})
+
+
+def contains_pattern(text: str) -> str:
+    """The LIKE pattern of "contains ``text``" (cut to MAX_SEARCH), with ``%``, ``_`` and
+    the escape character typed in meaning themselves; for ``LIKE … ESCAPE '\\'``."""
+    return f"%{text[:MAX_SEARCH].translate(_LIKE_SPECIAL)}%"
+
+
+class _LikeEscaped(ComparisonOperator):
+    template = "{name} LIKE {value} ESCAPE '\\'"
+
+
+class _ILikeEscaped(ComparisonOperator):
+    template = "{name} ILIKE {value} ESCAPE '\\'"
+
+
 def matches(column: Any, text: str) -> Any:
-    """``column`` contains ``text``, ignoring case on both databases (SQLite's LIKE already
-    does for ASCII; PostgreSQL needs ILIKE, which Piccolo would warn about on SQLite)."""
-    pattern = f"%{text[:MAX_SEARCH]}%"
-    return column.ilike(pattern) if get_settings().is_postgres else column.like(pattern)
+    """``column`` contains ``text`` as typed (a ``%`` or ``_`` in it is a character, not a
+    wildcard: "50%" finds "50%", not "500"), ignoring case on both databases (SQLite's LIKE
+    already does for ASCII; PostgreSQL needs ILIKE). SQLite's LIKE has no escape character
+    unless given one, so the condition says ESCAPE itself (Piccolo's like cannot)."""
+    operator = _ILikeEscaped if get_settings().is_postgres else _LikeEscaped
+    return Where(column=column, value=contains_pattern(text), operator=operator)
 
 
 def any_matches(columns: list[Any], text: str) -> Any:
@@ -168,6 +191,8 @@ def any_matches(columns: list[Any], text: str) -> Any:
     return condition
 
 
-def like_operator() -> str:
-    """The case-insensitive LIKE of raw SQL."""
-    return "ILIKE" if get_settings().is_postgres else "LIKE"
+def like_sql(column: str) -> str:
+    """Raw SQL: ``column`` matches the pattern that fills its ``{}`` (a
+    :func:`contains_pattern`), ignoring case, as :func:`matches`."""
+    op = "ILIKE" if get_settings().is_postgres else "LIKE"
+    return f"{column} {op} {{}} ESCAPE '\\'"

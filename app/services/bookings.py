@@ -16,7 +16,14 @@ from typing import Any, Self
 
 from app import compiled
 from app.clock import now, today
-from app.db import any_matches, bulk_insert, like_operator, row_locks, write_transaction
+from app.db import (
+    any_matches,
+    bulk_insert,
+    contains_pattern,
+    like_sql,
+    row_locks,
+    write_transaction,
+)
 from app.enums import BookingStatus, NotifyKind
 from app.fields import HISTORY_SEARCH, INSTRUMENT_FIELDS
 from app.security.sessions import CurrentUser
@@ -665,7 +672,6 @@ def _history_walk(scope: Scope, q: str) -> listing.Walk:
     ids = list(scope.enterprise_ids)
     marks = ", ".join("{}" for _ in ids)
     draft = BookingStatus.DRAFT.value
-    op = like_operator()
     postgres = get_settings().is_postgres
 
     def booked(alias: str) -> tuple[str, list[Any]]:
@@ -678,8 +684,8 @@ def _history_walk(scope: Scope, q: str) -> listing.Walk:
         """The search on the rows of ``alias`` (nothing without one)."""
         if not q:
             return "", []
-        ors = " OR ".join(f"{alias}.{f.key} {op} {{}}" for f in HISTORY_SEARCH)
-        return f" AND ({ors})", [f"%{q}%"] * len(HISTORY_SEARCH)
+        ors = " OR ".join(like_sql(f"{alias}.{f.key}") for f in HISTORY_SEARCH)
+        return f" AND ({ors})", [contains_pattern(q)] * len(HISTORY_SEARCH)
 
     def kept(alias: str) -> tuple[str, list[Any]]:
         """Rows of ``alias`` matching the search, and no later one of them the same

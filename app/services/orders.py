@@ -15,7 +15,7 @@ from piccolo.columns.combination import WhereRaw
 
 from app import compiled
 from app.clock import now
-from app.db import row_locks, write_transaction
+from app.db import matches, row_locks, write_transaction
 from app.enums import BookingStatus, ItemStatus, NotifyKind
 from app.security.sessions import CurrentUser
 from app.services import audit, listing, notify, tallies
@@ -364,11 +364,16 @@ AWAITING_ORDER = (
 )
 
 
-async def approved_without_order(page: int, per_page: int) -> tuple[list[dict[str, Any]], int]:
+async def approved_without_order(
+    page: int, per_page: int
+) -> tuple[list[dict[str, Any]], tallies.Total]:
     """Approved bookings that have no order yet, oldest first: a range of the partial index
-    booking_awaiting_order (the list's own rows, not every booking or order)."""
+    booking_awaiting_order (the list's own rows, not every booking or order), counted up to
+    the limit (a lab far behind has more than it can work through anyway)."""
     where = WhereRaw(AWAITING_ORDER)
-    total = await Booking.count().where(where)
+    total = await tallies.bounded_count(
+        ("orders", "awaiting"), lambda p: Booking.select(Booking.id).where(WhereRaw(AWAITING_ORDER))
+    )
     rows = (
         await Booking.select(
             Booking.id,
@@ -416,7 +421,7 @@ def _listed(p: dict[str, Any], q: str) -> list[Any]:
     those still without a certificate since then."""
     where: list[Any] = []
     if q:
-        where.append(Order.order_no.like(f"%{q}%"))
+        where.append(matches(Order.order_no, q))
     if "before" in p:
         where += _stale(p["before"])
     return where
