@@ -293,6 +293,9 @@ class OrderItem(Table):
     order = ForeignKey(Order, index=True)
     enterprise = ForeignKey(Enterprise, index=True)  # the tenancy scope, without a join
     unique_no = Varchar(length=50, unique=True)  # 唯一性号
+    # Its order's 大单号, kept by triggers (migration 08:20:01; never written by the app):
+    # 检测进度 finds and sorts instruments by it without a join.
+    order_no = Varchar(length=50, default="")
     name = Varchar(length=100)  # 器具名称
     serial_no = Varchar(length=100, default="")  # 出厂编号
     model = Varchar(length=100, default="")  # 型号规格
