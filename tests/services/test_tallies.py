@@ -54,6 +54,13 @@ async def check(enterprises: list[Any]) -> None:
         assert whole.n == sum([await truth(ent.id, s) for s in STATUSES])
     both = await tallies.total(tallies.BOOKING, [e.id for e in enterprises], "pending")
     assert both.n == sum([await truth(e.id, "pending") for e in enterprises])
+    # Over every enterprise (预约审核, 平台管理's 首页): a tally of its own (migration 08:30).
+    for status in STATUSES:
+        every = await tallies.total(tallies.BOOKING, None, status)
+        assert every.n == sum([await truth(e.id, status) for e in enterprises]), status
+    every = await tallies.total(tallies.BOOKING, None, ["pending", "approved"])
+    want = [await truth(e.id, s) for e in enterprises for s in ("pending", "approved")]
+    assert every.n == sum(want)
 
 
 async def test_tallies_equal_a_fresh_count_after_parallel_writes() -> None:
@@ -257,6 +264,8 @@ async def test_the_dashboard_tallies_follow_parallel_writes() -> None:
         assert (await instruments_service.count_instruments(scope, state="overdue")).n == overdue
         assert (await instruments_service.count_instruments(scope, state="due")).n == due_soon
     assert overdue + due_soon > 0  # the ranges were not empty
+    # 证书管理's total over every enterprise (its own tally, migration 08:30).
+    assert (await tallies.total(tallies.CERTIFICATE, None)).n == await Certificate.count()
 
 
 # The late orders as the 首页 asked before the counts were kept (an instrument without any
