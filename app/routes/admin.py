@@ -254,15 +254,14 @@ class AdminController(Controller):
     async def email_log(self, request: Request) -> Template:
         """邮件记录 (#12): every e-mail, newest first, as 短信记录 lists SMS."""
         qp = request.query_params
-        p = page_number(qp.get("page"))
-        address = qp.get("address", "")
-        rows, total = await mail.list_messages(p, PER_PAGE, address)
+        address = qp.get("address", "")[:MAX_Q]
+        found = await mail.list_messages(cursor(qp), PER_PAGE, address)
         return page(
             "admin/emails.html",
             request,
-            rows=rows,
+            rows=found.rows,
             address=address,
-            pager=pager(total, p, PER_PAGE),
+            pager=keyset_pager(request, found),
         )
 
     @get("/audit")

@@ -29,6 +29,8 @@ import aiosmtplib
 from app import jobs
 from app.clock import now
 from app.enums import SmsStatus
+from app.services import listing, tallies
+from app.services.listing import Cursor, Window
 from app.settings import get_settings
 from app.tables import EmailMessage
 
@@ -211,14 +213,27 @@ async def requeue_waiting() -> int:
     return len(rows)
 
 
-async def list_messages(
-    page: int, per_page: int = 20, address: str = ""
-) -> tuple[list[dict[str, Any]], int]:
-    """邮件记录, newest first; ``address`` narrows it to one mailbox."""
-    query = EmailMessage.select().order_by(EmailMessage.id, ascending=False)
-    count = EmailMessage.count()
-    if address := address.strip():
-        query = query.where(EmailMessage.address == address)
-        count = count.where(EmailMessage.address == address)
-    rows = await query.limit(per_page).offset((page - 1) * per_page)
-    return rows, await count
+def _message_where(p: dict[str, Any]) -> list[Any]:
+    # index email_message (address, id): one mailbox's, newest first
+    return [EmailMessage.address == p["address"]] if "address" in p else []
+
+
+async def list_messages(cursor: Cursor, per_page: int = 20, address: str = "") -> Window:
+    """邮件记录, newest first, a keyset page; ``address`` narrows it to one mailbox. Every
+    e-mail ever sent is here, so it is counted up to a limit ("10000+"), as 短信记录's
+    filters are, and paged by id."""
+    values = {"address": address} if (address := address.strip()) else {}
+    total = await tallies.bounded_count(
+        ("mail.count", *values),
+        lambda p: EmailMessage.select(EmailMessage.id).where(*_message_where(p)),
+        **values,
+    )
+    return await listing.window(
+        ("mail", *values),
+        lambda p: EmailMessage.select().where(*_message_where(p)),
+        EmailMessage.id,
+        cursor,
+        per_page,
+        total,
+        **values,
+    )

@@ -5,7 +5,9 @@ page refuses a bad 邮箱 beside the field; 用户管理 keeps an account's 邮�
 
 from __future__ import annotations
 
+import html
 import json
+import re
 from datetime import timedelta
 
 import pytest
@@ -323,10 +325,18 @@ async def test_email_log_lists_every_email_for_admins(client: AsyncTestClient) -
     assert r.text.index(ADDRESS) < r.text.index("user21@example.com")  # newest first
     assert "user0@example.com" not in r.text  # on page 2
     assert "发送失败" in r.text and "554 rejected" in r.text and "已尝试5次" in r.text
-    r = await client.get("/admin/emails", params={"page": "2"})
-    assert "user0@example.com" in r.text
+    # Paged by keyset (#15): 下一页 holds the older ones, 上一页 leads back.
+    following = re.search(r'<a href="([^"]+)">下一页</a>', r.text)
+    assert following and "after=" in following.group(1)
+    r = await client.get(html.unescape(following.group(1)))
+    assert "user0@example.com" in r.text and ADDRESS not in r.text
+    back = re.search(r'<a href="([^"]+)">上一页</a>', r.text)
+    assert back and ADDRESS in (await client.get(html.unescape(back.group(1)))).text
     r = await client.get("/admin/emails", params={"address": ADDRESS})
     assert "共 1 条" in r.text and "user1@example.com" not in r.text
+    for hostile in ("x", "-1", "99999999999", "2147483648"):  # never a 500
+        r = await client.get("/admin/emails", params={"after": hostile, "before": hostile})
+        assert r.status_code == 200 and "邮件记录" in r.text
 
 
 async def test_email_log_is_for_platform_admins_only(client: AsyncTestClient) -> None:

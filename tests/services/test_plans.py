@@ -23,7 +23,13 @@ from app import clock, compiled
 from app.services import audit, orders, tallies
 from app.services.listing import Cursor
 from app.tables import Certificate, Enterprise, Order, OrderItem, SmsMessage
-from tests.factories import make_booking, make_certificate, make_enterprise, make_instrument
+from tests.factories import (
+    make_booking,
+    make_certificate,
+    make_email_message,
+    make_enterprise,
+    make_instrument,
+)
 from tests.helpers import PRODUCTION, SETTINGS, company_user, login, make_admin
 
 pytestmark = pytest.mark.skipif(
@@ -79,6 +85,8 @@ ADMIN_PAGES = [
     "/admin/sms?last=1",
     "/",  # 平台管理's 首页 (#12): 预约审核, SMS failures of 24 h, orders without certificates
     "/admin/sms?status=failed&hours=24",
+    "/admin/emails",  # 邮件记录, and of one mailbox
+    "/admin/emails?address=a@example.com",
     "/admin/orders",  # 检测业务: 待生成大单的预约 (booking_awaiting_order), the orders
     "/admin/orders?stale=1",  # the 首页's late orders
     # 检测业务's orders and 证书管理: keyset pages over every order and certificate made.
@@ -170,6 +178,7 @@ async def test_the_growing_lists_read_through_indexes(
         made.append(await make_booking((mine, other)[k % 2], items=1, status=status))
         await audit.record(("登录", "提交预约")[k % 2], detail=str(k))
         await SmsMessage.insert(SmsMessage(phone=f"1390000{k % 3:04d}", kind="code", text="x"))
+        await make_email_message(("a@example.com", "b@example.com")[k % 2])
         due = None if k % 5 == 0 else date(2027, 1, 1) + timedelta(days=k % 7)
         await make_instrument(mine, serial_no=f"S{k:03d}", valid_until=due)
     # Orders: some late and still waiting for a certificate, the rest with all of theirs.
