@@ -16,6 +16,7 @@ import pytest
 from arq.worker import Worker
 
 from app.services import mail
+from app.services.listing import Cursor
 from app.tables import EmailMessage
 from tests.factories import make_email_message
 from tests.helpers import PRODUCTION, run_jobs
@@ -94,8 +95,8 @@ async def test_refusing_server_is_retried_then_recorded_failed(
     assert row["status"] == "failed" and row["attempts"] == 3 and row["sent_at"] is None
     assert "554" in row["error"] and "rejected by policy" in row["error"]
     # Nothing lost: 邮件记录 still shows it, with why.
-    rows, total = await mail.list_messages(1, 20, ADDRESS)
-    assert total == 1 and rows[0]["status"] == "failed"
+    found = await mail.list_messages(Cursor(), 20, ADDRESS)
+    assert found.total.n == 1 and found.rows[0]["status"] == "failed"
 
 
 async def test_retry_delay_grows_with_each_try() -> None:
